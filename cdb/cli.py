@@ -1,0 +1,129 @@
+"""Command-line entry points. Thin: compose the config, build the pieces, hand them to the Trainer.
+
+cdb-run    train one run (or a Hydra multirun sweep with -m)
+cdb-table  turn run directories into the paper's tables
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import CdbError
+
+CONFIG_PACKAGE = "cdb_configs"
+GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
+log = logging.getLogger("cdb")
+
+
+def _dirname(override_dirname: str) -> str:
+    """Run-directory name from the command-line overrides ('default' when there are none)."""
+    return override_dirname.replace("/", "_") if override_dirname else "default"
+
+
+if not OmegaConf.has_resolver("cdb_dirname"):
+    OmegaConf.register_new_resolver("cdb_dirname", _dirname)
+
+
+def config_dir() -> Path:
+    """The configs/ tree: the checkout's own when cdb runs from source, else the installed `cdb_configs` package."""
+    source = Path(__file__).resolve().parent.parent / "configs"
+    if (source / "config.yaml").is_file():
+        return source
+    from importlib.resources import files
+
+    return Path(str(files(CONFIG_PACKAGE)))
+
+
+def _check_group_choices(argv: list[str]) -> None:
+    """Fail in one line on `group=choice` overrides that name no config (Hydra prints a page otherwise)."""
+    root = config_dir()
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if key in GROUPS and value not in ("null", ""):
+            choices = sorted(p.stem for p in (root / key).glob("*.yaml"))
+            for v in value.split(","):
+                if v not in choices:
+                    raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")
+
+
+def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Build dataset, model, loss and trainer from a composed config and train; returns the final metrics."""
+    import torch
+
+    from .data import build_dataset
+    from .losses import build_criterion
+    from .models import build_model
+    from .train.io import atomic_write_json, atomic_write_text
+    from .train.loop import Trainer, TrainerConfig
+
+    run_dir = Path(run_dir)
+    seed = int(cfg.seed)
+    ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+    data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
+    torch.manual_seed(seed)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model = build_model(model_cfg.pop("name"), data.num_classes, data.input_shape, **model_cfg)
+    criterion = build_criterion(OmegaConf.to_container(cfg.loss, resolve=True), data.num_classes,
+                                data.class_counts)
+    tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer = Trainer(model, data, criterion, tcfg, run_dir, seed=seed)
+    if trainer.is_main:
+        resolved = OmegaConf.to_yaml(cfg, resolve=True)
+        atomic_write_text(run_dir / "config.yaml", resolved)
+        summary = {k: v for k, v in data.summary().items() if k != "train_indices"}
+        atomic_write_json(run_dir / "data.json", summary)
+    return trainer.fit(resume=bool(cfg.resume))
+
+
+def _task(cfg: DictConfig) -> dict | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    try:
+        metrics = train_from_config(cfg, run_dir)
+    except CdbError as exc:
+        print(f"cdb-run: error: {exc}", file=sys.stderr)
+        if HydraConfig.get().mode.name == "MULTIRUN":
+            return None  # one bad job does not stop the sweep; the message says which
+        raise SystemExit(2) from None
+    t = metrics["test"]
+    print(f"{run_dir}: test error {t['error']:.2f}% (accuracy {t['accuracy']:.2f}%, "
+          f"per class {', '.join(f'{a:.1f}' for a in t['per_class_accuracy'])}) [{metrics['selected']} checkpoint]")
+    return metrics
+
+
+def run(argv: list[str] | None = None) -> None:
+    """`cdb-run [overrides]`: see `cdb-run --help` and the README."""
+    import hydra
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        _check_group_choices(argv)
+    except CdbError as exc:
+        print(f"cdb-run: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.argv = [sys.argv[0], *argv]
+    main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_task)
+    main()
+
+
+def table(argv: list[str] | None = None) -> None:
+    """`cdb-table NAME --runs DIR`: build results/NAME.md and .csv from run directories."""
+    from .tables import main as table_main
+
+    try:
+        table_main(sys.argv[1:] if argv is None else argv)
+    except CdbError as exc:
+        print(f"cdb-table: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,72 @@
+"""Loss = base loss (per-sample, pure function) x weighting strategy (who gets how much weight)."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import resolve
+from .functional import reduce_weighted
+from .weighting import Weighting
+
+BASES = {
+    "ce": "cdb.losses.functional:cross_entropy",
+}
+WEIGHTINGS = {
+    "none": "cdb.losses.weighting:Weighting",
+    "cdb": "cdb.losses.weighting:CDBWeighting",
+}
+# keys of a loss config that are not hyper-parameters of the base loss or the weighting
+META_KEYS = {"name", "base", "weighting", "reduction", "label"}
+
+
+@dataclass
+class Criterion:
+    """A base loss and a weighting strategy; call it on (logits, targets) to get the training loss."""
+
+    base: Callable[..., torch.Tensor]
+    weighting: Weighting
+    reduction: str = "mean"
+
+    def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.base(logits, targets)
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, ctx=None) -> torch.Tensor:
+        losses = self.per_sample(logits, targets)
+        return reduce_weighted(losses, self.weighting.sample_weights(targets, ctx), self.reduction)
+
+
+def _bind(fn: Callable, params: dict[str, Any], context: dict[str, Any]) -> tuple[Callable | Any, set[str]]:
+    """Split `params` into those `fn` accepts; return (fn with them bound, used keys)."""
+    sig = inspect.signature(fn)
+    names = [p for p in sig.parameters if p not in ("logits", "targets", "self")]
+    used = {k for k in params if k in names}
+    kwargs = {k: params[k] for k in used}
+    kwargs.update({k: v for k, v in context.items() if k in names})
+    return kwargs, used
+
+
+def build_criterion(cfg: dict[str, Any], num_classes: int, class_counts: torch.Tensor) -> Criterion:
+    """Criterion from a loss config such as {base: ce, weighting: cdb, tau: dynamic, normalize: none}."""
+    cfg = dict(cfg)
+    base_fn = resolve(BASES, cfg.get("base", "ce"), "loss.base")
+    weighting_cls = resolve(WEIGHTINGS, cfg.get("weighting", "none"), "loss.weighting")
+    reduction = cfg.get("reduction", "mean")
+    if reduction not in ("mean", "weighted_mean"):
+        raise ConfigError(f"loss.reduction={reduction!r} is not allowed: one of mean, weighted_mean")
+    params = {k: v for k, v in cfg.items() if k not in META_KEYS}
+    context = {"num_classes": num_classes, "class_counts": class_counts}
+    base_kwargs, used_b = _bind(base_fn, params, context)
+    w_kwargs, used_w = _bind(weighting_cls.__init__, params, context)
+    unknown = set(params) - used_b - used_w
+    if unknown:
+        raise ConfigError(f"loss.{sorted(unknown)[0]} is not a setting of base loss {cfg.get('base')!r} "
+                          f"or weighting {cfg.get('weighting')!r}")
+    base = base_fn
+    if base_kwargs:
+        def base(logits, targets, _fn=base_fn, _kw=base_kwargs):
+            return _fn(logits, targets, **_kw)
+    return Criterion(base=base, weighting=weighting_cls(**w_kwargs), reduction=reduction)

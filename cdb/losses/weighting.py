@@ -1,0 +1,139 @@
+"""Weighting strategies: each owns the class (or sample) weights and how they change.
+
+The trainer calls `sample_weights(targets, ctx)` every step and
+`update(epoch, val_class_acc)` after every validation; it never asks which
+strategy it runs. Static strategies derive weights from class counts, dynamic
+ones (CDB) from validation, meta ones from a meta step on validation data.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import ConfigError, check
+
+
+class Weighting:
+    """Uniform weights (plain, unweighted loss). Base class of every strategy."""
+
+    def __init__(self, num_classes: int, class_counts: torch.Tensor | None = None):
+        self.num_classes = num_classes
+        self.class_counts = class_counts
+        self.weights = torch.ones(num_classes)
+
+    def class_weights(self) -> torch.Tensor:
+        return self.weights
+
+    def sample_weights(self, targets: torch.Tensor, ctx=None) -> torch.Tensor | None:
+        """Per-sample weights for a batch; None means unweighted."""
+        if torch.all(self.weights == 1):
+            return None
+        return self.weights.to(targets.device)[targets]
+
+    def update(self, epoch: int, val_class_acc: torch.Tensor) -> dict:
+        """Called after every validation; returns what to log (weights, tau, notes)."""
+        return {"weights": self.weights.tolist()}
+
+    def state_dict(self) -> dict:
+        return {"weights": self.weights.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.weights = state["weights"].clone()
+
+
+def dynamic_tau(acc: torch.Tensor, rule: str = "paper", eps: float | None = None) -> float:
+    """tau from class-wise validation accuracies.
+
+    paper (eq. 3-4): tau = 2 / (1 + exp(-b)), b = max A / (min A + eps) - 1, eps = 1e-4.
+    authors_sigmoid (authors' CIFAR/EGTEA code): tau = sigmoid(max A / (min A + 0.01)).
+    authors_2sigmoid (authors' ImageNet-LT code): tau = 2 sigmoid(max A / (min A + 0.01) - 1).
+    """
+    a_max, a_min = float(acc.max()), float(acc.min())
+    if rule == "paper":
+        b = a_max / (a_min + (1e-4 if eps is None else eps)) - 1.0
+        return 2.0 / (1.0 + math.exp(-b))
+    if rule == "authors_sigmoid":
+        return 1.0 / (1.0 + math.exp(-a_max / (a_min + (0.01 if eps is None else eps))))
+    if rule == "authors_2sigmoid":
+        b = a_max / (a_min + (0.01 if eps is None else eps)) - 1.0
+        return 2.0 / (1.0 + math.exp(-b))
+    raise ConfigError(f"loss.tau_rule={rule!r} is not allowed: one of paper, authors_sigmoid, authors_2sigmoid")
+
+
+def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "none", floor: float = 0.0) -> tuple[torch.Tensor, str]:
+    """w_c = (1 - A_c)^tau (paper eq. 2), with an optional difficulty floor and normalisation.
+
+    tau = 0 gives ones (0^0 = 1, plain CE). If every weight is 0 (every class
+    at 100% validation accuracy) the weights fall back to uniform and the
+    returned note says so, instead of dividing by zero.
+    normalize: "none" (eq. 2 as written) or "mean" (rescale to sum C, mean 1,
+    as the authors' code does).
+    """
+    d = (1.0 - acc.double()).clamp(min=floor, max=1.0)
+    w = torch.pow(d, tau)  # torch.pow(0, 0) == 1
+    note = ""
+    if float(w.sum()) <= 0.0:
+        w = torch.ones_like(w)
+        note = "every class at 100% validation accuracy: uniform weights"
+    elif normalize == "mean":
+        w = w * (len(w) / w.sum())
+    elif normalize != "none":
+        raise ConfigError(f"loss.normalize={normalize!r} is not allowed: one of none, mean")
+    return w.float(), note
+
+
+class CDBWeighting(Weighting):
+    """Class-wise difficulty-balanced weights (paper sec. 3), recomputed after every validation.
+
+    Before the first update all weights are 1 (plain CE). Options beyond the
+    paper, each off by default: `floor` (lower bound on difficulty, so that no
+    class ever gets weight 0), `ema` (exponential smoothing of the class-wise
+    accuracies across updates: A <- ema * A_prev + (1 - ema) * A_new), and
+    `warmup` (number of validations that keep plain CE before CDB starts).
+    """
+
+    def __init__(self, num_classes: int, class_counts=None, tau="dynamic", tau_rule: str = "paper",
+                 eps: float | None = None, normalize: str = "none", floor: float = 0.0, ema: float = 0.0,
+                 warmup: int = 0):
+        super().__init__(num_classes, class_counts)
+        self.dynamic = isinstance(tau, str)
+        if self.dynamic:
+            check(tau == "dynamic", "loss.tau", tau, "a number >= 0 or 'dynamic'")
+            dynamic_tau(torch.tensor([1.0, 0.5]), tau_rule, eps)  # validates the rule name early
+        else:
+            check(isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0, "loss.tau", tau,
+                  "a number >= 0 or 'dynamic'")
+        check(normalize in ("none", "mean"), "loss.normalize", normalize, "one of none, mean")
+        check(0.0 <= floor < 1.0, "loss.floor", floor, "a number in [0, 1)")
+        check(0.0 <= ema < 1.0, "loss.ema", ema, "a number in [0, 1)")
+        check(int(warmup) == warmup and warmup >= 0, "loss.warmup", warmup, "an integer >= 0")
+        self.tau, self.tau_rule, self.eps = tau, tau_rule, eps
+        self.normalize, self.floor, self.ema, self.warmup = normalize, floor, ema, int(warmup)
+        self.current_tau = 0.0 if self.dynamic else float(tau)
+        self.smoothed: torch.Tensor | None = None
+        self.updates = 0
+
+    def update(self, epoch: int, val_class_acc: torch.Tensor) -> dict:
+        acc = val_class_acc.double().cpu()
+        if self.ema > 0 and self.smoothed is not None:
+            acc = self.ema * self.smoothed + (1 - self.ema) * acc
+        self.smoothed = acc
+        self.updates += 1
+        tau = dynamic_tau(acc, self.tau_rule, self.eps) if self.dynamic else float(self.tau)
+        self.current_tau = tau
+        note = ""
+        if self.updates <= self.warmup:
+            note = f"warm-up {self.updates}/{self.warmup}: plain CE"
+        else:
+            self.weights, note = cdb_weights(acc, tau, self.normalize, self.floor)
+        return {"weights": self.weights.tolist(), "tau": tau, "note": note}
+
+    def state_dict(self) -> dict:
+        return {"weights": self.weights.clone(), "current_tau": self.current_tau, "updates": self.updates,
+                "smoothed": None if self.smoothed is None else self.smoothed.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.weights = state["weights"].clone()
+        self.current_tau, self.updates = state["current_tau"], state["updates"]
+        self.smoothed = state["smoothed"]

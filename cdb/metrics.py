@@ -1,0 +1,48 @@
+"""Every reported metric from one confusion matrix (rows = true class, columns = predicted class)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """C x C int64 counts; entry [t, p] counts samples of class t predicted as p."""
+    idx = targets.long() * num_classes + preds.long()
+    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes).cpu()
+
+
+def class_accuracy(cm: torch.Tensor) -> torch.Tensor:
+    """Recall of each class (the paper's A_c); a class with no samples gets 0."""
+    support = cm.sum(1).double()
+    return torch.where(support > 0, cm.diag().double() / support.clamp_min(1), torch.zeros_like(support))
+
+
+def summarize(cm: torch.Tensor, topk_correct: dict[int, int] | None = None,
+              groups: dict[str, Sequence[int]] | None = None) -> dict:
+    """Accuracy, error %, per-class accuracy, macro recall/precision, top-k and per-group metrics."""
+    cm = cm.double()
+    total = cm.sum()
+    support, predicted = cm.sum(1), cm.sum(0)
+    recall = class_accuracy(cm)
+    precision = torch.where(predicted > 0, cm.diag() / predicted.clamp_min(1), torch.zeros_like(predicted))
+    acc = float(cm.diag().sum() / total) if total > 0 else 0.0
+    out = {
+        "n": int(total),
+        "accuracy": 100.0 * acc,
+        "error": 100.0 * (1.0 - acc),
+        "macro_recall": 100.0 * float(recall[support > 0].mean()) if (support > 0).any() else 0.0,
+        "macro_precision": 100.0 * float(precision[support > 0].mean()) if (support > 0).any() else 0.0,
+        "per_class_accuracy": [100.0 * float(r) for r in recall],
+    }
+    for k, correct in (topk_correct or {}).items():
+        out[f"top{k}"] = 100.0 * correct / float(total) if total > 0 else 0.0
+    for name, classes in (groups or {}).items():
+        idx = torch.as_tensor(list(classes), dtype=torch.long)
+        if len(idx) == 0:
+            continue
+        sub_support = support[idx]
+        out[f"{name}_recall"] = 100.0 * float(recall[idx][sub_support > 0].mean()) if (sub_support > 0).any() else 0.0
+        out[f"{name}_precision"] = 100.0 * float(precision[idx].mean())
+        out[f"{name}_accuracy"] = 100.0 * float(cm.diag()[idx].sum() / sub_support.sum().clamp_min(1))
+    return out

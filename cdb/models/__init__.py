@@ -1,0 +1,18 @@
+"""Model zoo: name in, nn.Module out."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..registry import resolve
+
+MODELS = {
+    "lenet5": "cdb.models.lenet:LeNet5",
+}
+
+
+def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], **kwargs: Any) -> nn.Module:
+    """Instantiate the named model for `num_classes` outputs; `input_shape` is (C, H, W) or (T, C, H, W)."""
+    cls = resolve(MODELS, name, "model.name")
+    return cls(num_classes=num_classes, in_channels=input_shape[-3], **kwargs)
