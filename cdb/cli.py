@@ -54,7 +54,21 @@ def _check_group_choices(argv: list[str]) -> None:
 
 
 def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Build dataset, model, loss and trainer from a composed config and train; returns the final metrics."""
+    """Build dataset, model, loss and trainer from a composed config and train; returns the final metrics.
+
+    Under torchrun, or with trainer.devices > 1, this runs data-parallel (cdb.train.distributed.launch).
+    """
+    from .train.distributed import launch
+
+    return launch(_fit, cfg, run_dir)
+
+
+def _fit(cfg: DictConfig, run_dir: str | Path, dist=None) -> dict:
+    return build_trainer(cfg, run_dir, dist).fit(resume=bool(cfg.resume))
+
+
+def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
+    """The Trainer of one run (one seed); rank 0 writes the resolved config and the data summary."""
     import torch
 
     from .data import build_dataset
@@ -73,13 +87,13 @@ def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
     criterion = build_criterion(OmegaConf.to_container(cfg.loss, resolve=True), data.num_classes,
                                 data.class_counts)
     tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))
-    trainer = Trainer(model, data, criterion, tcfg, run_dir, seed=seed)
+    trainer = Trainer(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist)
     if trainer.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
         atomic_write_text(run_dir / "config.yaml", resolved)
         summary = {k: v for k, v in data.summary().items() if k != "train_indices"}
         atomic_write_json(run_dir / "data.json", summary)
-    return trainer.fit(resume=bool(cfg.resume))
+    return trainer
 
 
 def _task(cfg: DictConfig) -> dict | None:
@@ -93,6 +107,10 @@ def _task(cfg: DictConfig) -> dict | None:
         if HydraConfig.get().mode.name == "MULTIRUN":
             return None  # one bad job does not stop the sweep; the message says which
         raise SystemExit(2) from None
+    from .train.distributed import is_main_process
+
+    if not is_main_process():
+        return metrics
     t = metrics["test"]
     print(f"{run_dir}: test error {t['error']:.2f}% (accuracy {t['accuracy']:.2f}%, "
           f"per class {', '.join(f'{a:.1f}' for a in t['per_class_accuracy'])}) [{metrics['selected']} checkpoint]")
@@ -109,7 +127,9 @@ def run(argv: list[str] | None = None) -> None:
     except CdbError as exc:
         print(f"cdb-run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    sys.argv = [sys.argv[0], *argv]
+    from .train.distributed import hydra_rank_overrides
+
+    sys.argv = [sys.argv[0], *argv, *hydra_rank_overrides()]  # under torchrun only rank 0 writes .hydra/
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_task)
     main()
 

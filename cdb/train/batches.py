@@ -8,6 +8,7 @@ normalised a batch at a time; Dataset splits go through a DataLoader.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -49,9 +50,26 @@ def unit_batches(n: int, batch_size: int, unit: str, u: int, seed: int) -> list[
     return [torch.cat(parts)]
 
 
-def _on_device(split: TensorSplit, device) -> TensorSplit:
-    """The split's tensors on `device`, moved once and cached on the split object."""
-    if torch.device(device).type == "cpu":
+@dataclass(frozen=True)
+class Shard:
+    """One data-parallel rank's rows [lo, hi) of a global batch (`index` is the whole global batch)."""
+
+    index: torch.Tensor
+    lo: int
+    hi: int
+
+    @property
+    def total(self) -> int:
+        return len(self.index)
+
+    @property
+    def local(self) -> torch.Tensor:
+        return self.index[self.lo: self.hi]
+
+
+def _on_device(split: TensorSplit, device, keep: bool = True) -> TensorSplit:
+    """The split's tensors on `device`, moved once and cached on the split object (keep=False: left where they are)."""
+    if torch.device(device).type == "cpu" or not keep:
         return split
     cache = split.__dict__.setdefault("_device_cache", {})
     key = str(device)
@@ -60,32 +78,42 @@ def _on_device(split: TensorSplit, device) -> TensorSplit:
     return cache[key]
 
 
-def train_batches(data: DatasetSplits, batches: list[torch.Tensor], device, seed: int, first_step: int,
-                  num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (inputs, labels) on `device` for the given index batches; step numbers start at first_step."""
+def train_batches(data: DatasetSplits, batches: list[torch.Tensor | Shard], device, seed: int, first_step: int,
+                  num_workers: int = 0, on_device: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (inputs, labels) on `device` for the given index batches; step numbers start at first_step.
+
+    A Shard yields only its rows, but a batched augmentation runs on the
+    whole global batch first, so every rank's rows get exactly the crops and
+    flips that one process would give them. on_device=False keeps an
+    in-memory split in host memory and moves each (uint8) batch instead.
+    """
     split = data.train
     if isinstance(split, TensorSplit):
-        src = _on_device(split, device)
+        src = _on_device(split, device, on_device)
         aug = AUGMENTATIONS[data.augment]
-        for i, idx in enumerate(batches):
+        for i, b in enumerate(batches):
+            idx, lo, hi = (b.index, b.lo, b.hi) if isinstance(b, Shard) else (b, 0, len(b))
             idx = idx.to(src.x.device)
-            x = src.x[idx]
-            if aug is not None:
-                x = aug(x, _gen(seed, _AUGMENT, first_step + i))
-            yield normalize(x, data.mean, data.std), src.y[idx]
+            if aug is None:
+                x = src.x[idx[lo:hi]].to(device, non_blocking=True)
+            else:
+                x = aug(src.x[idx].to(device, non_blocking=True), _gen(seed, _AUGMENT, first_step + i))[lo:hi]
+            yield normalize(x, data.mean, data.std), src.y[idx[lo:hi]].to(device, non_blocking=True)
         return
-    loader = DataLoader(split, batch_sampler=[b.tolist() for b in batches], num_workers=num_workers,
+    loader = DataLoader(split, batch_sampler=[(b.local if isinstance(b, Shard) else b).tolist() for b in batches],
+                        num_workers=num_workers,
                         pin_memory=torch.device(device).type == "cuda", persistent_workers=False)
     for x, y in loader:
         yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
 
 
 def eval_batches(split: TensorSplit | Dataset, data: DatasetSplits, batch_size: int, device,
-                 num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                 num_workers: int = 0, on_device: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     if isinstance(split, TensorSplit):
-        src = _on_device(split, device)
+        src = _on_device(split, device, on_device)
         for i in range(0, len(src), batch_size):
-            yield normalize(src.x[i: i + batch_size], data.mean, data.std), src.y[i: i + batch_size]
+            x = src.x[i: i + batch_size].to(device, non_blocking=True)
+            yield normalize(x, data.mean, data.std), src.y[i: i + batch_size].to(device, non_blocking=True)
         return
     loader = DataLoader(split, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=torch.device(device).type == "cuda")

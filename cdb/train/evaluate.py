@@ -24,7 +24,8 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), autocast=None) -> EvalResult:
+def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), autocast=None,
+             on_device: bool = True) -> EvalResult:
     """Counts summed over the whole split; under DDP the caller all-reduces `confusion` and `topk_correct`."""
     was_training = model.training
     model.eval()
@@ -32,7 +33,7 @@ def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), au
     cm = torch.zeros(c, c, dtype=torch.long)
     ks = [k for k in topk if k <= c]
     correct = torch.zeros(len(ks), dtype=torch.long)
-    for x, y in eval_batches(split, data, batch_size, device):
+    for x, y in eval_batches(split, data, batch_size, device, on_device=on_device):
         with autocast() if autocast else _null():
             logits = model(x)
         cm += confusion_matrix(logits.argmax(1), y, c)

@@ -7,6 +7,7 @@ to be saved.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, fields
@@ -20,7 +21,7 @@ from ..data.base import DatasetSplits
 from ..errors import CdbError, check
 from ..losses import Criterion
 from ..metrics import summarize
-from . import io
+from . import io, speed
 from .batches import steps_per_unit, train_batches, unit_batches
 from .evaluate import EvalResult, evaluate
 
@@ -46,6 +47,16 @@ class TrainerConfig:
     num_workers: int = 0
     eval_batch_size: int = 1000
     checkpoint_every: int = 1     # validations between saved checkpoints (the last one is always saved)
+    # ---- parallelism and speed (docs/distributed.md): same computation; amp rounds to bf16, sync_bn=false on a
+    # BatchNorm model makes each process normalise with its own slice's statistics ---------------------------
+    devices: int = 1              # >1: spawn that many data-parallel processes here (not under torchrun)
+    dist_backend: str = "auto"    # auto (NCCL on GPUs, gloo on CPU), nccl, gloo
+    sync_bn: bool = True          # SyncBatchNorm under DDP on GPUs, so BN sees the global batch
+    amp: bool = False             # bf16 autocast (float32 loss)
+    channels_last: bool = False   # NHWC memory layout for weights and inputs
+    compile: bool = False         # torch.compile the model
+    cudnn_benchmark: bool = False
+    data_on_device: bool = True   # in-memory splits moved to the device once, augmented there in batches
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -66,6 +77,10 @@ class TrainerConfig:
         check(self.lr > 0, "trainer.lr", self.lr, "a number > 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
+        check(int(self.devices) == self.devices and self.devices >= 1, "trainer.devices", self.devices,
+              "an integer >= 1")
+        check(self.dist_backend in ("auto", "nccl", "gloo"), "trainer.dist_backend", self.dist_backend,
+              "auto, nccl or gloo")
 
     def lr_at(self, u: int) -> float:
         """Learning rate during unit u (0-based): step decay at milestones, optional linear warm-up."""
@@ -106,8 +121,13 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.dist = dist  # None (one process) or a cdb.train.distributed.Dist
         self.device = resolve_device(cfg.device) if dist is None else dist.device
-        self.model = model.to(self.device)
-        self.net = self.model if dist is None else dist.wrap(self.model)
+        speed.configure_backends(cfg, self.device)
+        self.model = speed.prepare_model(model.to(self.device), cfg)
+        # self.net trains (DDP and/or compiled); evaluation uses self.eval_net, which is never DDP-wrapped:
+        # each rank evaluates its own shard, so no collective may hide in its forward
+        self.net = speed.compile_model(self.model if dist is None else dist.wrap(self.model), cfg)
+        self.eval_net = self.net if dist is None else speed.compile_model(self.model, cfg)
+        self.autocast = speed.autocast(cfg, self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.steps_per_unit = steps_per_unit(len(data.train), cfg.batch_size, cfg.unit)
@@ -143,7 +163,10 @@ class Trainer:
 
     # ---- one validation --------------------------------------------------------------------------------
     def validate(self, split) -> EvalResult:
-        res = evaluate(self.net, split, self.data, self.device, self.cfg.eval_batch_size)
+        """Counts over the whole split; under DDP each rank counts a disjoint shard and the counts are summed."""
+        part = split if self.dist is None else self.dist.shard_split(split)
+        res = evaluate(self.eval_net, part, self.data, self.device, self.cfg.eval_batch_size,
+                       autocast=self.autocast, on_device=self.cfg.data_on_device)
         return res if self.dist is None else self.dist.reduce_eval(res)
 
     def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +177,8 @@ class Trainer:
         return next(train_batches_no_aug(self.data, idx, self.device))
 
     # ---- the loop --------------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> dict:
-        cfg = self.cfg
+    def begin(self, resume: bool = False) -> dict | None:
+        """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
         last = self.path("checkpoints/last.pt")
         if last.exists():
             if not resume:
@@ -163,12 +186,19 @@ class Trainer:
                                "(a finished run is then only reported), or remove that directory to start over")
             self.load_state(io.load_checkpoint(last))
             metrics = self.path("metrics.json")
-            if self.unit >= cfg.length and metrics.exists():
+            if self.unit >= self.cfg.length and metrics.exists():
                 import json
                 return json.loads(metrics.read_text())
         log_rows = [r for r in io.read_jsonl(self.path("log.jsonl")) if r["unit"] <= self.unit]
         if self.is_main:
             io.write_jsonl(self.path("log.jsonl"), log_rows)
+        return None
+
+    def fit(self, resume: bool = False) -> dict:
+        cfg = self.cfg
+        done = self.begin(resume)
+        if done is not None:
+            return done
 
         total_steps = cfg.length * self.steps_per_unit
         bar = tqdm(total=total_steps, initial=self.unit * self.steps_per_unit, disable=not (cfg.progress and self.is_main),
@@ -193,6 +223,9 @@ class Trainer:
         cfg, n = self.cfg, len(self.data.train)
         self.net.train()
         loss_sum, count = torch.zeros((), device=self.device), 0
+        # A per-step finiteness check costs a GPU sync (and is rank-local under DDP), so there the check runs
+        # once, below, on the summed losses of these units: every rank then raises together.
+        step_check = self.device.type == "cpu" and self.dist is None
         for u in range(u0, u1):
             lr = cfg.lr_at(u)
             for g in self.optimizer.param_groups:
@@ -202,18 +235,29 @@ class Trainer:
                 batches = self.dist.shard_batches(batches)
             first_step = u * self.steps_per_unit
             for i, (x, y) in enumerate(train_batches(self.data, batches, self.device, self.seed, first_step,
-                                                     cfg.num_workers)):
+                                                     cfg.num_workers, cfg.data_on_device)):
+                x = speed.prepare_input(x, cfg)
                 ctx = StepContext(self.net, x, y, lr, self.criterion, self._val_batch, first_step + i)
-                loss = self.criterion(self.net(x), y, ctx)
-                if not torch.isfinite(loss):
+                with self.autocast() if self.autocast else contextlib.nullcontext():
+                    out = self.net(x)
+                if self.dist is None:
+                    loss = logged = self.criterion(out, y, ctx)
+                else:  # this rank's share of the global batch's loss (see Dist.loss)
+                    loss, logged = self.dist.loss(self.criterion, out, y, ctx, batches[i])
+                if step_check and not torch.isfinite(loss):
                     raise CdbError(f"training loss became {loss.item()} at step {first_step + i}; "
                                    "lower trainer.lr or check the loss settings")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                loss_sum += loss.detach()
+                loss_sum += logged.detach()
                 count += 1
                 bar.update(1)
+        if self.dist is not None:
+            loss_sum = self.dist.all_reduce_sum(loss_sum)  # shares of each step's global loss add up to it
+        if not math.isfinite(float(loss_sum)):
+            raise CdbError(f"training loss became non-finite between steps {u0 * self.steps_per_unit} and "
+                           f"{u1 * self.steps_per_unit}; lower trainer.lr or check the loss settings")
         return float(loss_sum) / max(count, 1)
 
     def _after_units(self, train_loss: float, elapsed: float) -> dict:
@@ -248,6 +292,8 @@ class Trainer:
     def _finish(self, elapsed: float) -> dict:
         groups = self.data.info.get("groups")
         out = {"status": "complete", "selected": self.cfg.select, "checkpoints": {}}
+        if self.dist is not None:
+            self.dist.barrier()  # rank 0 has written best.pt before any rank reads it (a shared run directory)
         best_state = io.load_checkpoint(self.path("checkpoints/best.pt")) if self.path("checkpoints/best.pt").exists() \
             else None
         last_state = {k: v.clone() for k, v in self.model.state_dict().items()}

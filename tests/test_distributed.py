@@ -1,0 +1,266 @@
+"""DDP: 2 CPU processes (gloo) train exactly what one process trains.
+
+The pure parts (sharding, the loss shares, the count reduction) are checked
+in-process against the single-process computation; the end-to-end tests
+spawn two real processes on real MNIST and compare with a one-process run.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from cdb.data.augment import crop_flip
+from cdb.data.base import DatasetSplits, TensorSplit
+from cdb.errors import CdbError, ConfigError
+from cdb.losses import build_criterion
+from cdb.train import distributed as D
+from cdb.train.batches import Shard, train_batches
+from cdb.train.evaluate import EvalResult
+
+# ---- pure parts --------------------------------------------------------------------------------------------
+
+
+def test_bounds_cut_contiguous_parts_that_differ_by_at_most_one():
+    assert [D._bounds(10, 3, r) for r in range(3)] == [(0, 4), (4, 7), (7, 10)]
+    assert [D._bounds(4, 4, r) for r in range(4)] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert [D._bounds(41, 2, r) for r in range(2)] == [(0, 21), (21, 41)]
+
+
+def test_torchrun_env_is_read_from_the_environment():
+    assert D.torchrun_env({}) is None
+    assert D.torchrun_env({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}) == D.LaunchEnv(3, 8, 1)
+    with pytest.raises(CdbError, match="RANK=8"):
+        D.torchrun_env({"RANK": "8", "WORLD_SIZE": "8"})
+
+
+def test_only_rank_zero_lets_hydra_write(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert "hydra.output_subdir=null" in D.hydra_rank_overrides()
+    monkeypatch.setenv("RANK", "0")
+    assert D.hydra_rank_overrides() == []
+
+
+def _dist(rank, world=2):
+    return D.Dist(rank, world, rank, torch.device("cpu"))
+
+
+def test_shards_are_disjoint_and_cover_every_global_batch():
+    batches = [torch.tensor([5, 1, 9, 2, 7]), torch.tensor([3, 8, 0])]
+    parts = [_dist(r).shard_batches(batches) for r in range(2)]
+    assert [p.local.tolist() for p in parts[0]] == [[5, 1, 9], [3, 8]]
+    assert [p.local.tolist() for p in parts[1]] == [[2, 7], [0]]
+    assert all(p.total == len(b) for ps in parts for p, b in zip(ps, batches))
+    with pytest.raises(ConfigError, match="trainer.batch_size"):
+        _dist(0, world=4).shard_batches([torch.tensor([1, 2, 3])])
+
+
+def _criterion(reduction, weights):
+    crit = build_criterion({"base": "ce", "weighting": "none", "reduction": reduction}, 3, torch.tensor([5, 3, 1]))
+    crit.weighting.weights = torch.tensor(weights)
+    return crit
+
+
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean"])
+@pytest.mark.parametrize("weights", [[1.0, 1.0, 1.0], [0.2, 1.5, 3.0]])
+def test_rank_losses_average_to_the_single_process_gradient(monkeypatch, reduction, weights):
+    """DDP averages the ranks' gradients; with uneven shards (3 + 2 of 5) that must equal the full-batch gradient."""
+    torch.manual_seed(0)
+    w0 = torch.randn(4, 3)
+    x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 2, 0])
+    crit = _criterion(reduction, weights)
+    full_w = w0.clone().requires_grad_(True)
+    full = crit(x @ full_w, y)
+    full.backward()
+    if reduction == "weighted_mean":  # the all-reduce of the weight mass, done by hand for two ranks
+        mass = torch.tensor(weights)[y].sum()
+        monkeypatch.setattr(D.Dist, "all_reduce_sum", lambda self, t: mass.to(t.dtype))
+    shard_of = _dist(0).shard_batches([torch.arange(5)])[0], _dist(1).shard_batches([torch.arange(5)])[0]
+    grads, shares = [], []
+    for r, shard in enumerate(shard_of):
+        w = w0.clone().requires_grad_(True)
+        i = shard.local
+        loss, share = _dist(r).loss(crit, x[i] @ w, y[i], None, shard)
+        loss.backward()
+        grads.append(w.grad)
+        shares.append(share)
+    torch.testing.assert_close((grads[0] + grads[1]) / 2, full_w.grad, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(shares[0] + shares[1], full.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_reduce_eval_sums_counts(monkeypatch):
+    monkeypatch.setattr(D.Dist, "all_reduce_sum", lambda self, t: t * 2)  # two ranks with equal counts
+    res = EvalResult(torch.tensor([[3, 1], [0, 4]]), {1: 7, 2: 8})
+    out = _dist(0).reduce_eval(res)
+    assert out.confusion.tolist() == [[6, 2], [0, 8]]
+    assert out.topk_correct == {1: 14, 2: 16}
+
+
+def _tiny_data(augment="crop_flip"):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (23, 3, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.arange(23) % 3
+    split = TensorSplit(x, y)
+    return DatasetSplits("tiny", split, split, split, 3, ["a", "b", "c"], (3, 8, 8), (0.5,) * 3, (0.25,) * 3,
+                         augment=augment)
+
+
+def test_each_rank_gets_the_single_process_augmentation_of_its_rows():
+    data = _tiny_data()
+    batches = [torch.randperm(23, generator=torch.Generator().manual_seed(2))[:11]]
+    (x1, y1), = list(train_batches(data, batches, "cpu", seed=4, first_step=9))
+    parts = [list(train_batches(data, _dist(r).shard_batches(batches), "cpu", seed=4, first_step=9))[0]
+             for r in range(2)]
+    assert torch.equal(torch.cat([p[0] for p in parts]), x1)
+    assert torch.equal(torch.cat([p[1] for p in parts]), y1)
+    # and the augmentation really is random per row, so the check above can fail
+    assert not torch.equal(x1, train_batches_no_aug(data, batches))
+
+
+def train_batches_no_aug(data, batches):
+    from cdb.data.augment import normalize
+
+    return normalize(data.train.x[batches[0]], data.mean, data.std)
+
+
+def test_crop_flip_is_applied_before_slicing():
+    """The batched augmentation draws per global batch: a shard augmented alone would differ."""
+    x = torch.randint(0, 256, (6, 1, 5, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = crop_flip(x, torch.Generator().manual_seed(3), pad=2)
+    alone = crop_flip(x[3:], torch.Generator().manual_seed(3), pad=2)
+    assert not torch.equal(whole[3:], alone)
+
+
+def test_evaluation_shards_count_every_sample_once():
+    data = _tiny_data("none")
+    parts = [_dist(r, world=3).shard_split(data.val) for r in range(3)]
+    assert sum(len(p) for p in parts) == len(data.val)
+    assert torch.equal(torch.cat([p.y for p in parts]), data.val.y)
+    assert torch.equal(torch.cat([p.x for p in parts]), data.val.x)
+    d = _dist(1, world=3)
+    assert d.shard_split(data.val) is d.shard_split(data.val)  # cached: an on-device copy is made once
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 7
+
+        def __getitem__(self, i):
+            return torch.zeros(1), i
+
+    subsets = [_dist(r, world=3).shard_split(Items()) for r in range(3)]
+    assert [list(s.indices) for s in subsets] == [[0, 1, 2], [3, 4], [5, 6]]
+
+
+# ---- two real processes ------------------------------------------------------------------------------------
+
+
+def _cfg(mnist_dir, **trainer):
+    """Real MNIST 4/9 with 1031 training images: batches of 99 split 50/49 over 2 ranks, last batch 41 (21/20).
+
+    Epoch 1 trains with plain CE (CDB warm-up), epoch 2's validation sets the
+    CDB weights, epoch 3 trains with them (weighted_mean: a global weight sum).
+    """
+    from hydra import compose, initialize_config_dir
+
+    from cdb.cli import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            f"data_root={mnist_dir}", "dataset.n_train=1031", "dataset.majority_ratio=0.6",
+            "dataset.val_per_class=150", "dataset.test_per_class=100", "loss=cdb", "loss.reduction=weighted_mean",
+            "loss.warmup=1", "loss.floor=0.05", "trainer.unit=epoch", "trainer.length=3", "trainer.batch_size=99",
+            "trainer.lr=0.05", "trainer.milestones=[2]", "trainer.device=cpu", "trainer.progress=false", "trainer.eval_batch_size=64",
+            *[f"trainer.{k}={v}" for k, v in trainer.items()]])
+    return cfg
+
+
+def _record(cfg, run_dir, dist=None):
+    """Train, then save what this process ended with: its parameters and CDB weights."""
+    from cdb.cli import build_trainer
+
+    trainer = build_trainer(cfg, run_dir, dist)
+    out = trainer.fit(resume=bool(cfg.resume))
+    rank = 0 if dist is None else dist.rank
+    torch.save({"model": trainer.model.state_dict(), "weights": trainer.criterion.weighting.weights},
+               os.path.join(run_dir, f"rank{rank}.pt"))
+    return out
+
+
+def _ddp(cfg, run_dir):
+    return D.spawn(_record, OmegaConf.to_container(cfg, resolve=True), str(run_dir), 2, "cpu")
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def single(mnist_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("single")
+    torch.set_num_threads(1)
+    metrics = _record(_cfg(mnist_dir), str(run_dir))
+    return run_dir, metrics
+
+
+def _assert_same_run(run_dir, metrics, ref_dir, ref_metrics):
+    a, b = _log(run_dir), _log(ref_dir)
+    assert [r["unit"] for r in a] == [1, 2, 3]
+    for ra, rb in zip(a, b):
+        assert ra["val_class_accuracy"] == rb["val_class_accuracy"]
+        assert ra["weights"] == rb["weights"] and ra["tau"] == rb["tau"]
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5)
+    assert metrics["test"]["per_class_accuracy"] == ref_metrics["test"]["per_class_accuracy"]
+    assert metrics["test"]["n"] == ref_metrics["test"]["n"] == 200  # every test image counted once
+    assert metrics["final_weights"] == ref_metrics["final_weights"]
+    ref = torch.load(ref_dir / "rank0.pt", weights_only=True)
+    ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for k, v in ref["model"].items():
+        assert torch.equal(ranks[0]["model"][k], ranks[1]["model"][k]), k  # DDP keeps the ranks identical
+        torch.testing.assert_close(ranks[0]["model"][k], v, rtol=1e-4, atol=1e-5)
+    assert torch.equal(ranks[0]["weights"], ranks[1]["weights"])
+    assert torch.equal(ranks[0]["weights"], ref["weights"])
+
+
+def test_two_gloo_processes_train_what_one_process_trains(single, tmp_path):
+    ref_dir, ref_metrics = single
+    # the CDB weights after epoch 2 are not uniform and accuracies are not all-or-nothing: the comparison can fail
+    rows = _log(ref_dir)
+    assert len(set(rows[1]["weights"])) == 2
+    assert any(0 < a < 100 for r in rows for a in r["val_class_accuracy"])
+    metrics = _ddp(_cfg(_data_root(ref_dir)), tmp_path)
+    _assert_same_run(tmp_path, metrics, ref_dir, ref_metrics)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+
+
+def _data_root(run_dir):
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text())["data_root"]
+
+
+@pytest.mark.slow
+def test_ddp_run_resumes_from_its_checkpoint(single, tmp_path):
+    ref_dir, ref_metrics = single
+    root = _data_root(ref_dir)
+    _ddp(_cfg(root, length=2), tmp_path)
+    assert [r["unit"] for r in _log(tmp_path)] == [1, 2]
+    cfg = _cfg(root)
+    cfg.resume = True
+    metrics = _ddp(cfg, tmp_path)
+    _assert_same_run(tmp_path, metrics, ref_dir, ref_metrics)
+
+
+def _fail_on_rank_1(cfg, run_dir, dist):
+    if dist.rank == 1:
+        raise ConfigError("trainer.x=1 is not allowed on rank 1")
+    dist.barrier()  # waits for rank 1, which never comes: spawn must end this process too
+    return {}
+
+
+def test_an_error_in_one_process_comes_back_as_one_line_and_ends_the_others(tmp_path):
+    with pytest.raises(CdbError, match=r"^trainer.x=1 is not allowed on rank 1$"):
+        D.spawn(_fail_on_rank_1, {}, str(tmp_path), 2, "cpu")
