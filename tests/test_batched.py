@@ -26,17 +26,23 @@ def _log(run_dir):
 
 
 @pytest.fixture(scope="module")
-def runs(mnist_dir, tmp_path_factory):
-    """The same three seeds trained batched (into one output root) and one by one (into another)."""
+def separate(mnist_dir, tmp_path_factory):
+    """The three seeds trained one by one, as cdb-run trains them."""
     from cdb.cli import build_trainer
 
     torch.set_num_threads(1)
-    batched_root, separate_root = tmp_path_factory.mktemp("batched"), tmp_path_factory.mktemp("separate")
-    batched = compose_runs(_overrides(mnist_dir, batched_root), SEEDS)
-    metrics = BatchedSeeds([build_trainer(cfg, d) for cfg, d in batched]).fit()
-    separate = compose_runs(_overrides(mnist_dir, separate_root), SEEDS)
-    ref = [build_trainer(cfg, d).fit() for cfg, d in separate]
-    return [d for _, d in batched], metrics, [d for _, d in separate], ref
+    runs = compose_runs(_overrides(mnist_dir, tmp_path_factory.mktemp("separate")), SEEDS)
+    return [d for _, d in runs], [build_trainer(cfg, d).fit() for cfg, d in runs]
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["vmap", "loop"])
+def runs(request, mnist_dir, tmp_path_factory, separate):
+    """The same three seeds trained batched (vmap, or one after another through stacked parameters)."""
+    from cdb.cli import build_trainer
+
+    batched = compose_runs(_overrides(mnist_dir, tmp_path_factory.mktemp("batched")), SEEDS)
+    metrics = BatchedSeeds([build_trainer(cfg, d) for cfg, d in batched], vectorize=request.param).fit()
+    return [d for _, d in batched], metrics, *separate
 
 
 def test_each_seed_equals_its_separate_run(runs):

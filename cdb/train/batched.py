@@ -36,9 +36,17 @@ from .loop import Trainer
 
 
 class BatchedSeeds:
-    """Train the runs of `trainers` (one per seed, same settings) together; same results as Trainer.fit each."""
+    """Train the runs of `trainers` (one per seed, same settings) together; same results as Trainer.fit each.
 
-    def __init__(self, trainers: list[Trainer]):
+    vectorize: True runs the S models with vmap (one batched kernel per
+    layer: what makes this fast on a GPU, where a LeNet step is kernel-launch
+    bound); False runs them one after another through the stacked
+    parameters, still with one optimizer step for all (on CPU, convolutions
+    are compute-bound and vmap's grouped convolutions are slower than S
+    small ones; scripts/bench.py measures both). None: vmap on CUDA only.
+    """
+
+    def __init__(self, trainers: list[Trainer], vectorize: bool | None = None):
         if not trainers:
             raise ConfigError("seeds= names no seed: give at least one, e.g. seeds=0-9")
         t0 = trainers[0]
@@ -56,6 +64,7 @@ class BatchedSeeds:
                 raise ConfigError(f"weighting {type(t.criterion.weighting).__name__} computes sample weights in a "
                                   "meta step; batched seeds support class-weight strategies: use cdb-run")
         self.trainers, self.cfg, self.device = trainers, t0.cfg, t0.device
+        self.vectorize = self.device.type == "cuda" if vectorize is None else bool(vectorize)
         self.base = copy.deepcopy(t0.model).to("meta")  # structure only: the weights come from the stack
 
     # ---- stacking ----------------------------------------------------------------------------------------
@@ -88,7 +97,9 @@ class BatchedSeeds:
         """Logits (S, B, C) of the S models on their S batches x (S, B, ...)."""
         def one(p, xi):
             return functional_call(self.base, p, (xi,))
-        return vmap(one)(self.params, x)
+        if self.vectorize:
+            return vmap(one)(self.params, x)
+        return torch.stack([one({k: v[s] for k, v in self.params.items()}, x[s]) for s in range(x.shape[0])])
 
     # ---- the loop ----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict]:
@@ -206,32 +217,37 @@ def compose_runs(overrides: list[str], seeds: list[int]):
     return out
 
 
-def run_batched(overrides: list[str], seeds: list[int]) -> list[dict]:
+def run_batched(overrides: list[str], seeds: list[int], vectorize: bool | None = None) -> list[dict]:
     """Build one Trainer per seed (writing config.yaml and data.json as cdb-run does) and train them batched."""
     from ..cli import build_trainer
 
     runs = compose_runs(overrides, seeds)
     trainers = [build_trainer(cfg, run_dir) for cfg, run_dir in runs]
     resume = bool(runs[0][0].resume)
-    return BatchedSeeds(trainers).fit(resume=resume)
+    return BatchedSeeds(trainers, vectorize).fit(resume=resume)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`cdb-sweep seeds=0-9 [cdb-run overrides]`: the seeds of one setting, trained as one batched model."""
+    """`cdb-sweep seeds=0-9 [vmap=auto|true|false] [cdb-run overrides]`: one setting's seeds as one batched model."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print(main.__doc__ + "\n\nWrites the run directories `cdb-run [overrides] seed=<s>` would write. "
-              "See docs/distributed.md.")
+              "vmap=auto vectorises on GPUs only. See docs/distributed.md.")
         return
+    ours = ("seeds=", "vmap=")
     seeds_args = [a for a in argv if a.startswith("seeds=")]
-    overrides = [a for a in argv if not a.startswith("seeds=")]
+    vmap_args = [a.split("=", 1)[1] for a in argv if a.startswith("vmap=")]
+    overrides = [a for a in argv if not a.startswith(ours)]
     try:
         if len(seeds_args) != 1:
             raise ConfigError("give the seeds once, e.g. seeds=0-9")
         if any(a in ("-m", "--multirun") for a in overrides):
             raise ConfigError("cdb-sweep trains the seeds of one setting: no -m; loop over settings in the shell")
+        choice = vmap_args[-1].lower() if vmap_args else "auto"
+        if choice not in ("auto", "true", "false"):
+            raise ConfigError(f"vmap={choice!r} is not allowed: auto, true or false")
         seeds = parse_seeds(seeds_args[0].split("=", 1)[1])
-        metrics = run_batched(overrides, seeds)
+        metrics = run_batched(overrides, seeds, None if choice == "auto" else choice == "true")
     except CdbError as exc:
         print(f"cdb-sweep: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
