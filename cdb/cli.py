@@ -78,6 +78,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     from .train.loop import Trainer, TrainerConfig
 
     run_dir = Path(run_dir)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     seed = int(cfg.seed)
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
