@@ -9,7 +9,7 @@ export PIP_CONSTRAINT
 CDB_DATA_ROOT ?= data
 export CDB_DATA_ROOT
 
-.PHONY: help venv demo test test-slow test-all clean
+.PHONY: help venv demo test test-slow test-all clean bench
 
 help:
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,9 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: venv  ## speed: trainer vs a plain DataLoader loop, batched vs sequential seeds -> results/bench.md, .json
+	$(PY) scripts/bench.py --out results/bench
 
 clean:  ## remove build artefacts (keeps .venv, data, outputs)
 	rm -rf build dist *.egg-info .pytest_cache

@@ -111,3 +111,30 @@ def test_models_with_batchnorm_are_refused(tmp_path):
     trainer = Trainer(model, data, crit, TrainerConfig(device="cpu", progress=False), tmp_path)
     with pytest.raises(ConfigError, match="BatchNorm"):
         BatchedSeeds([trainer])
+
+
+def test_a_batched_run_resumes_batched(mnist_dir, tmp_path, separate):
+    """Stop the three seeds after 20 steps, resume all of them to 40: the same runs as uninterrupted ones."""
+    from cdb.cli import build_trainer
+
+    runs = compose_runs(_overrides(mnist_dir, tmp_path), SEEDS)
+    for cfg, _ in runs:
+        cfg.trainer.length = 20
+    BatchedSeeds([build_trainer(cfg, d) for cfg, d in runs], vectorize=False).fit()
+    assert [row["unit"] for row in _log(runs[0][1])] == [10, 20]
+    runs = compose_runs(_overrides(mnist_dir, tmp_path), SEEDS)  # length 40 again, same run directories
+    metrics = BatchedSeeds([build_trainer(cfg, d) for cfg, d in runs], vectorize=False).fit(resume=True)
+    for (_, d), m, rd, r in zip(runs, metrics, *separate):
+        assert [row["val_class_accuracy"] for row in _log(d)] == [row["val_class_accuracy"] for row in _log(rd)]
+        assert [row["weights"] for row in _log(d)] == [row["weights"] for row in _log(rd)]
+        assert m["test"]["per_class_accuracy"] == r["test"]["per_class_accuracy"]
+
+
+def test_cli_errors_are_one_line(capsys):
+    from cdb.train.batched import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["seeds=1,1", "loss=ce"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cdb-sweep: error: seeds='1,1' is not allowed") and "\n" not in err

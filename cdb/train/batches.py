@@ -7,6 +7,7 @@ normalised a batch at a time; Dataset splits go through a DataLoader.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterator
@@ -28,6 +29,12 @@ def steps_per_unit(n: int, batch_size: int, unit: str) -> int:
     return math.ceil(n / batch_size) if unit == "epoch" else 1
 
 
+@functools.lru_cache(maxsize=64)  # a few passes for each of up to ~30 batched seeds
+def _pass_order(n: int, seed: int, p: int) -> torch.Tensor:
+    """Order of pass p of the step stream, kept for the ~n/batch_size steps that slice it (callers only slice)."""
+    return torch.randperm(n, generator=_gen(seed, _ORDER, p))
+
+
 def unit_batches(n: int, batch_size: int, unit: str, u: int, seed: int) -> list[torch.Tensor]:
     """Index tensors of the batches of unit `u`.
 
@@ -42,7 +49,7 @@ def unit_batches(n: int, batch_size: int, unit: str, u: int, seed: int) -> list[
     p0 = start // n
     parts, need, offset, p = [], batch_size, start - p0 * n, p0
     while need > 0:
-        perm = torch.randperm(n, generator=_gen(seed, _ORDER, p))
+        perm = _pass_order(n, seed, p)
         take = perm[offset: offset + need]
         parts.append(take)
         need -= len(take)

@@ -159,6 +159,18 @@ class Dist:
         packed = self.all_reduce_sum(packed.to(self.device)).cpu()
         return EvalResult(packed[: c * c].view(c, c), {k: int(v) for k, v in zip(ks, packed[c * c:])})
 
+    def same_on_all(self, flag: bool, what: str) -> bool:
+        """`flag` when every rank has the same one; else a CdbError on every rank (instead of a silent divergence).
+
+        Used for files in the run directory, which only rank 0 writes: every
+        rank must see them, i.e. output_root must be on a shared filesystem.
+        """
+        n = int(self.all_reduce_sum(torch.tensor([int(bool(flag))], device=self.device)).item())
+        if n not in (0, self.world_size):
+            raise CdbError(f"{what} is visible to {n} of {self.world_size} processes: put output_root on a filesystem "
+                           "that every node shares (rank 0 writes the run directory, every rank reads checkpoints)")
+        return bool(flag)
+
     def barrier(self) -> None:
         if self.device.type == "cuda":
             tdist.barrier(device_ids=[self.device.index])

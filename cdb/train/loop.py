@@ -180,7 +180,8 @@ class Trainer:
     def begin(self, resume: bool = False) -> dict | None:
         """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
         last = self.path("checkpoints/last.pt")
-        if last.exists():
+        found = last.exists() if self.dist is None else self.dist.same_on_all(last.exists(), str(last))
+        if found:
             if not resume:
                 raise CdbError(f"{self.run_dir} already holds a run; pass resume=true to continue it "
                                "(a finished run is then only reported), or remove that directory to start over")
@@ -292,10 +293,10 @@ class Trainer:
     def _finish(self, elapsed: float) -> dict:
         groups = self.data.info.get("groups")
         out = {"status": "complete", "selected": self.cfg.select, "checkpoints": {}}
-        if self.dist is not None:
-            self.dist.barrier()  # rank 0 has written best.pt before any rank reads it (a shared run directory)
-        best_state = io.load_checkpoint(self.path("checkpoints/best.pt")) if self.path("checkpoints/best.pt").exists() \
-            else None
+        best = self.path("checkpoints/best.pt")
+        # under DDP this all-reduce also waits until rank 0 has written best.pt, before any rank reads it
+        found = best.exists() if self.dist is None else self.dist.same_on_all(best.exists(), str(best))
+        best_state = io.load_checkpoint(best) if found else None
         last_state = {k: v.clone() for k, v in self.model.state_dict().items()}
         for name, state in (("last", None), ("best", best_state)):
             if name == "best":

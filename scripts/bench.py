@@ -1,0 +1,451 @@
+"""Speed benchmark: the project's trainer against a plain DataLoader loop, and batched seeds against sequential runs.
+
+    make bench                                   # results/bench.md and results/bench.json
+    python scripts/bench.py --out results/bench [--threads 1] [--device auto] [--quick]
+
+(a) Training throughput of cdb's Trainer against a reference loop written
+    the way the authors' code trains: a torchvision dataset with per-sample
+    PIL transforms, a DataLoader, and the usual step. LeNet-5 on MNIST 4/9
+    (real images when CDB_DATA_ROOT has MNIST, else synthetic ones of the same
+    shape) and ResNet-32 on CIFAR-shaped synthetic images with crop+flip.
+(b) Ten LeNet-5 seeds trained batched (cdb.train.batched) against the same
+    ten trained one after another (--all-cores: also with one thread per core).
+(c) Images per second and the peak memory of each case: every case runs in
+    a fresh process, so its peak RSS (resource.getrusage) is its own; on a GPU
+    also torch.cuda.max_memory_allocated. (tracemalloc is not used: it sees
+    only Python's heap, not PyTorch's tensors, and slows Python-heavy loops.)
+
+Timing: after warm-up steps, several chunks of steps are timed and the
+fastest chunk counts, which keeps other processes on a shared machine from
+deciding the result; the load average before and after is recorded.
+Only training steps are timed (no validation), on the same batch size.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+
+
+# ---- shared pieces -----------------------------------------------------------------------------------------
+def _device(name):
+    import torch
+
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _best_chunk(run_steps, warmup, chunks, steps, device):
+    """Seconds of the fastest of `chunks` timed calls run_steps(steps), after run_steps(warmup)."""
+    run_steps(warmup)
+    _sync(device)
+    times = []
+    for _ in range(chunks):
+        t = time.perf_counter()
+        run_steps(steps)
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return min(times), times
+
+
+def _mnist_root():
+    root = os.environ.get("CDB_DATA_ROOT", "")
+    return root if root and (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists() else None
+
+
+def _mnist_split(seed=0):
+    """The project's MNIST 4/9 split (r = 0.99) for `seed`, or synthetic images of its shape without MNIST."""
+    import torch
+
+    from cdb.data import build_dataset
+    from cdb.data.base import DatasetSplits, TensorSplit
+
+    root = _mnist_root()
+    if root:
+        return build_dataset("mnist_imbalanced", root=root, seed=seed), True
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (5000, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = (torch.arange(5000) >= 50).long()
+    split = TensorSplit(x, y)
+    small = TensorSplit(x[:1000], y[:1000])
+    return DatasetSplits("synthetic_mnist", split, small, small, 2, ["4", "9"], (1, 28, 28), MNIST_MEAN, MNIST_STD), False
+
+
+def _cifar_tensors(n=5000):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 100, (n,), generator=g)
+
+
+def _resnet32():
+    """ResNet-32 from the project's model zoo, or a same-shape stand-in when the zoo has none yet."""
+    from cdb.models import MODELS, build_model
+
+    if "resnet32" in MODELS:
+        return build_model("resnet32", 100, (3, 32, 32)), "cdb.models resnet32"
+    return _StandInResNet32(), "stand-in ResNet-32 in scripts/bench.py (no resnet32 in cdb.models)"
+
+
+def _StandInResNet32():
+    """CIFAR ResNet-32 shape (He et al. 2016): 3 stages x 5 basic blocks, widths 16/32/64, zero-pad shortcuts."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.stride, self.extra = stride, cout - cin
+
+        def forward(self, x):
+            s = x if self.stride == 1 else x[:, :, ::2, ::2]
+            if self.extra:
+                s = F.pad(s, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+            return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + s)
+
+    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for i, w in enumerate((16, 32, 64)):
+        for b in range(5):
+            layers.append(Block(cin, w, 2 if i and not b else 1))
+            cin = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 100)]
+    return nn.Sequential(*layers)
+
+
+class _PILDataset:
+    """Per-sample access the way torchvision's CIFAR/MNIST datasets do it: uint8 array -> PIL image -> transform."""
+
+    def __init__(self, x, y, transform):
+        self.x = x.permute(0, 2, 3, 1).squeeze(-1).numpy() if x.shape[1] == 1 else x.permute(0, 2, 3, 1).numpy()
+        self.y, self.transform = y.tolist(), transform
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.x[i])), self.y[i]
+
+
+def _reference(model, dataset, batch_size, device, class_weights, workers):
+    """A plain training loop: DataLoader with per-sample transforms, forward, class-weighted CE, SGD step."""
+    import torch
+    import torch.nn.functional as F
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                                         drop_last=True, pin_memory=device.type == "cuda",
+                                         persistent_workers=workers > 0)
+    model = model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    w = class_weights.to(device)
+    it = iter(loader)
+
+    def run(steps):
+        nonlocal it
+        for _ in range(steps):
+            try:
+                x, y = next(it)
+            except StopIteration:
+                it = iter(loader)
+                x, y = next(it)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = (F.cross_entropy(model(x), y, reduction="none") * w[y]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return run
+
+
+def _trainer(model, data, batch_size, device, class_weights, tmp, seed=0, **speed):
+    """cdb's Trainer on the same model and batch size; its unit-of-steps method is what gets timed."""
+    from cdb.losses import build_criterion
+    from cdb.train.loop import Trainer, TrainerConfig
+
+    crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": 1.0}, data.num_classes, data.class_counts)
+    crit.weighting.weights = class_weights.clone()  # as after a CDB update: a weighted loss, like the reference
+    cfg = TrainerConfig(unit="step", length=10**6, batch_size=batch_size, lr=1e-3, device=str(device),
+                        progress=False, **speed)
+    t = Trainer(model, data, crit, cfg, tmp, seed=seed)
+    state = {"u": 0}
+
+    def run(steps):
+        t._train_units(state["u"], state["u"] + steps, _NoBar())
+        state["u"] += steps
+    return run, t
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+
+# ---- the cases (each in its own process) -------------------------------------------------------------------
+def case_lenet(args, impl):
+    import torch
+    from torchvision import transforms
+
+    from cdb.models.lenet import LeNet5
+
+    device = _device(args.device)
+    data, real = _mnist_split()
+    torch.manual_seed(0)
+    w = torch.tensor([1.0, 0.3])
+    if impl == "reference":
+        tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
+        run = _reference(LeNet5(2), _PILDataset(data.train.x, data.train.y, tf), 100, device, w, args.workers)
+    else:
+        run, _ = _trainer(LeNet5(2), data, 100, device, w, args.tmp, channels_last=impl == "trainer_cl")
+    best, times = _best_chunk(run, args.lenet[0], args.lenet[1], args.lenet[2], device)
+    return {"images_per_s": 100 * args.lenet[2] / best, "step_ms": 1000 * best / args.lenet[2], "chunks_s": times,
+            "data": "real MNIST 4/9 (r=0.99, seed 0)" if real else "synthetic 28x28 (no MNIST under CDB_DATA_ROOT)"}
+
+
+def case_resnet(args, impl):
+    import torch
+    from torchvision import transforms
+
+    from cdb.data.base import DatasetSplits, TensorSplit
+
+    device = _device(args.device)
+    x, y = _cifar_tensors()
+    torch.manual_seed(0)
+    model, source = _resnet32()
+    w = torch.rand(100, generator=torch.Generator().manual_seed(1)) + 0.5
+    if impl == "reference":
+        tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                 transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)])
+        run = _reference(model, _PILDataset(x, y, tf), 128, device, w, args.workers)
+    else:
+        split = TensorSplit(x, y)
+        data = DatasetSplits("synthetic_cifar", split, split, split, 100, [str(i) for i in range(100)], (3, 32, 32),
+                             CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
+        run, _ = _trainer(model, data, 128, device, w, args.tmp, channels_last=impl == "trainer_cl")
+    best, times = _best_chunk(run, args.resnet[0], args.resnet[1], args.resnet[2], device)
+    return {"images_per_s": 128 * args.resnet[2] / best, "step_ms": 1000 * best / args.resnet[2], "chunks_s": times,
+            "data": "synthetic uint8 3x32x32, 100 classes, crop+flip", "model": source}
+
+
+def case_seeds(args, impl):
+    """Ten LeNet-5 runs (seeds 0-9, each its own split): one after another, or batched."""
+    import torch
+
+    from cdb.models.lenet import LeNet5
+    from cdb.train.batched import BatchedSeeds
+
+    device = _device(args.device)
+    seeds = list(range(args.seeds))
+    trainers, runs = [], []
+    for s in seeds:
+        data, _ = _mnist_split(s)
+        torch.manual_seed(s)
+        sub = os.path.join(args.tmp, f"seed{s}")
+        run, trainer = _trainer(LeNet5(2), data, 100, device, torch.tensor([1.0, 0.3]), sub, seed=s)
+        runs.append(run)
+        trainers.append(trainer)
+    warm, chunks, steps = args.seed_steps
+    if impl == "sequential":
+        def run(k):
+            for r in runs:
+                r(k)
+    else:
+        b = BatchedSeeds(trainers, vectorize=impl == "batched_vmap")
+        b._stack(trainers)
+        state = {"u": 0}
+
+        def run(k):
+            b._train_units(trainers, state["u"], state["u"] + k, _NoBar())
+            state["u"] += k
+    best, times = _best_chunk(run, warm, chunks, steps, device)
+    n = len(seeds) * 100 * steps
+    return {"images_per_s": n / best, "seconds_per_step_of_all_seeds": best / steps, "chunks_s": times,
+            "seeds": len(seeds)}
+
+
+CASES = {
+    "lenet/reference": (case_lenet, "reference"),
+    "lenet/trainer": (case_lenet, "trainer"),
+    "lenet/trainer_cl": (case_lenet, "trainer_cl"),
+    "resnet32/reference": (case_resnet, "reference"),
+    "resnet32/trainer": (case_resnet, "trainer"),
+    "resnet32/trainer_cl": (case_resnet, "trainer_cl"),
+    "seeds/sequential": (case_seeds, "sequential"),
+    "seeds/batched_loop": (case_seeds, "batched_loop"),
+    "seeds/batched_vmap": (case_seeds, "batched_vmap"),
+}
+
+
+def run_case(args) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    fn, impl = CASES[args.case]
+    with tempfile.TemporaryDirectory() as tmp:
+        args.tmp = tmp
+        out = fn(args, impl)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available() and _device(args.device).type == "cuda":
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    out.update(case=args.case, threads=args.threads, device=str(_device(args.device)))
+    return out
+
+
+# ---- the driver --------------------------------------------------------------------------------------------
+def _spawn(case, threads, args) -> dict:
+    cmd = [sys.executable, __file__, "--case", case, "--threads", str(threads), "--device", args.device,
+           "--workers", str(args.workers), "--seeds", str(args.seeds),
+           "--lenet", *map(str, args.lenet), "--resnet", *map(str, args.resnet), "--seed-steps", *map(str, args.seed_steps)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    t = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if p.returncode != 0:
+        raise SystemExit(f"bench case {case} failed:\n{p.stderr[-3000:]}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["wall_s"] = round(time.time() - t, 1)
+    print(f"  {case:22s} threads={threads}: {out['images_per_s']:9.1f} images/s, peak RSS "
+          f"{out['peak_rss_mib']:.0f} MiB ({out['wall_s']} s)", flush=True)
+    return out
+
+
+def _ratio(rows, a, b, threads):
+    get = {(r["case"], r["threads"]): r["images_per_s"] for r in rows}
+    return get[(a, threads)] / get[(b, threads)]
+
+
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="results/bench", help="writes OUT.md and OUT.json")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=1, help="threads per case (the 'all cores' rows use every core)")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference loop")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--lenet", type=int, nargs=3, default=[5, 3, 20], metavar=("WARMUP", "CHUNKS", "STEPS"))
+    ap.add_argument("--resnet", type=int, nargs=3, default=[1, 2, 2], metavar=("WARMUP", "CHUNKS", "STEPS"))
+    ap.add_argument("--seed-steps", type=int, nargs=3, default=[2, 3, 5], metavar=("WARMUP", "CHUNKS", "STEPS"))
+    ap.add_argument("--all-cores", action="store_true",
+                    help="also time the seed cases with one thread per core (meaningless on a busy shared machine)")
+    ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not a measurement)")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.quick:
+        args.lenet, args.resnet, args.seed_steps, args.seeds = [1, 1, 3], [0, 1, 1], [1, 1, 1], 3
+    if args.case:
+        print(json.dumps(run_case(args)))
+        return
+
+    import torch
+
+    cores = os.cpu_count() or 1
+    command = "python scripts/bench.py " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "make bench"
+    load_before = os.getloadavg()
+    t0 = time.time()
+    print(f"cdb bench: {cores} cores, load {load_before[0]:.2f}; each case in a fresh process", flush=True)
+    plan = [(c, args.threads) for c in CASES]
+    if args.all_cores and cores > args.threads:
+        plan += [(c, cores) for c in ("seeds/sequential", "seeds/batched_loop", "seeds/batched_vmap")]
+    rows = [_spawn(c, th, args) for c, th in plan]
+    load_after = os.getloadavg()
+    th = args.threads
+    ratios = {
+        "lenet: trainer / reference": _ratio(rows, "lenet/trainer", "lenet/reference", th),
+        "lenet: trainer (channels_last) / reference": _ratio(rows, "lenet/trainer_cl", "lenet/reference", th),
+        "resnet32: trainer / reference": _ratio(rows, "resnet32/trainer", "resnet32/reference", th),
+        "resnet32: trainer (channels_last) / reference": _ratio(rows, "resnet32/trainer_cl", "resnet32/reference", th),
+        f"{args.seeds} seeds: batched (loop) / sequential": _ratio(rows, "seeds/batched_loop", "seeds/sequential", th),
+        f"{args.seeds} seeds: batched (vmap) / sequential": _ratio(rows, "seeds/batched_vmap", "seeds/sequential", th),
+    }
+    if args.all_cores and cores > th:
+        ratios[f"{args.seeds} seeds, {cores} threads: batched (loop) / sequential"] = _ratio(
+            rows, "seeds/batched_loop", "seeds/sequential", cores)
+        ratios[f"{args.seeds} seeds, {cores} threads: batched (vmap) / sequential"] = _ratio(
+            rows, "seeds/batched_vmap", "seeds/sequential", cores)
+    report = {
+        "command": command,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpu": _cpu_name(), "cores": cores, "torch": torch.__version__, "python": platform.python_version(),
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "load_average_before": load_before, "load_average_after": load_after,
+        "wall_s": round(time.time() - t0, 1),
+        "settings": {k: getattr(args, k) for k in ("device", "threads", "workers", "seeds", "lenet", "resnet",
+                                                   "seed_steps", "all_cores", "quick")},
+        "ratios": ratios, "cases": rows,
+    }
+    out = REPO / args.out if not Path(args.out).is_absolute() else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(_markdown(report))
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')} ({report['wall_s']} s)")
+
+
+def _markdown(r) -> str:
+    m = r["machine"]
+    lines = [
+        "# Speed benchmark", "",
+        f"Command: `{r['command']}` ({r['date']}, {r['wall_s']} s). Machine: {m['cpu']}, {m['cores']} cores, "
+        f"torch {m['torch']}, GPU: {m['gpu'] or 'none'}. Load average before/after: "
+        f"{', '.join(f'{v:.2f}' for v in r['load_average_before'])} / "
+        f"{', '.join(f'{v:.2f}' for v in r['load_average_after'])} (a shared machine: the ratios, measured "
+        "minutes apart in fresh processes, are what to read; each number is the fastest of several timed chunks).",
+        "", "## Ratios (images/s over images/s; > 1 means the first is faster)", "",
+        "| comparison | ratio |", "| --- | ---: |",
+        *[f"| {k} | {v:.2f}x |" for k, v in r["ratios"].items()],
+        "", "## Cases", "",
+        "| case | threads | device | images/s | ms per step | peak RSS (MiB) | peak CUDA (MiB) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for c in r["cases"]:
+        step = c.get("step_ms") or 1000 * c.get("seconds_per_step_of_all_seeds", 0)
+        lines.append(f"| {c['case']} | {c['threads']} | {c['device']} | {c['images_per_s']:.1f} | {step:.1f} | "
+                     f"{c['peak_rss_mib']:.0f} | {c.get('peak_cuda_mib', float('nan')):.0f} |")
+    lines += [
+        "", "## What is measured", "",
+        "- `reference`: torchvision-style dataset with per-sample PIL transforms (ToTensor, Normalize; CIFAR also "
+        "RandomCrop(32, 4) and RandomHorizontalFlip), a DataLoader (workers: "
+        f"{r['settings']['workers']}), class-weighted CE, SGD: how the authors' code trains.",
+        "- `trainer`: cdb's Trainer on the same model and batch size: in-memory uint8 tensors, batches gathered, "
+        "augmented and normalised in bulk; `trainer_cl` adds `trainer.channels_last=true`.",
+        "- `seeds/*`: the LeNet-5 runs of seeds 0-9 (each its own split and batch order): `sequential` trains "
+        "them one after another with the Trainer; `batched_loop` and `batched_vmap` are cdb-sweep "
+        "(cdb.train.batched) with vmap=false / vmap=true, one SGD step for all seeds. images/s counts every seed's images.",
+        "- Only training steps are timed (validation is the same vectorised code in every trainer case).",
+        f"- LeNet-5 data: {next((c['data'] for c in r['cases'] if c['case'].startswith('lenet')), '')}. ResNet-32: "
+        f"{next((c.get('model') for c in r['cases'] if c['case'].startswith('resnet')), '')}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
