@@ -37,11 +37,25 @@ test-all: venv  ## every test
 clean:  ## remove build artefacts (keeps .venv, data, outputs)
 	rm -rf build dist *.egg-info .pytest_cache
 
+# ---- paper tables ------------------------------------------------------------------------------------
+OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
+JOBS ?= 2
+# Parallel local sweep: JOBS processes of one thread each; resume=true makes a sweep restartable.
+SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
+.PHONY: table2 table2-quick
+
+table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
+	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2 --out results --command "make table2"
+
+table2-quick: venv  ## Table 2, quick profile (fits a 2-core CPU in about 30 minutes)
+	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out results --command "make table2-quick"
+
 # ---- Tables 3-7 and the figures (long-tailed CIFAR-100, ImageNet-LT, EGTEA) -------------------------------
 # `make table3 ARGS="trainer.device=cuda:0"` passes extra overrides to every run. Where a dataset is missing
 # the runs stop at once with the message that says how to get it, and the table is still written (its cells
 # then read "no run").
-RUNS ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 RESULTS ?= results
 ARGS ?=
 comma := ,
@@ -49,11 +63,11 @@ space := $(subst ,, )
 # The paper's Table 6/7 losses that have a config in configs/loss/ (focal and cb come with the losses work).
 EGTEA_LOSSES ?= $(subst $(space),$(comma),$(strip $(foreach l,ce focal cb cdb,$(if $(wildcard configs/loss/$(l).yaml),$(l)))))
 
-# $(1) table, $(2) folder of its runs under $(RUNS), $(3) extra overrides
+# $(1) table, $(2) folder of its runs under $(OUT), $(3) extra overrides; resume=true: restartable
 define table_rule
-	@mkdir -p $(RUNS)/$(2)
-	$(VENV)/bin/cdb-run -m experiment=$(1) $(3) $(ARGS) || echo "make $(1): some runs failed (see above); the table shows the finished ones"
-	$(VENV)/bin/cdb-table $(1) --runs $(RUNS)/$(2) --out $(RESULTS) --command "cdb-run -m experiment=$(1) $(3) $(ARGS)"
+	@mkdir -p $(OUT)/$(2)
+	$(VENV)/bin/cdb-run -m experiment=$(1) $(3) resume=true $(ARGS) || echo "make $(1): some runs failed (see above); the table shows the finished ones"
+	$(VENV)/bin/cdb-table $(1) --runs $(OUT)/$(2) --out $(RESULTS) --command "cdb-run -m experiment=$(1) $(3) $(ARGS)"
 endef
 
 table3: venv  ## Table 3: ResNet-32 on CIFAR-100-LT, CDB-CE (dynamic tau), imbalance 200-10 (5 runs)
