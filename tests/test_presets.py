@@ -32,12 +32,14 @@ def test_preset_composes(preset):
 def test_cifar_recipe():
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["dataset=cifar_lt", "imbalance=50"])
-        authors = compose("config", overrides=["dataset=cifar_lt", "trainer=cifar_lt_authors"])
+        authors = compose("config", overrides=["dataset=cifar_lt_authors", "imbalance=20"])
     assert cfg.dataset.imbalance == 50 and cfg.dataset.val_per_class == 50
     t = cfg.trainer
     assert (t.length, t.batch_size, t.lr, list(t.milestones), t.gamma, t.warmup, t.weight_decay) == \
         (200, 128, 0.1, [160, 180], 0.01, 5, 0.0005)
     assert (authors.trainer.length, list(authors.trainer.milestones), authors.trainer.lr) == (240, [160, 210], 0.1)
+    assert (authors.dataset.name, authors.dataset.split, authors.dataset.val_per_class, authors.dataset.imbalance) \
+        == ("cifar_lt", "authors", 25, 20)
 
 
 def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
