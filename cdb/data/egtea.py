@@ -156,6 +156,7 @@ def build_egtea(root: str, seed: int = 0, folder: str = "EGTEA", train_list: str
           "kinetics (Hara et al.'s pretrained weights), imagenet, or authors (BGR 0-255)")
     check(segments >= 1, "dataset.segments", segments, "an integer >= 1")
     check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
+    check(rotation >= 0, "dataset.rotation", rotation, "a number of degrees >= 0")
     check(1 <= majority < num_classes, "dataset.majority", majority, f"a class count in [1, {num_classes})")
     base = Path(root).expanduser() / folder
     train_all = read_split(base / train_list)

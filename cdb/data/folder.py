@@ -21,7 +21,7 @@ from ..errors import DataError, check
 from ..metrics import shot_groups, shot_thresholds_text
 from .base import DatasetSplits
 from .images import ImageListDataset, image_transform, read_list, scan_image_folder
-from .longtail import carve_per_class, longtail_counts, take_first
+from .longtail import carve_per_class, class_indices, longtail_counts, take_first
 
 HOW = ("Point dataset.path at a folder with train/<class>/ and test/<class>/ image sub-folders "
        "(dataset.layout=imagefolder), or give dataset.train_list and dataset.test_list files of "
@@ -83,8 +83,8 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
         rest, carved = carve_per_class(full.targets, num_classes, val_per_class, seed, "random", names)
         val_ds = full.subset(torch.cat(carved), eval_tf)
     else:
-        rest = [idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(int(seed)))]
-                for idx in (torch.nonzero(full.targets == c).flatten() for c in range(num_classes))]
+        g = torch.Generator().manual_seed(int(seed))  # shuffled, so an imbalance profile keeps a random subset
+        rest = [idx[torch.randperm(len(idx), generator=g)] for idx in class_indices(full.targets, num_classes)]
         val_ds = ImageListDataset(base, val[1], eval_tf)
     if imbalance is not None and imbalance > 1:
         n_max = min(len(r) for r in rest)
