@@ -36,3 +36,18 @@ test-all: venv  ## every test
 
 clean:  ## remove build artefacts (keeps .venv, data, outputs)
 	rm -rf build dist *.egg-info .pytest_cache
+
+# ---- paper tables ------------------------------------------------------------------------------------
+OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
+JOBS ?= 2
+# Parallel local sweep: JOBS processes of one thread each; resume=true makes a sweep restartable.
+SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
+.PHONY: table2 table2-quick
+
+table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
+	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2 --out results --command "make table2"
+
+table2-quick: venv  ## Table 2, quick profile (fits a 2-core CPU in about 30 minutes)
+	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out results --command "make table2-quick"

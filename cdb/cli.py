@@ -64,6 +64,8 @@ def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
     from .train.loop import Trainer, TrainerConfig
 
     run_dir = Path(run_dir)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     seed = int(cfg.seed)
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)

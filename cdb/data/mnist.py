@@ -1,0 +1,127 @@
+"""Imbalanced MNIST 4-vs-9 (paper sec. 4.1, following Ren et al. 2018).
+
+Train: 5000 images of digits 4 and 9 from the MNIST training split, with
+round(5000 * r) nines (the majority) and the rest fours. Validation: 500 per
+class from the training split, disjoint from train. Test: 800 per class from
+the MNIST test split. The seed picks the images.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError, check
+from .base import DatasetSplits, TensorSplit
+
+MINORITY, MAJORITY = 4, 9
+RAW_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+def _missing(root: Path) -> list[Path]:
+    raw = root / "MNIST" / "raw"
+    return [raw / f for files in RAW_FILES.values() for f in files if not (raw / f).exists()]
+
+
+@functools.lru_cache(maxsize=4)
+def load_mnist(root: str, download: bool = False) -> dict[bool, tuple[torch.Tensor, torch.Tensor]]:
+    """Both MNIST splits as uint8 images (N, 28, 28) and int64 labels, keyed by train=True/False.
+
+    Reads `<root>/MNIST/raw/` in torchvision's layout; downloads through
+    torchvision when files are missing and `download` is set.
+    """
+    from torchvision.datasets import MNIST
+
+    path = Path(root).expanduser()
+    if _missing(path) and download:
+        try:
+            for train in (True, False):
+                MNIST(str(path), train=train, download=True)
+        except Exception as exc:  # no network, proxy, disk full, ...
+            raise DataError(
+                f"MNIST is not in {path / 'MNIST' / 'raw'} and downloading it failed ({type(exc).__name__}: {exc}). "
+                "Put the four files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                "t10k-labels-idx1-ubyte there, or set data_root / CDB_DATA_ROOT to a folder that has MNIST/raw/."
+            ) from None
+    missing = _missing(path)
+    if missing:
+        raise DataError(
+            f"MNIST file {missing[0]} is missing. Put the four MNIST files (train-images-idx3-ubyte, "
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) in {path / 'MNIST' / 'raw'}, "
+            "set data_root (or CDB_DATA_ROOT) to a folder that has MNIST/raw/, or pass dataset.download=true on a "
+            "machine with internet."
+        )
+    out = {}
+    for train in (True, False):
+        ds = MNIST(str(path), train=train, download=False)
+        out[train] = (ds.data.clone(), ds.targets.clone())
+    return out
+
+
+def split_counts(majority_ratio: float, n_train: int = 5000) -> tuple[int, int]:
+    """(minority, majority) training counts: round(n_train * r) nines, the rest fours."""
+    n_major = int(round(n_train * majority_ratio))
+    return n_train - n_major, n_major
+
+
+def build_mnist_imbalanced(
+    root: str,
+    majority_ratio: float = 0.99,
+    seed: int = 0,
+    n_train: int = 5000,
+    val_per_class: int = 500,
+    test_per_class: int = 800,
+    download: bool = False,
+) -> DatasetSplits:
+    check(0.5 <= majority_ratio < 1.0, "dataset.majority_ratio", majority_ratio, "a number in [0.5, 1)")
+    check(n_train > 0, "dataset.n_train", n_train, "a positive number of training images")
+    check(val_per_class > 0 and test_per_class > 0, "dataset.val_per_class/test_per_class",
+          (val_per_class, test_per_class), "positive numbers")
+    data = load_mnist(str(root), download)
+    n_minor, n_major = split_counts(majority_ratio, n_train)
+    g = torch.Generator().manual_seed(int(seed))
+
+    def pick(train: bool, digit: int, sizes: list[int]) -> list[torch.Tensor]:
+        x, y = data[train]
+        idx = torch.nonzero(y == digit).flatten()
+        if sum(sizes) > len(idx):
+            raise DataError(f"MNIST has {len(idx)} images of digit {digit}; {sum(sizes)} are needed")
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        return list(torch.split(idx[: sum(sizes)], sizes))
+
+    parts = {}
+    for label, digit, n in ((0, MINORITY, n_minor), (1, MAJORITY, n_major)):
+        tr, va = pick(True, digit, [n, val_per_class])
+        (te,) = pick(False, digit, [test_per_class])
+        parts[label] = (tr, va, te)
+
+    def make(which: int, train: bool) -> TensorSplit:
+        x_all, _ = data[train]
+        idx = torch.cat([parts[0][which], parts[1][which]])
+        y = torch.cat([torch.zeros(len(parts[0][which]), dtype=torch.long),
+                       torch.ones(len(parts[1][which]), dtype=torch.long)])
+        return TensorSplit(x_all[idx].unsqueeze(1).contiguous(), y)
+
+    splits = DatasetSplits(
+        name="mnist_imbalanced",
+        train=make(0, True),
+        val=make(1, True),
+        test=make(2, False),
+        num_classes=2,
+        class_names=[str(MINORITY), str(MAJORITY)],
+        input_shape=(1, 28, 28),
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        augment="none",
+        info={"majority_ratio": majority_ratio, "source_indices_seed": int(seed)},
+    )
+    splits.info["train_indices"] = {  # MNIST-train indices, so a split can be audited for disjointness
+        "train": torch.cat([parts[0][0], parts[1][0]]).tolist(),
+        "val": torch.cat([parts[0][1], parts[1][1]]).tolist(),
+    }
+    return splits
