@@ -42,6 +42,8 @@ GRID: dict[str, list[str]] = {
     "cdb_every5_mean": ["loss=cdb", "loss.normalize=mean", *QUICK, "trainer.eval_every=5"],
     "cdb_every10_mean_ema0.9": ["loss=cdb", "loss.normalize=mean", "loss.ema=0.9", *QUICK, "trainer.eval_every=10"],
     "cdb_every1_wmean": ["loss=cdb", "loss.reduction=weighted_mean", *QUICK, "trainer.eval_every=1"],
+    "cdb_warmup10_mean": ["loss=cdb", "loss.warmup=10", "loss.normalize=mean", *QUICK, "trainer.eval_every=50"],
+    "cdb_warmup20_mean": ["loss=cdb", "loss.warmup=20", "loss.normalize=mean", *QUICK, "trainer.eval_every=50"],
     "cdb_paper_epochs": ["loss=cdb", "trainer.unit=epoch", "trainer.length=200", "trainer.lr=0.001",
                          "trainer.milestones=[150]", "trainer.eval_every=1"],
     "ce_paper_epochs": ["loss=ce", "trainer.unit=epoch", "trainer.length=200", "trainer.lr=0.001",

@@ -1,0 +1,48 @@
+"""The Hydra config tree: every preset composes, and the table presets sweep what the paper's tables vary."""
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cdb.cli import config_dir
+
+EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
+
+
+def _compose(overrides, hydra=False):
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=hydra)
+
+
+def test_defaults_are_the_paper_mnist_setting():
+    cfg = _compose([])
+    assert cfg.dataset.name == "mnist_imbalanced" and cfg.model.name == "lenet5" and cfg.loss.weighting == "cdb"
+    assert cfg.loss.tau == "dynamic" and cfg.loss.tau_rule == "paper" and cfg.loss.normalize == "none"
+    assert cfg.loss.warmup == 0 and cfg.loss.floor == 0 and cfg.loss.ema == 0     # stabilisers off by default
+    t = cfg.trainer
+    assert (t.unit, t.length, t.lr, list(t.milestones), t.batch_size, t.momentum, t.weight_decay) == \
+        ("epoch", 4000, 0.001, [3000], 100, 0.9, 0.0005)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_preset_composes(name):
+    cfg = _compose([f"experiment={name}"])
+    assert cfg.name == name
+
+
+@pytest.mark.parametrize("name", ["table2", "table2_quick"])
+def test_table2_presets_sweep_every_tau_and_ratio(name):
+    cfg = _compose([f"experiment={name}"], hydra=True)
+    params = cfg.hydra.sweeper.params
+    assert params["loss.tau"] == "0.5,1,1.5,2,5,7,dynamic"
+    assert params["dataset.majority_ratio"] == "0.9,0.95,0.98,0.99,0.995"
+    assert cfg.loss.weighting == "cdb"
+
+
+def test_command_line_beats_the_dataset_recipe():
+    cfg = _compose(["trainer.lr=0.05", "model=lenet5"])
+    assert cfg.trainer.lr == 0.05 and cfg.model.name == "lenet5"
+
+
+def test_config_tree_is_inside_the_repo_configs_folder():
+    assert (Path(config_dir()) / "config.yaml").is_file()
