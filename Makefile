@@ -48,7 +48,7 @@ table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper sc
 	$(VENV)/bin/cdb-run -m experiment=table1 $(SWEEP)
 	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1 --out results --command "make table1"
 
-table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, 2000 steps): about an hour on 2 cores
+table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, table2-quick's schedule): about an hour on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table1_quick $(SWEEP)
 	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out results --command "make table1-quick"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from cdb.errors import ConfigError
@@ -80,8 +81,10 @@ def test_drw_switches_on_at_drw_start_and_resumes():
 
 # ---- criteria built from the shipped configs --------------------------------------------------------------
 def load_loss_cfg(name: str, **extra) -> dict:
-    cfg = OmegaConf.load(LOSS_DIR / f"{name}.yaml")
-    return {**OmegaConf.to_container(cfg, resolve=True), **extra}
+    """configs/loss/<name>.yaml as cdb-run composes it (defaults lists and interpolations resolved)."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(LOSS_DIR.parent)):
+        cfg = compose("config", overrides=[f"loss={name}"])
+    return {**OmegaConf.to_container(cfg.loss, resolve=True), **extra}
 
 
 ALL_LOSSES = sorted(p.stem for p in LOSS_DIR.glob("*.yaml"))
@@ -98,6 +101,8 @@ def test_every_loss_config_builds_and_names_itself(name):
 def test_table1_labels_match_the_table_rows():
     labels = [load_loss_cfg(n)["label"] for n in ("ce", "ifw", "focal", "cb", "eql", "l2rw", "cdb")]
     assert labels == SPECS["table1"].rows == ["CE", "IFW", "Focal", "CB", "EQL", "L2RW", "CDB-CE"]
+    quick = load_loss_cfg("cdb_quick")   # the quick profile's CDB-CE: same row, table2_quick's stabilisers
+    assert (quick["label"], quick["tau"], quick["warmup"], quick["normalize"]) == ("CDB-CE", "dynamic", 10, "mean")
 
 
 def test_cb_criterion_with_beta_zero_is_cross_entropy():
