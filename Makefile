@@ -9,7 +9,7 @@ export PIP_CONSTRAINT
 CDB_DATA_ROOT ?= data
 export CDB_DATA_ROOT
 
-.PHONY: help venv demo test test-slow test-all clean
+.PHONY: help venv demo test test-slow test-all clean table3 table4 table5 table6 table7 figures
 
 help:
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,3 +59,41 @@ table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GP
 table2-quick: venv  ## Table 2, quick profile (fits a 2-core CPU in about 30 minutes)
 	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP)
 	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out results --command "make table2-quick"
+
+# ---- Tables 3-7 and the figures (long-tailed CIFAR-100, ImageNet-LT, EGTEA) -------------------------------
+# `make table3 ARGS="trainer.device=cuda:0"` passes extra overrides to every run. Where a dataset is missing
+# the runs stop at once with the message that says how to get it, and the table is still written (its cells
+# then read "no run").
+RESULTS ?= results
+ARGS ?=
+comma := ,
+space := $(subst ,, )
+# The paper's Table 6/7 losses that have a config in configs/loss/ (focal and cb come with the losses work).
+EGTEA_LOSSES ?= $(subst $(space),$(comma),$(strip $(foreach l,ce focal cb cdb,$(if $(wildcard configs/loss/$(l).yaml),$(l)))))
+
+# $(1) table, $(2) folder of its runs under $(OUT), $(3) extra overrides; resume=true: restartable
+define table_rule
+	@mkdir -p $(OUT)/$(2)
+	$(VENV)/bin/cdb-run -m experiment=$(1) $(3) resume=true $(ARGS) || echo "make $(1): some runs failed (see above); the table shows the finished ones"
+	$(VENV)/bin/cdb-table $(1) --runs $(OUT)/$(2) --out $(RESULTS) --command "cdb-run -m experiment=$(1) $(3) $(ARGS)"
+endef
+
+table3: venv  ## Table 3: ResNet-32 on CIFAR-100-LT, CDB-CE (dynamic tau), imbalance 200-10 (5 runs)
+	$(call table_rule,table3,table3,)
+
+table4: venv  ## Table 4: ResNet-32 on CIFAR-100-LT, CDB-CE for tau 0-5 and dynamic (35 runs)
+	$(call table_rule,table4,table4,)
+
+table5: venv  ## Table 5: ResNet-10 on ImageNet-LT, CDB-CE (1 run)
+	$(call table_rule,table5,table5,)
+
+table6: venv  ## Table 6: 3D-ResNeXt-101 on EGTEA, each loss of EGTEA_LOSSES
+	$(call table_rule,table6,table6,loss=$(EGTEA_LOSSES))
+
+table7: venv  ## Table 7: majority/minority verbs of the Table 6 runs (trains only what table6 has not)
+	$(call table_rule,table7,table6,loss=$(EGTEA_LOSSES))
+
+figures: venv  ## Figure 2 into results/; with RUN=<run dir> also Figure 1 and the weights/tau plot of that run
+	$(PY) scripts/figures.py figure2 --out $(RESULTS)
+	@if [ -n "$(RUN)" ]; then $(PY) scripts/figures.py run "$(RUN)" --out $(RESULTS); \
+	else echo "make figures: add RUN=<run dir> for Figure 1 and the class weights / tau plot of a run"; fi

@@ -46,3 +46,26 @@ def summarize(cm: torch.Tensor, topk_correct: dict[int, int] | None = None,
         out[f"{name}_precision"] = 100.0 * float(precision[idx].mean())
         out[f"{name}_accuracy"] = 100.0 * float(cm.diag()[idx].sum() / sub_support.sum().clamp_min(1))
     return out
+
+
+SHOT_THRESHOLDS = (100, 20)  # Liu et al. 2019 (OLTR): many > 100 training images, few < 20, medium between
+
+
+def shot_groups(train_counts, many_above: int = SHOT_THRESHOLDS[0],
+                few_below: int = SHOT_THRESHOLDS[1]) -> dict[str, list[int]]:
+    """Classes by training-set size: many (> many_above), medium (few_below..many_above), few (< few_below).
+
+    The standard long-tail report (OLTR's ImageNet-LT protocol); summarize() turns
+    these groups into many_/medium_/few_ accuracy, recall and precision.
+    """
+    counts = [int(n) for n in train_counts]
+    return {
+        "many": [c for c, n in enumerate(counts) if n > many_above],
+        "medium": [c for c, n in enumerate(counts) if few_below <= n <= many_above],
+        "few": [c for c, n in enumerate(counts) if n < few_below],
+    }
+
+
+def shot_thresholds_text(many_above: int = SHOT_THRESHOLDS[0], few_below: int = SHOT_THRESHOLDS[1]) -> str:
+    return (f"many: > {many_above} training images, medium: {few_below}-{many_above}, "
+            f"few: < {few_below}")

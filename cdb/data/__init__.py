@@ -8,6 +8,10 @@ from .base import DatasetSplits, TensorSplit  # noqa: F401
 
 BUILDERS = {
     "mnist_imbalanced": "cdb.data.mnist:build_mnist_imbalanced",
+    "cifar_lt": "cdb.data.cifar:build_cifar_lt",
+    "imagenet_lt": "cdb.data.imagenet_lt:build_imagenet_lt",
+    "egtea": "cdb.data.egtea:build_egtea",
+    "folder": "cdb.data.folder:build_folder",
 }
 
 

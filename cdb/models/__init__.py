@@ -9,6 +9,9 @@ from ..registry import resolve
 
 MODELS = {
     "lenet5": "cdb.models.lenet:LeNet5",
+    "resnet32": "cdb.models.resnet_cifar:resnet32",
+    "resnet10": "cdb.models.resnet:resnet10",
+    "resnext3d_101": "cdb.models.resnext3d:resnext3d_101",
 }
 
 

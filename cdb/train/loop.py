@@ -37,6 +37,7 @@ class TrainerConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
+    schedule: str = "step"        # "step" (x gamma at each milestone) or "cosine" (to 0 over `length` units)
     milestones: list = field(default_factory=list)  # units after which lr is multiplied by gamma
     gamma: float = 0.1
     warmup: int = 0               # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
@@ -65,11 +66,15 @@ class TrainerConfig:
         check(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "an integer >= 1")
         check(self.lr > 0, "trainer.lr", self.lr, "a number > 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
+        check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
 
     def lr_at(self, u: int) -> float:
-        """Learning rate during unit u (0-based): step decay at milestones, optional linear warm-up."""
-        lr = self.lr * self.gamma ** sum(u >= m for m in self.milestones)
+        """Learning rate during unit u (0-based): step decay at milestones or cosine, optional linear warm-up."""
+        if self.schedule == "cosine":  # per unit, like CosineAnnealingLR(T_max=length) stepped every epoch
+            lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * u / self.length))
+        else:
+            lr = self.lr * self.gamma ** sum(u >= m for m in self.milestones)
         if self.warmup and u < self.warmup:
             lr *= (u + 1) / self.warmup
         return lr

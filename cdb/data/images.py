@@ -1,0 +1,107 @@
+"""Image files on disk: list files, JPEG/PNG decoding and the standard ImageNet-style transforms.
+
+Shared by the ImageNet-LT, EGTEA and bring-your-own-folder builders. Decoding
+uses Pillow, transforms are torchvision.transforms.v2 on uint8 tensors; items
+come out normalised float32 (3, size, size).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def read_list(path: Path, how: str) -> list[tuple[str, int]]:
+    """Lines `relative/path label` -> [(path, label)]; blank lines skipped, paths may not contain spaces."""
+    if not path.is_file():
+        raise DataError(f"list file {path} is missing. {how}")
+    items = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise DataError(f"{path}:{n}: expected 'relative/path label', got {line!r}")
+        items.append((parts[0], int(parts[1])))
+    if not items:
+        raise DataError(f"list file {path} has no entries. {how}")
+    return items
+
+
+def decode(path: Path) -> torch.Tensor:
+    """uint8 RGB (3, H, W) from an image file; grayscale, CMYK and PNG-named-.JPEG files become RGB.
+
+    Uses Pillow (a torchvision dependency): torchvision.io's decoders are
+    deprecated from torchvision 0.29 on.
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"image {path} is missing (listed in the split files); check the image folder "
+                        "setting (dataset.images / dataset.path / dataset.frames)") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot decode image {path}: {exc}") from None
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def image_transform(train: bool, size: int = 224, resize: int = 256, jitter: float = 0.4,
+                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Callable:
+    """Train: RandomResizedCrop(size), flip, colour jitter (OLTR's ImageNet-LT recipe). Eval: resize + centre crop."""
+    from torchvision.transforms import v2
+
+    steps = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train else \
+        [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
+    if train and jitter > 0:
+        steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter, hue=0))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    return v2.Compose(steps)
+
+
+class ImageListDataset(Dataset):
+    """(image, label) pairs read from files under `root`; `targets` holds the labels for class counts."""
+
+    def __init__(self, root: Path, items: list[tuple[str, int]], transform: Callable | None = None):
+        self.root = Path(root)
+        self.paths = [p for p, _ in items]
+        self.targets = torch.as_tensor([label for _, label in items], dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        img = decode(self.root / self.paths[i])
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.targets[i])
+
+    def subset(self, idx: torch.Tensor, transform: Callable | None = None) -> "ImageListDataset":
+        """The items at `idx` (in that order), with another transform if given."""
+        items = [(self.paths[int(i)], int(self.targets[int(i)])) for i in idx]
+        return ImageListDataset(self.root, items, self.transform if transform is None else transform)
+
+
+def scan_image_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class per sub-folder (sorted names -> labels 0..C-1); returns (class names, [(relative path, label)])."""
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} is missing")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"image folder {folder} has no class sub-folders (expected {folder}/<class>/<image>)")
+    items = []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        items += [(str(p.relative_to(folder)), label) for p in files]
+    return classes, items

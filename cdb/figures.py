@@ -1,0 +1,174 @@
+"""The paper's figures as PNG: Figure 2 (weight vs difficulty for several tau), and from any run directory
+Figure 1 (training class distribution and class-wise test accuracy) and the class weights / tau over time.
+
+Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
+the command that made it in its metadata ("Description").
+`python scripts/figures.py figure2 --out results` / `python scripts/figures.py run <run dir> --out results`.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .errors import CdbError
+from .losses.weighting import cdb_weights
+from .train.io import read_jsonl
+
+FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb[plot]' "
+                       "(or pip install matplotlib)") from None
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path: Path, command: str) -> Path:
+    """Write the figure as PNG atomically (temporary file + rename)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", metadata={"Software": "cdb", "Description": command})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+def figure2_curves(taus: Sequence[float] = FIGURE2_TAUS, points: int = 201) -> tuple[torch.Tensor, dict]:
+    """Difficulty grid d in [0, 1] and, per tau, the weight w = d**tau that cdb_weights gives (eq. 2, no rescaling)."""
+    d = torch.linspace(0.0, 1.0, points, dtype=torch.float64)
+    return d, {float(t): cdb_weights(1.0 - d, float(t), "none")[0] for t in taus}
+
+
+def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") -> Path:
+    """Figure 2: class weight against class difficulty for each tau."""
+    plt = _pyplot()
+    d, curves = figure2_curves(taus)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for tau, w in curves.items():
+        ax.plot(d.numpy(), w.numpy(), label=f"tau = {tau:g}")
+    ax.set_xlabel("difficulty d_c = 1 - A_c")
+    ax.set_ylabel("weight w_c = d_c^tau")
+    ax.set_title("Figure 2: effect of tau on the difficulty-based weights")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path = _save(fig, Path(out) / "figure2.png", command)
+    plt.close(fig)
+    return path
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CdbError(f"{path} is missing: pass a run directory (it holds config.yaml, log.jsonl, metrics.json)")
+    return json.loads(path.read_text())
+
+
+def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
+    """Figure 1 from a finished run: (a) training images per class, (b) class-wise test accuracy, classes
+    sorted by training size as in the paper."""
+    plt = _pyplot()
+    m = _read_json(Path(run_dir) / "metrics.json")
+    counts, acc = m["train_class_counts"], m["test"]["per_class_accuracy"]
+    names = m.get("class_names") or [str(c) for c in range(len(counts))]
+    order = sorted(range(len(counts)), key=lambda c: -counts[c])
+    xs = range(len(order))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 0.35 * len(order) * 2), 4))
+    a.bar(xs, [counts[c] for c in order], color="tab:blue")
+    a.set_title("(a) training images per class")
+    b.bar(xs, [acc[c] for c in order], color="tab:orange")
+    b.set_title("(b) class-wise test accuracy (%)")
+    b.set_ylim(0, 100)
+    for ax in (a, b):
+        if len(order) <= 40:
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels([names[c] for c in order], rotation=90, fontsize=7)
+        else:
+            ax.set_xlabel("classes, most frequent first")
+    fig.suptitle(f"Figure 1 ({m.get('selected', 'last')} checkpoint): {Path(run_dir)}", fontsize=8)
+    path = _save(fig, Path(out), command)
+    plt.close(fig)
+    return path
+
+
+def weights_over_time(run_dir: Path, out: Path, command: str = "") -> Path:
+    """Class weights (one line per class) and tau after every validation, from a run's log.jsonl."""
+    plt = _pyplot()
+    rows = [r for r in read_jsonl(Path(run_dir) / "log.jsonl") if "weights" in r]
+    if not rows:
+        raise CdbError(f"{Path(run_dir) / 'log.jsonl'} has no logged weights: is it a run directory with at least "
+                       "one validation?")
+    units = [r["unit"] for r in rows]
+    w = torch.tensor([r["weights"] for r in rows], dtype=torch.float64)
+    has_tau = any("tau" in r for r in rows)
+    fig, axes = plt.subplots(2 if has_tau else 1, 1, figsize=(7, 6 if has_tau else 3.5), sharex=True, squeeze=False)
+    ax = axes[0][0]
+    cmap = plt.get_cmap("viridis")
+    for c in range(w.shape[1]):
+        ax.plot(units, w[:, c].numpy(), color=cmap(c / max(1, w.shape[1] - 1)), lw=1,
+                label=f"class {c}" if w.shape[1] <= 10 else None)
+    ax.set_ylabel("class weight w_c")
+    ax.set_title("class weights after each validation (colour: class index)")
+    if w.shape[1] <= 10:
+        ax.legend(fontsize=7, ncol=2)
+    if has_tau:
+        axes[1][0].plot(units, [r.get("tau", float("nan")) for r in rows], color="black")
+        axes[1][0].set_ylabel("tau")
+    axes[-1][0].set_xlabel("unit (epoch or step, see trainer.unit)")
+    path = _save(fig, Path(out), command)
+    plt.close(fig)
+    return path
+
+
+def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str = "") -> list[Path]:
+    """Figure 1 and the weights/tau plot of one run, named after the run directory."""
+    run_dir = Path(run_dir)
+    name = name or "_".join(run_dir.resolve().parts[-3:]).replace("=", "-").replace(",", "_")
+    return [figure1(run_dir, Path(out) / f"{name}_figure1.png", command),
+            weights_over_time(run_dir, Path(out) / f"{name}_weights.png", command)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="figures", description="Write the paper's figures as PNG files.")
+    sub = p.add_subparsers(dest="what", required=True)
+    f2 = sub.add_parser("figure2", help="weight vs difficulty for several tau (paper Figure 2)")
+    f2.add_argument("--taus", default=",".join(f"{t:g}" for t in FIGURE2_TAUS), help="comma-separated tau values")
+    f2.add_argument("--out", default="results")
+    r = sub.add_parser("run", help="Figure 1 and class weights / tau over time of one run directory")
+    r.add_argument("run_dir")
+    r.add_argument("--out", default="results")
+    r.add_argument("--name", default=None, help="file name prefix (default: from the run directory)")
+    args = p.parse_args(argv)
+    command = "python scripts/figures.py " + " ".join(argv)
+    try:
+        if args.what == "figure2":
+            try:
+                taus = [float(t) for t in args.taus.split(",")]
+            except ValueError:
+                raise CdbError(f"--taus={args.taus!r} is not allowed: comma-separated numbers") from None
+            paths = [figure2(Path(args.out), taus, command)]
+        else:
+            paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
+    except CdbError as exc:
+        print(f"figures: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for path in paths:
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Bring-your-own-data builder: image folders and list files, carved validation, optional long tail."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cdb.data import build_dataset
+from cdb.data.longtail import longtail_counts
+from cdb.errors import ConfigError, DataError
+from lt_fixtures import QUICK, cdb_run, metrics_of, write_image_folder, write_jpeg
+
+PER_CLASS = {"cat": 12, "dog": 9, "eel": 7}
+
+
+@pytest.fixture(scope="module")
+def folder_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own")
+    write_image_folder(root / "pets", PER_CLASS, test_per_class=2, size=12)
+    return root
+
+
+def build(root, **kw):
+    kw = {"path": "pets", "image_size": 8, "resize": 10, "val_per_class": 2, **kw}
+    return build_dataset("folder", root=str(root), seed=0, **kw)
+
+
+def test_image_folder_with_carved_validation(folder_root):
+    d = build(folder_root)
+    assert d.class_names == ["cat", "dog", "eel"]
+    assert d.class_counts.tolist() == [10, 7, 5]                  # 2 per class carved for validation
+    assert torch.bincount(d.val.targets, minlength=3).tolist() == [2, 2, 2]
+    assert len(d.test) == 6
+    assert not set(d.train.paths) & set(d.val.paths)
+    assert d.info["groups"] == {"many": [], "medium": [], "few": [0, 1, 2]}
+    x, y = d.val[0]
+    assert x.shape == (3, 8, 8) and y == 0
+    assert build(folder_root).val.paths == d.val.paths            # seeded
+    other = build_dataset("folder", root=str(folder_root), seed=5, path="pets", val_per_class=2)
+    assert other.val.paths != d.val.paths
+
+
+def test_imbalance_profile(folder_root):
+    d = build(folder_root, imbalance=5)
+    # smallest class after carving has 5 images: n_c = floor(5 * (1/5)^(c/2)) = 5, 2, 1
+    assert d.class_counts.tolist() == longtail_counts(5, 3, 5) == [5, 2, 1]
+
+
+def test_val_folder_and_list_layout(tmp_path):
+    root = write_image_folder(tmp_path / "d", {"a": 3, "b": 4}, size=8)
+    for name in ("a", "b"):
+        write_jpeg(root / "val" / name / "v.jpg", 8, 8, 1)
+    d = build_dataset("folder", root=str(tmp_path), seed=0, path="d", image_size=8, resize=8)
+    assert d.class_counts.tolist() == [3, 4] and len(d.val) == 2      # val/ used as is, nothing carved
+    (root / "train.txt").write_text("train/a/0.jpg 0\ntrain/a/1.jpg 0\ntrain/b/0.jpg 1\ntrain/b/1.jpg 1\n")
+    (root / "test.txt").write_text("test/a/0.jpg 0\ntest/b/0.jpg 1\n")
+    d = build_dataset("folder", root=str(tmp_path), seed=0, path=str(root), layout="lists", train_list="train.txt",
+                      test_list="test.txt", val_per_class=1, image_size=8, resize=8)
+    assert d.class_counts.tolist() == [1, 1] and len(d.val) == 2 and d.class_names == ["0", "1"]
+    (root / "test.txt").write_text("test/a/0.jpg 5\n")
+    with pytest.raises(DataError, match="test split has label 5"):
+        build_dataset("folder", root=str(tmp_path), seed=0, path=str(root), layout="lists",
+                      train_list="train.txt", test_list="test.txt", val_per_class=1)
+
+
+def test_errors_name_what_is_missing(tmp_path, folder_root):
+    with pytest.raises(ConfigError, match="dataset.path"):
+        build_dataset("folder", root=str(tmp_path), seed=0)
+    with pytest.raises(DataError, match="dataset folder .*nothing is missing"):
+        build_dataset("folder", root=str(tmp_path), seed=0, path="nothing")
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    with pytest.raises(DataError, match="no class sub-folders"):
+        build_dataset("folder", root=str(tmp_path), seed=0, path="empty")
+    with pytest.raises(DataError, match="class 'eel' has 7 training images"):
+        build(folder_root, val_per_class=7)
+    with pytest.raises(ConfigError, match="dataset.layout"):
+        build(folder_root, layout="csv")
+
+
+def test_end_to_end_resnet10(tmp_path):
+    write_image_folder(tmp_path / "data" / "mine", {"a": 6, "b": 4}, test_per_class=2, size=12)
+    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=mine", "dataset.val_per_class=1",
+                  "dataset.imbalance=3", "dataset.image_size=8", "dataset.resize=10", "trainer.batch_size=4",
+                  *QUICK)
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = metrics_of(tmp_path)
+    assert m["train_class_counts"] == [3, 1] and m["class_names"] == ["a", "b"]   # floor(3 / 3^c)

@@ -1,0 +1,50 @@
+"""Experiment presets table3-7 compose to the paper's settings; without data a table sweep stops at once."""
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cdb.cli import config_dir
+from lt_fixtures import cdb_run
+
+PRESETS = {
+    # preset: (run folder name, dataset, model, trainer lr, swept parameters)
+    "table3": ("table3", "cifar_lt", "resnet32", 0.1, {"imbalance": "200,100,50,20,10"}),
+    "table4": ("table4", "cifar_lt", "resnet32", 0.1, {"loss.tau": "0,0.5,1,1.5,2,5,dynamic",
+                                                       "imbalance": "200,100,50,20,10"}),
+    "table5": ("table5", "imagenet_lt", "resnet10", 0.1, {}),
+    "table6": ("table6", "egtea", "resnext3d_101", 0.001, {"loss": "ce,cdb"}),
+    "table7": ("table6", "egtea", "resnext3d_101", 0.001, {"loss": "ce,cdb"}),   # the Table 6 runs
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_composes(preset):
+    name, dataset, model, lr, sweep = PRESETS[preset]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    assert cfg.name == name and cfg.dataset.name == dataset and cfg.model.name == model
+    assert cfg.trainer.lr == lr and cfg.loss.weighting == "cdb" and cfg.loss.tau == "dynamic"
+    assert dict(cfg.hydra.sweeper.params or {}) == sweep
+    assert cfg.resume == (preset == "table7")
+
+
+def test_cifar_recipe():
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["dataset=cifar_lt", "imbalance=50"])
+        authors = compose("config", overrides=["dataset=cifar_lt_authors", "imbalance=20"])
+    assert cfg.dataset.imbalance == 50 and cfg.dataset.val_per_class == 50
+    t = cfg.trainer
+    assert (t.length, t.batch_size, t.lr, list(t.milestones), t.gamma, t.warmup, t.weight_decay) == \
+        (200, 128, 0.1, [160, 180], 0.01, 5, 0.0005)
+    assert (authors.trainer.length, list(authors.trainer.milestones), authors.trainer.lr) == (240, [160, 210], 0.1)
+    assert (authors.dataset.name, authors.dataset.split, authors.dataset.val_per_class, authors.dataset.imbalance) \
+        == ("cifar_lt", "authors", 25, 20)
+
+
+def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
+    res = cdb_run(tmp_path, "-m", "experiment=table3")
+    assert res.stderr.count("cdb-run: error: CIFAR-100 file") == 5           # one line per run, no traceback
+    assert "Traceback" not in res.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "table3").iterdir() if p.is_dir()) == [
+        "imbalance=10", "imbalance=100", "imbalance=20", "imbalance=200", "imbalance=50"]
