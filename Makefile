@@ -45,7 +45,15 @@ OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 JOBS ?= 2
 # Parallel local sweep: JOBS processes of one thread each; resume=true makes a sweep restartable.
 SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
-.PHONY: table2 table2-quick
+.PHONY: table1 table1-quick table2 table2-quick
+
+table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper schedule): days on this CPU
+	$(VENV)/bin/cdb-run -m experiment=table1 $(SWEEP)
+	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1 --out results --command "make table1"
+
+table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, table2-quick's schedule): about an hour on 2 cores
+	$(VENV)/bin/cdb-run -m experiment=table1_quick $(SWEEP)
+	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out results --command "make table1-quick"
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP)

@@ -14,11 +14,23 @@ from .weighting import Weighting
 
 BASES = {
     "ce": "cdb.losses.functional:cross_entropy",
+    "focal": "cdb.losses.functional:focal",
+    "eql": "cdb.losses.functional:equalization",
+    "ldam": "cdb.losses.prior:ldam",
+    "balanced_softmax": "cdb.losses.prior:balanced_softmax",
+    "logit_adjust": "cdb.losses.prior:logit_adjust",
 }
+# static (from class counts), dynamic (from validation accuracy) and meta (from a virtual step on validation data)
 WEIGHTINGS = {
     "none": "cdb.losses.weighting:Weighting",
+    "ifw": "cdb.losses.static:InverseFrequency",
+    "cb": "cdb.losses.static:ClassBalanced",
+    "drw": "cdb.losses.static:DeferredReweighting",
     "cdb": "cdb.losses.weighting:CDBWeighting",
+    "l2rw": "cdb.losses.l2rw:LearningToReweight",
+    "mwn": "cdb.losses.mwn:MetaWeightNet",
 }
+REDUCTIONS = ("mean", "weighted_mean", "sum")
 # keys of a loss config that are not hyper-parameters of the base loss or the weighting
 META_KEYS = {"name", "base", "weighting", "reduction", "label"}
 
@@ -54,9 +66,6 @@ def build_criterion(cfg: dict[str, Any], num_classes: int, class_counts: torch.T
     cfg = dict(cfg)
     base_fn = resolve(BASES, cfg.get("base", "ce"), "loss.base")
     weighting_cls = resolve(WEIGHTINGS, cfg.get("weighting", "none"), "loss.weighting")
-    reduction = cfg.get("reduction", "mean")
-    if reduction not in ("mean", "weighted_mean"):
-        raise ConfigError(f"loss.reduction={reduction!r} is not allowed: one of mean, weighted_mean")
     params = {k: v for k, v in cfg.items() if k not in META_KEYS}
     context = {"num_classes": num_classes, "class_counts": class_counts}
     base_kwargs, used_b = _bind(base_fn, params, context)
@@ -69,4 +78,13 @@ def build_criterion(cfg: dict[str, Any], num_classes: int, class_counts: torch.T
     if base_kwargs:
         def base(logits, targets, _fn=base_fn, _kw=base_kwargs):
             return _fn(logits, targets, **_kw)
-    return Criterion(base=base, weighting=weighting_cls(**w_kwargs), reduction=reduction)
+    weighting = weighting_cls(**w_kwargs)
+    # A weighting whose weights are normalised over the batch (L2RW, MW-Net) fixes the reduction.
+    required = getattr(weighting, "required_reduction", None)
+    reduction = cfg.get("reduction") or required or "mean"
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"loss.reduction={reduction!r} is not allowed: one of {', '.join(REDUCTIONS)}")
+    if required and reduction != required:
+        raise ConfigError(f"loss.reduction={reduction!r} is not allowed with weighting {cfg.get('weighting')!r}: "
+                          f"its weights need reduction {required!r}")
+    return Criterion(base=base, weighting=weighting, reduction=reduction)
