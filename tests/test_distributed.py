@@ -264,3 +264,22 @@ def _fail_on_rank_1(cfg, run_dir, dist):
 def test_an_error_in_one_process_comes_back_as_one_line_and_ends_the_others(tmp_path):
     with pytest.raises(CdbError, match=r"^trainer.x=1 is not allowed on rank 1$"):
         D.spawn(_fail_on_rank_1, {}, str(tmp_path), 2, "cpu")
+
+
+def test_dataset_splits_load_only_the_rank_rows():
+    """Folder/EGTEA-style Dataset splits go through a DataLoader: each rank loads just its slice."""
+
+    class Items(torch.utils.data.Dataset):
+        targets = [0, 1] * 5
+
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return torch.tensor([float(i)]), self.targets[i]
+
+    data = DatasetSplits("items", Items(), Items(), Items(), 2, ["a", "b"], (1,))
+    batches = [torch.tensor([7, 2, 9, 4, 0]), torch.tensor([5, 1, 3])]
+    seen = [[x.flatten().long().tolist() for x, _ in train_batches(data, _dist(r).shard_batches(batches), "cpu", 0, 0)]
+            for r in range(2)]
+    assert seen == [[[7, 2, 9], [5, 1]], [[4, 0], [3]]]
