@@ -351,14 +351,19 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="threads per case (the 'all cores' rows use every core)")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference loop")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--lenet", type=int, nargs=3, default=[5, 3, 20], metavar=("WARMUP", "CHUNKS", "STEPS"))
+    ap.add_argument("--lenet", type=int, nargs=3, default=[5, 5, 20], metavar=("WARMUP", "CHUNKS", "STEPS"))
     ap.add_argument("--resnet", type=int, nargs=3, default=[1, 2, 2], metavar=("WARMUP", "CHUNKS", "STEPS"))
-    ap.add_argument("--seed-steps", type=int, nargs=3, default=[2, 3, 5], metavar=("WARMUP", "CHUNKS", "STEPS"))
+    ap.add_argument("--seed-steps", type=int, nargs=3, default=[2, 4, 5], metavar=("WARMUP", "CHUNKS", "STEPS"))
     ap.add_argument("--all-cores", action="store_true",
                     help="also time the seed cases with one thread per core (meaningless on a busy shared machine)")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not a measurement)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the Markdown of an earlier JSON report")
     args = ap.parse_args()
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        Path(args.render).with_suffix(".md").write_text(_markdown(report))
+        return
     if args.quick:
         args.lenet, args.resnet, args.seed_steps, args.seeds = [1, 1, 3], [0, 1, 1], [1, 1, 1], 3
     if args.case:
@@ -427,8 +432,9 @@ def _markdown(r) -> str:
     ]
     for c in r["cases"]:
         step = c.get("step_ms") or 1000 * c.get("seconds_per_step_of_all_seeds", 0)
+        cuda = f"{c['peak_cuda_mib']:.0f}" if "peak_cuda_mib" in c else "-"
         lines.append(f"| {c['case']} | {c['threads']} | {c['device']} | {c['images_per_s']:.1f} | {step:.1f} | "
-                     f"{c['peak_rss_mib']:.0f} | {c.get('peak_cuda_mib', float('nan')):.0f} |")
+                     f"{c['peak_rss_mib']:.0f} | {cuda} |")
     lines += [
         "", "## What is measured", "",
         "- `reference`: torchvision-style dataset with per-sample PIL transforms (ToTensor, Normalize; CIFAR also "

@@ -261,7 +261,8 @@ def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str = "aut
 
     Rendezvous goes through a file store in a private temporary folder (no
     port to pick); results and errors come back as files there (a pipe could
-    fill up and block). A CdbError in any rank comes back as a one-line CdbError.
+    fill up and block). A CdbError in any rank comes back as a one-line CdbError;
+    any other failure keeps its traceback.
     """
     import json
 
@@ -283,8 +284,7 @@ def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str = "aut
             with open(os.path.join(tmp, errors[0])) as f:
                 raise CdbError(f.read()) from None
         if failure is not None:
-            last = str(failure).strip().splitlines()[-1] if str(failure).strip() else type(failure).__name__
-            raise CdbError(f"a training process failed (trainer.devices={nprocs}): {last}") from failure
+            raise failure  # not a user error: keep the process's traceback
         result = os.path.join(tmp, "result.json")
         if not os.path.exists(result):
             raise CdbError("the training processes ended without a result from rank 0")
