@@ -299,7 +299,8 @@ class Trainer:
         groups = self.data.info.get("groups")
         out = {"status": "complete", "selected": self.cfg.select, "checkpoints": {}}
         best = self.path("checkpoints/best.pt")
-        # under DDP this all-reduce also waits until rank 0 has written best.pt, before any rank reads it
+        if self.dist is not None:
+            self.dist.barrier()  # rank 0 has written best.pt (after the last validation) before any rank looks
         found = best.exists() if self.dist is None else self.dist.same_on_all(best.exists(), str(best))
         best_state = io.load_checkpoint(best) if found else None
         last_state = {k: v.clone() for k, v in self.model.state_dict().items()}
