@@ -69,9 +69,10 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
         cfg = compose("config", overrides=ov)
     run_dir = Path(out_root) / name / f"r={ratio}" / f"seed={seed}"
     t0 = time.time()
-    m = train_from_config(cfg, run_dir) if not (run_dir / "metrics.json").exists() else \
-        json.loads((run_dir / "metrics.json").read_text())
+    done = (run_dir / "metrics.json").exists()
+    m = json.loads((run_dir / "metrics.json").read_text()) if done else train_from_config(cfg, run_dir)
     rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    assert rows, f"{run_dir} has no log"
     tops = [max(range(len(r["weights"])), key=lambda i: r["weights"][i]) for r in rows]
     flips = sum(a != b for a, b in zip(tops, tops[1:]))
     last, best = m["checkpoints"]["last"]["test"], m["checkpoints"]["best"]["test"]
@@ -79,7 +80,7 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
             "last_error": last["error"], "best_error": best["error"],
             "last_minority_acc": last["per_class_accuracy"][0], "best_minority_acc": best["per_class_accuracy"][0],
             "collapsed": min(last["per_class_accuracy"]) < 1.0, "weight_flips": flips, "validations": len(rows),
-            "seconds": round(time.time() - t0, 1), "run_dir": str(run_dir)}
+            "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir)}
 
 
 def main() -> None:
@@ -90,9 +91,13 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=os.environ.get("CDB_OUTPUT_ROOT", "outputs") + "/stability")
     p.add_argument("--results", default="results")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report every finished run of the selected settings found under --out")
     a = p.parse_args()
     names = a.only or list(GRID)
     jobs = [(n, GRID[n], s, r, a.out) for n in names for r in a.ratio for s in a.seeds]
+    if a.report_only:
+        jobs = [j for j in jobs if (Path(a.out) / j[0] / f"r={j[3]}" / f"seed={j[2]}" / "metrics.json").exists()]
     with ProcessPoolExecutor(a.jobs) as ex:
         rows = []
         for row in ex.map(run_one, jobs):
