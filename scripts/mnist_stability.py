@@ -44,6 +44,11 @@ GRID: dict[str, list[str]] = {
     "cdb_every1_wmean": ["loss=cdb", "loss.reduction=weighted_mean", *QUICK, "trainer.eval_every=1"],
     "cdb_warmup10_mean": ["loss=cdb", "loss.warmup=10", "loss.normalize=mean", *QUICK, "trainer.eval_every=50"],
     "cdb_warmup20_mean": ["loss=cdb", "loss.warmup=20", "loss.normalize=mean", *QUICK, "trainer.eval_every=50"],
+    "cdb_warmup10_mean_floor0.05": ["loss=cdb", "loss.warmup=10", "loss.normalize=mean", "loss.floor=0.05", *QUICK,
+                                    "trainer.eval_every=50"],
+    "cdb_warmup20_mean_floor0.05": ["loss=cdb", "loss.warmup=20", "loss.normalize=mean", "loss.floor=0.05", *QUICK,
+                                    "trainer.eval_every=50"],
+    "cdb_mean_floor0.05": ["loss=cdb", "loss.normalize=mean", "loss.floor=0.05", *QUICK, "trainer.eval_every=50"],
     "cdb_paper_epochs": ["loss=cdb", "trainer.unit=epoch", "trainer.length=200", "trainer.lr=0.001",
                          "trainer.milestones=[150]", "trainer.eval_every=1"],
     "ce_paper_epochs": ["loss=ce", "trainer.unit=epoch", "trainer.length=200", "trainer.lr=0.001",
@@ -64,9 +69,10 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
         cfg = compose("config", overrides=ov)
     run_dir = Path(out_root) / name / f"r={ratio}" / f"seed={seed}"
     t0 = time.time()
-    m = train_from_config(cfg, run_dir) if not (run_dir / "metrics.json").exists() else \
-        json.loads((run_dir / "metrics.json").read_text())
+    done = (run_dir / "metrics.json").exists()
+    m = json.loads((run_dir / "metrics.json").read_text()) if done else train_from_config(cfg, run_dir)
     rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    assert rows, f"{run_dir} has no log"
     tops = [max(range(len(r["weights"])), key=lambda i: r["weights"][i]) for r in rows]
     flips = sum(a != b for a, b in zip(tops, tops[1:]))
     last, best = m["checkpoints"]["last"]["test"], m["checkpoints"]["best"]["test"]
@@ -74,7 +80,7 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
             "last_error": last["error"], "best_error": best["error"],
             "last_minority_acc": last["per_class_accuracy"][0], "best_minority_acc": best["per_class_accuracy"][0],
             "collapsed": min(last["per_class_accuracy"]) < 1.0, "weight_flips": flips, "validations": len(rows),
-            "seconds": round(time.time() - t0, 1), "run_dir": str(run_dir)}
+            "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir)}
 
 
 def main() -> None:
@@ -85,9 +91,13 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=os.environ.get("CDB_OUTPUT_ROOT", "outputs") + "/stability")
     p.add_argument("--results", default="results")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report every finished run of the selected settings found under --out")
     a = p.parse_args()
     names = a.only or list(GRID)
     jobs = [(n, GRID[n], s, r, a.out) for n in names for r in a.ratio for s in a.seeds]
+    if a.report_only:
+        jobs = [j for j in jobs if (Path(a.out) / j[0] / f"r={j[3]}" / f"seed={j[2]}" / "metrics.json").exists()]
     with ProcessPoolExecutor(a.jobs) as ex:
         rows = []
         for row in ex.map(run_one, jobs):

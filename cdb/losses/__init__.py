@@ -1,6 +1,7 @@
 """Loss = base loss (per-sample, pure function) x weighting strategy (who gets how much weight)."""
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -51,8 +52,8 @@ class Criterion:
         return reduce_weighted(losses, self.weighting.sample_weights(targets, ctx), self.reduction)
 
 
-def _bind(fn: Callable, params: dict[str, Any], context: dict[str, Any]) -> tuple[Callable | Any, set[str]]:
-    """Split `params` into those `fn` accepts; return (fn with them bound, used keys)."""
+def _bind(fn: Callable, params: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The keyword arguments `fn` accepts from `params` (plus injected `context`), and the param keys used."""
     sig = inspect.signature(fn)
     names = [p for p in sig.parameters if p not in ("logits", "targets", "self")]
     used = {k for k in params if k in names}
@@ -74,10 +75,7 @@ def build_criterion(cfg: dict[str, Any], num_classes: int, class_counts: torch.T
     if unknown:
         raise ConfigError(f"loss.{sorted(unknown)[0]} is not a setting of base loss {cfg.get('base')!r} "
                           f"or weighting {cfg.get('weighting')!r}")
-    base = base_fn
-    if base_kwargs:
-        def base(logits, targets, _fn=base_fn, _kw=base_kwargs):
-            return _fn(logits, targets, **_kw)
+    base = functools.partial(base_fn, **base_kwargs) if base_kwargs else base_fn
     weighting = weighting_cls(**w_kwargs)
     # A weighting whose weights are normalised over the batch (L2RW, MW-Net) fixes the reduction.
     required = getattr(weighting, "required_reduction", None)
