@@ -18,7 +18,7 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.errors import CdbError, ConfigError
 from cdb.losses import build_criterion
 from cdb.train import distributed as D
-from cdb.train.batches import Shard, train_batches
+from cdb.train.batches import train_batches
 from cdb.train.evaluate import EvalResult
 
 # ---- pure parts --------------------------------------------------------------------------------------------
@@ -118,10 +118,10 @@ def test_each_rank_gets_the_single_process_augmentation_of_its_rows():
     assert torch.equal(torch.cat([p[0] for p in parts]), x1)
     assert torch.equal(torch.cat([p[1] for p in parts]), y1)
     # and the augmentation really is random per row, so the check above can fail
-    assert not torch.equal(x1, train_batches_no_aug(data, batches))
+    assert not torch.equal(x1, _unaugmented(data, batches))
 
 
-def train_batches_no_aug(data, batches):
+def _unaugmented(data, batches):
     from cdb.data.augment import normalize
 
     return normalize(data.train.x[batches[0]], data.mean, data.std)
