@@ -5,6 +5,7 @@ cdb-table  turn run directories into the paper's tables
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -19,9 +20,22 @@ GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
 log = logging.getLogger("cdb")
 
 
+MAX_DIRNAME = 200  # file systems allow 255 bytes per path component
+
+
 def _dirname(override_dirname: str) -> str:
-    """Run-directory name from the command-line overrides ('default' when there are none)."""
-    return override_dirname.replace("/", "_") if override_dirname else "default"
+    """Run-directory name from the command-line overrides ('default' when there are none).
+
+    Names past MAX_DIRNAME bytes keep their start and end a hash of the whole, so distinct override sets
+    never share a directory; config.yaml in the run directory holds every setting either way.
+    """
+    if not override_dirname:
+        return "default"
+    name = override_dirname.replace("/", "_")
+    if len(name.encode()) <= MAX_DIRNAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name.encode()[: MAX_DIRNAME - 14].decode(errors="ignore") + "-h" + digest
 
 
 if not OmegaConf.has_resolver("cdb_dirname"):

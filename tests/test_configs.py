@@ -46,3 +46,13 @@ def test_command_line_beats_the_dataset_recipe():
 
 def test_config_tree_is_inside_the_repo_configs_folder():
     assert (Path(config_dir()) / "config.yaml").is_file()
+
+
+def test_long_override_sets_get_short_distinct_directory_names():
+    from cdb.cli import MAX_DIRNAME, _dirname
+
+    a = ",".join(f"loss.setting_{i}=value_{i}" for i in range(20))
+    b = a.replace("value_19", "value_x")
+    assert len(_dirname(a).encode()) <= MAX_DIRNAME and _dirname(a) != _dirname(b)
+    assert _dirname("loss.tau=1,seed=2") == "loss.tau=1,seed=2" and _dirname("") == "default"
+    assert _dirname("data.path=/a/b") == "data.path=_a_b"
