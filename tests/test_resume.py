@@ -18,8 +18,10 @@ def _cfg(mnist_dir, extra=()):
     return compose([*OVERRIDES, f"data_root={mnist_dir}", *extra])
 
 
-def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch):
-    full = train_from_config(_cfg(mnist_dir), tmp_path / "full")
+# l2rw draws validation batches inside every step: those must also continue where they stopped
+@pytest.mark.parametrize("extra", [[], ["loss=l2rw", "trainer.length=30"]], ids=["cdb", "l2rw"])
+def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
+    full = train_from_config(_cfg(mnist_dir, extra), tmp_path / "full")
 
     original = Trainer._after_units
 
@@ -31,10 +33,10 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "_after_units", interrupt_at_25)
     with pytest.raises(CdbError, match="resume=true"):
-        train_from_config(_cfg(mnist_dir), tmp_path / "cut")
+        train_from_config(_cfg(mnist_dir, extra), tmp_path / "cut")
     monkeypatch.setattr(Trainer, "_after_units", original)
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["unit"] == 25
-    resumed = train_from_config(_cfg(mnist_dir, ["resume=true"]), tmp_path / "cut")
+    resumed = train_from_config(_cfg(mnist_dir, [*extra, "resume=true"]), tmp_path / "cut")
 
     assert resumed["test"] == full["test"]
     assert resumed["checkpoints"]["best"]["unit"] == full["checkpoints"]["best"]["unit"]

@@ -8,6 +8,8 @@ to be saved.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import math
 import time
 from dataclasses import dataclass, field, fields
@@ -17,7 +19,8 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..data.base import DatasetSplits
+from ..data.augment import normalize
+from ..data.base import DatasetSplits, TensorSplit
 from ..errors import CdbError, check
 from ..losses import Criterion
 from ..metrics import summarize
@@ -138,7 +141,6 @@ class Trainer:
         self.steps_per_unit = steps_per_unit(len(data.train), cfg.batch_size, cfg.unit)
         self.unit = 0          # units completed
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
-        self._val_order = 0
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -174,12 +176,12 @@ class Trainer:
                        autocast=self.autocast, on_device=self.cfg.data_on_device)
         return res if self.dist is None else self.dist.reduce_eval(res)
 
-    def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A validation batch for meta weightings, cycling through the validation split in a seeded order."""
+    def _val_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The validation batch meta weightings use at `step`: a seeded stream over the validation split, a
+        function of (seed, step) like the training batches, so a resumed run draws the same ones."""
         n = len(self.data.val)
-        idx = unit_batches(n, min(self.cfg.batch_size, n), "step", self._val_order, self.seed + 7)
-        self._val_order += 1
-        return next(train_batches_no_aug(self.data, idx, self.device))
+        idx = unit_batches(n, min(self.cfg.batch_size, n), "step", step, self.seed + 7)
+        return val_batch_tensors(self.data, idx[0], self.device)
 
     # ---- the loop --------------------------------------------------------------------------------------
     def begin(self, resume: bool = False) -> dict | None:
@@ -193,7 +195,6 @@ class Trainer:
             self.load_state(io.load_checkpoint(last))
             metrics = self.path("metrics.json")
             if self.unit >= self.cfg.length and metrics.exists():
-                import json
                 return json.loads(metrics.read_text())
         log_rows = [r for r in io.read_jsonl(self.path("log.jsonl")) if r["unit"] <= self.unit]
         if self.is_main:
@@ -243,7 +244,9 @@ class Trainer:
             for i, (x, y) in enumerate(train_batches(self.data, batches, self.device, self.seed, first_step,
                                                      cfg.num_workers, cfg.data_on_device)):
                 x = speed.prepare_input(x, cfg)
-                ctx = StepContext(self.net, x, y, lr, self.criterion, self._val_batch, first_step + i)
+                step = first_step + i
+                val_batch = functools.partial(self._val_batch, step)
+                ctx = StepContext(self.net, x, y, lr, self.criterion, val_batch, step)
                 with self.autocast() if self.autocast else contextlib.nullcontext():
                     out = self.net(x)
                 if self.dist is None:
@@ -289,7 +292,7 @@ class Trainer:
                 io.atomic_torch_save({"model": self.model.state_dict(), "unit": self.unit},
                                      self.path("checkpoints/best.pt"))
             with open(self.path("log.jsonl"), "a") as f:
-                f.write(_json_line(row))
+                f.write(json.dumps(row) + "\n")
             n_val = self.unit // self.cfg.eval_every
             if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
                 io.atomic_torch_save(self.state(), self.path("checkpoints/last.pt"))
@@ -322,30 +325,17 @@ class Trainer:
         out["train_class_counts"] = self.data.class_counts.tolist()
         out["class_names"] = self.data.class_names
         out["final_weights"] = self.criterion.weighting.class_weights().tolist()
-        prev = self.path("metrics.json")
-        out["train_wall_time_s"] = round(elapsed, 2)
+        out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
         if self.is_main:
             io.atomic_torch_save(self.state(complete=True), self.path("checkpoints/last.pt"))
-            io.atomic_write_json(prev, out)
+            io.atomic_write_json(self.path("metrics.json"), out)
         return out
 
 
-def train_batches_no_aug(data: DatasetSplits, idx: list[torch.Tensor], device):
-    """Validation batches for meta steps: no augmentation, same normalisation as evaluation."""
-    from .batches import eval_batches  # noqa: F401  (kept local: only meta weightings need it)
-    from ..data.augment import normalize
-    from ..data.base import TensorSplit
-
+def val_batch_tensors(data: DatasetSplits, idx: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One validation batch for meta steps: no augmentation, the same normalisation as evaluation."""
     split = data.val
     if isinstance(split, TensorSplit):
-        i = idx[0]
-        yield normalize(split.x[i], data.mean, data.std).to(device), split.y[i].to(device)
-    else:
-        xs, ys = zip(*(split[int(j)] for j in idx[0]))
-        yield torch.stack(xs).to(device), torch.as_tensor(ys).to(device)
-
-
-def _json_line(row: dict) -> str:
-    import json
-
-    return json.dumps(row) + "\n"
+        return normalize(split.x[idx], data.mean, data.std).to(device), split.y[idx].to(device)
+    xs, ys = zip(*(split[int(j)] for j in idx))
+    return torch.stack(xs).to(device), torch.as_tensor(ys).to(device)
