@@ -69,10 +69,6 @@ table2-quick: venv  ## Table 2, quick profile (fits a 2-core CPU in about 30 min
 # then read "no run").
 RESULTS ?= results
 ARGS ?=
-comma := ,
-space := $(subst ,, )
-# The paper's Table 6/7 losses that have a config in configs/loss/ (focal and cb come with the losses work).
-EGTEA_LOSSES ?= $(subst $(space),$(comma),$(strip $(foreach l,ce focal cb cdb,$(if $(wildcard configs/loss/$(l).yaml),$(l)))))
 
 # $(1) table, $(2) folder of its runs under $(OUT), $(3) extra overrides; resume=true: restartable
 define table_rule
@@ -90,11 +86,11 @@ table4: venv  ## Table 4: ResNet-32 on CIFAR-100-LT, CDB-CE for tau 0-5 and dyna
 table5: venv  ## Table 5: ResNet-10 on ImageNet-LT, CDB-CE (1 run)
 	$(call table_rule,table5,table5,)
 
-table6: venv  ## Table 6: 3D-ResNeXt-101 on EGTEA, each loss of EGTEA_LOSSES
-	$(call table_rule,table6,table6,loss=$(EGTEA_LOSSES))
+table6: venv  ## Table 6: 3D-ResNeXt-101 on EGTEA, CE, focal, CB and CDB-CE
+	$(call table_rule,table6,table6,)
 
 table7: venv  ## Table 7: majority/minority verbs of the Table 6 runs (trains only what table6 has not)
-	$(call table_rule,table7,table6,loss=$(EGTEA_LOSSES))
+	$(call table_rule,table7,table6,)
 
 figures: venv  ## Figure 2 into results/; with RUN=<run dir> also Figure 1 and the weights/tau plot of that run
 	$(PY) scripts/figures.py figure2 --out $(RESULTS)
