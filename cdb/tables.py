@@ -78,19 +78,26 @@ def fmt_num(x: float) -> str:
     return f"{x:g}"
 
 
+def collapsed(run: Run) -> bool:
+    """The selected model predicts (almost) a single class: some class below 1% test accuracy."""
+    per_class = run.metrics.get("test", {}).get("per_class_accuracy")
+    return bool(per_class) and len(per_class) > 1 and min(per_class) < 1.0
+
+
 def aggregate(spec: TableSpec, runs: list[Run]) -> dict[tuple[str, str], dict]:
     values: dict[tuple[str, str], list[float]] = {}
-    paths: dict[tuple[str, str], list[str]] = {}
+    members: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         for row, col, v in spec.cells(run):
             if row in spec.rows and col in spec.cols:
                 values.setdefault((row, col), []).append(float(v))
-                paths.setdefault((row, col), []).append(str(run.path))
+                members.setdefault((row, col), []).append(run)
     out = {}
     for key, vs in values.items():
         mean = sum(vs) / len(vs)
         std = math.sqrt(sum((v - mean) ** 2 for v in vs) / len(vs))
-        out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": paths[key]}
+        out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": [str(r.path) for r in members[key]],
+                    "collapsed": sum(collapsed(r) for r in members[key])}
     return out
 
 
@@ -123,7 +130,8 @@ def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tup
     md.append(f"Command: `{command}`" if command else "Command: (not recorded)")
     md.append("")
     md.append(f"Each cell: ours, {spec.value_name}, mean ± std over n runs (n in brackets) · the paper's value. "
-              "\"no run\" = no finished run for that cell; nothing is filled in otherwise.")
+              "\"no run\" = no finished run for that cell; nothing is filled in otherwise. \"k collapsed\" = k of "
+              "those runs ended predicting (almost) one class: some class below 1% test accuracy.")
     md.append("")
     md.append("| | " + " | ".join(spec.cols) + " |")
     md.append("|---|" + "---|" * len(spec.cols))
@@ -131,7 +139,10 @@ def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tup
         cells = []
         for col in spec.cols:
             c = agg.get((row, col))
-            ours = f"{c['mean']:.2f} ± {c['std']:.2f} ({c['n']})" if c else "no run"
+            ours = "no run"
+            if c:
+                flag = f", {c['collapsed']} collapsed" if c["collapsed"] else ""
+                ours = f"{c['mean']:.2f} ± {c['std']:.2f} ({c['n']}{flag})"
             pv = paper_value(spec, row, col)
             cells.append(f"{ours} · paper {pv}" if pv else ours)
         md.append(f"| {row} | " + " | ".join(cells) + " |")
@@ -143,11 +154,11 @@ def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tup
         md.append(f"- {note}")
     buf = _io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["table", "row", "col", "mean", "std", "n", "paper"])
+    w.writerow(["table", "row", "col", "mean", "std", "n", "collapsed", "paper"])
     for row in spec.rows:
         for col in spec.cols:
             c = agg.get((row, col))
-            stats = [f"{c['mean']:.4f}", f"{c['std']:.4f}", c["n"]] if c else ["", "", 0]
+            stats = [f"{c['mean']:.4f}", f"{c['std']:.4f}", c["n"], c["collapsed"]] if c else ["", "", 0, 0]
             w.writerow([spec.name, row, col, *stats, paper_value(spec, row, col)])
     return "\n".join(md).rstrip() + "\n", buf.getvalue()
 

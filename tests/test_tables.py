@@ -9,7 +9,8 @@ from cdb.errors import CdbError
 from cdb.tables import build_table
 
 
-def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True):
+def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,
+              per_class=(90.0, 99.0)):
     d = root / name / f"seed={seed}"
     d.mkdir(parents=True)
     cfg = {"seed": seed, "dataset": {"name": "mnist_imbalanced", "majority_ratio": ratio},
@@ -17,7 +18,7 @@ def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cd
            "trainer": {"unit": "step", "length": 2000, "lr": 0.01}}
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     (d / "metrics.json").write_text(json.dumps({"status": "complete" if complete else "running",
-                                                "test": {"error": error}}))
+                                                "test": {"error": error, "per_class_accuracy": list(per_class)}}))
 
 
 def test_table2_cells_by_hand(tmp_path):
@@ -25,6 +26,8 @@ def test_table2_cells_by_hand(tmp_path):
     _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
     _fake_run(runs, "a", 1.5, 0.99, 1, 4.0)
     _fake_run(runs, "b", "dynamic", 0.9, 0, 1.0)
+    _fake_run(runs, "e", 7.0, 0.995, 0, 50.0, per_class=(0.0, 100.0))  # a collapsed run is flagged
+    _fake_run(runs, "e", 7.0, 0.995, 1, 4.0)
     _fake_run(runs, "c", 1.5, 0.99, 2, 100.0, complete=False)       # unfinished: ignored
     _fake_run(runs, "d", 0.0, 0.99, 0, 9.0, weighting="none", label="CE")  # not a CDB run: not in table 2
     md_path = build_table("table2", runs, tmp_path / "out", command="make table2-quick")
@@ -36,7 +39,9 @@ def test_table2_cells_by_hand(tmp_path):
     assert rows[("0.5", "0.9")]["n"] == "0" and rows[("0.5", "0.9")]["mean"] == ""
     md = md_path.read_text()
     assert "3.00 ± 1.00 (2) · paper 2.31 ± 0.38" in md and "no run · paper 1.06 ± 0.34" in md
-    assert "make table2-quick" in md and "from 3 finished runs" in md
+    assert "27.00 ± 23.00 (2, 1 collapsed)" in md and rows[("7", "0.995")]["collapsed"] == "1"
+    assert rows[("1.5", "0.99")]["collapsed"] == "0"
+    assert "make table2-quick" in md and "from 5 finished runs" in md
 
 
 def test_table1_rows_by_label(tmp_path):
