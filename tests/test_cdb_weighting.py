@@ -106,6 +106,16 @@ def test_stabilisers_floor_ema_warmup():
     assert u.class_weights().tolist() == pytest.approx([0.8, 0.1])
 
 
+def test_min_weight_is_relative_to_the_largest_weight():
+    # d = (0.3, 0.0): eq. 2 gives (0.3^5, 0); min_weight 0.1 lifts the second to 0.1 * 0.3^5, for any tau
+    w, _ = cdb_weights(torch.tensor([0.7, 1.0]), tau=5.0, min_weight=0.1)
+    assert w.tolist() == pytest.approx([0.3 ** 5, 0.1 * 0.3 ** 5], rel=1e-5)
+    w, _ = cdb_weights(torch.tensor([0.7, 0.96]), tau=1.0, min_weight=0.1)  # both above the bound: unchanged
+    assert w.tolist() == pytest.approx([0.3, 0.04], rel=1e-5)
+    w, _ = cdb_weights(torch.tensor([0.7, 1.0]), tau=2.0, normalize="mean", min_weight=0.1)
+    assert w.tolist() == pytest.approx([2 / 1.1, 0.2 / 1.1], rel=1e-5)
+
+
 def test_state_roundtrip():
     a = CDBWeighting(3, tau="dynamic", ema=0.3)
     a.update(1, torch.tensor([0.2, 0.5, 0.9]))
@@ -117,7 +127,7 @@ def test_state_roundtrip():
 
 
 @pytest.mark.parametrize("bad", [{"tau": -1.0}, {"tau": "fast"}, {"tau": float("nan")}, {"normalize": "l2"},
-                                 {"floor": 1.0}, {"ema": 1.5}, {"warmup": -1}, {"tau_rule": "x"}, {"bogus": 1}])
+                                 {"floor": 1.0}, {"ema": 1.5}, {"min_weight": 2.0}, {"warmup": -1}, {"tau_rule": "x"}, {"bogus": 1}])
 def test_bad_settings_are_config_errors(bad):
     with pytest.raises(ConfigError):
         build_criterion({"base": "ce", "weighting": "cdb", **bad}, 2, torch.tensor([1, 1]))

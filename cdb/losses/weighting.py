@@ -61,17 +61,20 @@ def dynamic_tau(acc: torch.Tensor, rule: str = "paper", eps: float | None = None
     raise ConfigError(f"loss.tau_rule={rule!r} is not allowed: one of paper, authors_sigmoid, authors_2sigmoid")
 
 
-def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "none", floor: float = 0.0) -> tuple[torch.Tensor, str]:
-    """w_c = (1 - A_c)^tau (paper eq. 2), with an optional difficulty floor and normalisation.
+def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "none", floor: float = 0.0,
+                min_weight: float = 0.0) -> tuple[torch.Tensor, str]:
+    """w_c = (1 - A_c)^tau (paper eq. 2), with optional lower bounds and normalisation.
 
-    tau = 0 gives ones (0^0 = 1, plain CE). If every weight is 0 (every class
-    at 100% validation accuracy) the weights fall back to uniform and the
+    tau = 0 gives ones (0^0 = 1, plain CE). floor bounds the difficulty, d_c >= floor; min_weight bounds
+    the weight relative to the largest one, w_c >= min_weight * max w (scale-free, so it holds for any tau).
+    If every weight is 0 (every class at 100% validation accuracy) the weights fall back to uniform and the
     returned note says so, instead of dividing by zero.
-    normalize: "none" (eq. 2 as written) or "mean" (rescale to sum C, mean 1,
-    as the authors' code does).
+    normalize: "none" (eq. 2 as written) or "mean" (rescale to sum C, mean 1, as the authors' code does).
     """
     d = (1.0 - acc.double()).clamp(min=floor, max=1.0)
     w = torch.pow(d, tau)  # torch.pow(0, 0) == 1
+    if min_weight > 0:
+        w = torch.maximum(w, min_weight * w.max())
     note = ""
     if float(w.sum()) <= 0.0:
         w = torch.ones_like(w)
@@ -89,13 +92,14 @@ class CDBWeighting(Weighting):
     Before the first update all weights are 1 (plain CE). Options beyond the
     paper, each off by default: `floor` (lower bound on difficulty, so that no
     class ever gets weight 0), `ema` (exponential smoothing of the class-wise
-    accuracies across updates: A <- ema * A_prev + (1 - ema) * A_new), and
-    `warmup` (number of validations that keep plain CE before CDB starts).
+    accuracies across updates: A <- ema * A_prev + (1 - ema) * A_new), `warmup` (number of validations
+    that keep plain CE before CDB starts), and `min_weight` (each class weight at least this fraction of
+    the largest).
     """
 
     def __init__(self, num_classes: int, class_counts=None, tau="dynamic", tau_rule: str = "paper",
                  eps: float | None = None, normalize: str = "none", floor: float = 0.0, ema: float = 0.0,
-                 warmup: int = 0):
+                 warmup: int = 0, min_weight: float = 0.0):
         super().__init__(num_classes, class_counts)
         self.dynamic = isinstance(tau, str)
         if self.dynamic:
@@ -108,6 +112,8 @@ class CDBWeighting(Weighting):
         check(0.0 <= floor < 1.0, "loss.floor", floor, "a number in [0, 1)")
         check(0.0 <= ema < 1.0, "loss.ema", ema, "a number in [0, 1)")
         check(int(warmup) == warmup and warmup >= 0, "loss.warmup", warmup, "an integer >= 0")
+        check(0.0 <= min_weight <= 1.0, "loss.min_weight", min_weight, "a number in [0, 1]")
+        self.min_weight = float(min_weight)
         self.tau, self.tau_rule, self.eps = tau, tau_rule, eps
         self.normalize, self.floor, self.ema, self.warmup = normalize, floor, ema, int(warmup)
         self.current_tau = 0.0 if self.dynamic else float(tau)
@@ -126,7 +132,7 @@ class CDBWeighting(Weighting):
         if self.updates <= self.warmup:
             note = f"warm-up {self.updates}/{self.warmup}: plain CE"
         else:
-            self.weights, note = cdb_weights(acc, tau, self.normalize, self.floor)
+            self.weights, note = cdb_weights(acc, tau, self.normalize, self.floor, self.min_weight)
         return {"weights": self.weights.tolist(), "tau": tau, "note": note}
 
     def state_dict(self) -> dict:
