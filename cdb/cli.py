@@ -6,8 +6,6 @@ cdb-table  turn run directories into the paper's tables
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
 import sys
 from pathlib import Path
 
@@ -17,16 +15,13 @@ from .errors import CdbError
 
 CONFIG_PACKAGE = "cdb_configs"
 GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
-log = logging.getLogger("cdb")
-
-
 MAX_DIRNAME = 200  # file systems allow 255 bytes per path component
 
 
 def _dirname(override_dirname: str) -> str:
     """Run-directory name from the command-line overrides ('default' when there are none).
 
-    Names past MAX_DIRNAME bytes keep their start and end a hash of the whole, so distinct override sets
+    Names past MAX_DIRNAME bytes keep their start and end with a hash of the whole, so distinct override sets
     never share a directory; config.yaml in the run directory holds every setting either way.
     """
     if not override_dirname:
@@ -107,8 +102,7 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     if trainer.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
         atomic_write_text(run_dir / "config.yaml", resolved)
-        summary = {k: v for k, v in data.summary().items() if k != "train_indices"}
-        atomic_write_json(run_dir / "data.json", summary)
+        atomic_write_json(run_dir / "data.json", data.summary())
     return trainer
 
 
@@ -127,9 +121,9 @@ def _task(cfg: DictConfig) -> dict | None:
 
     if not is_main_process():
         return metrics
-    t = metrics["test"]
-    print(f"{run_dir}: test error {t['error']:.2f}% (accuracy {t['accuracy']:.2f}%, "
-          f"per class {', '.join(f'{a:.1f}' for a in t['per_class_accuracy'])}) [{metrics['selected']} checkpoint]")
+    from .metrics import result_line
+
+    print(f"{run_dir}: {result_line(metrics)}")
     return metrics
 
 

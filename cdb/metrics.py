@@ -69,3 +69,11 @@ def shot_groups(train_counts, many_above: int = SHOT_THRESHOLDS[0],
 def shot_thresholds_text(many_above: int = SHOT_THRESHOLDS[0], few_below: int = SHOT_THRESHOLDS[1]) -> str:
     return (f"many: > {many_above} training images, medium: {few_below}-{many_above}, "
             f"few: < {few_below}")
+
+
+def result_line(metrics: dict) -> str:
+    """One line for a finished run's metrics.json: the selected checkpoint's test error, accuracy, per class."""
+    t = metrics["test"]
+    per_class = ", ".join(f"{a:.1f}" for a in t["per_class_accuracy"])
+    return (f"test error {t['error']:.2f}% (accuracy {t['accuracy']:.2f}%, per class {per_class}) "
+            f"[{metrics['selected']} checkpoint]")

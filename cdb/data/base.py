@@ -8,6 +8,10 @@ import torch
 from torch.utils.data import Dataset
 
 
+# info entries kept for audits and tests but too bulky for data.json (MNIST: thousands of indices)
+AUDIT_KEYS = frozenset({"train_indices"})
+
+
 @dataclass
 class TensorSplit:
     """A split held in memory: uint8 images (N, C, H, W) and int64 labels (N,).
@@ -60,6 +64,7 @@ class DatasetSplits:
         return class_counts(self.train, self.num_classes)
 
     def summary(self) -> dict[str, Any]:
+        """What data.json records: sizes, class counts and the builder's facts (not its index lists)."""
         return {
             "dataset": self.name,
             "num_classes": self.num_classes,
@@ -68,7 +73,7 @@ class DatasetSplits:
             "val": len(self.val),
             "test": len(self.test),
             "train_class_counts": self.class_counts.tolist(),
-            **self.info,
+            **{k: v for k, v in self.info.items() if k not in AUDIT_KEYS},
         }
 
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..errors import CdbError, ConfigError
 from ..losses.weighting import Weighting
+from ..metrics import result_line
 from .batches import train_batches, unit_batches
 from .loop import Trainer
 
@@ -252,9 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"cdb-sweep: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     for s, m in zip(seeds, metrics):
-        t = m["test"]
-        print(f"seed={s}: test error {t['error']:.2f}% (accuracy {t['accuracy']:.2f}%, per class "
-              f"{', '.join(f'{a:.1f}' for a in t['per_class_accuracy'])}) [{m['selected']} checkpoint]")
+        print(f"seed={s}: {result_line(m)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Evaluation: one pass over a split, returning the confusion matrix and top-k counts (no per-sample Python)."""
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 
 import torch
@@ -25,7 +27,7 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), autocast=None,
-             on_device: bool = True) -> EvalResult:
+             on_device: bool = True, num_workers: int = 0) -> EvalResult:
     """Counts summed over the whole split; under DDP the caller all-reduces `confusion` and `topk_correct`."""
     was_training = model.training
     model.eval()
@@ -33,8 +35,8 @@ def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), au
     cm = torch.zeros(c, c, dtype=torch.long)
     ks = [k for k in topk if k <= c]
     correct = torch.zeros(len(ks), dtype=torch.long)
-    for x, y in eval_batches(split, data, batch_size, device, on_device=on_device):
-        with autocast() if autocast else _null():
+    for x, y in eval_batches(split, data, batch_size, device, num_workers, on_device):
+        with autocast() if autocast else contextlib.nullcontext():
             logits = model(x)
         cm += confusion_matrix(logits.argmax(1), y, c)
         if ks:
@@ -44,10 +46,3 @@ def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), au
     model.train(was_training)
     return EvalResult(cm, {k: int(v) for k, v in zip(ks, correct)})
 
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False

@@ -173,7 +173,7 @@ class Trainer:
         """Counts over the whole split; under DDP each rank counts a disjoint shard and the counts are summed."""
         part = split if self.dist is None else self.dist.shard_split(split)
         res = evaluate(self.eval_net, part, self.data, self.device, self.cfg.eval_batch_size,
-                       autocast=self.autocast, on_device=self.cfg.data_on_device)
+                       autocast=self.autocast, on_device=self.cfg.data_on_device, num_workers=self.cfg.num_workers)
         return res if self.dist is None else self.dist.reduce_eval(res)
 
     def _val_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
