@@ -97,6 +97,7 @@ def aggregate(spec: TableSpec, runs: list[Run]) -> dict[tuple[str, str], dict]:
         mean = sum(vs) / len(vs)
         std = math.sqrt(sum((v - mean) ** 2 for v in vs) / len(vs))
         out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": [str(r.path) for r in members[key]],
+                    "members": members[key],
                     "collapsed": sum(collapsed(r) for r in members[key])}
     return out
 
@@ -108,12 +109,25 @@ def paper_value(spec: TableSpec, row: str, col: str) -> str:
     return vals[spec.cols.index(col)] if isinstance(vals, list) else str(vals)
 
 
-def settings_summary(spec: TableSpec, runs: list[Run]) -> list[str]:
+def settings_summary(spec: TableSpec, rows: dict[str, list[Run]]) -> list[str]:
+    """One line per setting: its value(s) over the runs behind the table, and which rows used which
+    value when the rows differ (e.g. a method run at its own learning rate)."""
     lines = []
+    runs = [r for row in spec.rows for r in rows.get(row, [])]
     for key in spec.settings:
         vals = sorted({json.dumps(get(r.cfg, key)) for r in runs})
-        if vals and vals != ["null"]:
+        if not vals or vals == ["null"]:
+            continue
+        per_row = {row: sorted({json.dumps(get(r.cfg, key)) for r in rows[row]}) for row in spec.rows
+                   if rows.get(row)}
+        if len(vals) == 1 or any(len(v) > 1 for v in per_row.values()):
             lines.append(f"- `{key}`: {', '.join(v.strip(chr(34)) for v in vals)}")
+            continue
+        by_value: dict[str, list[str]] = {}
+        for row, (v,) in per_row.items():
+            by_value.setdefault(v, []).append(row)
+        parts = [f"{v.strip(chr(34))} ({', '.join(rs)})" for v, rs in by_value.items()]
+        lines.append(f"- `{key}`: {'; '.join(parts)}")
     seeds = sorted({int(get(r.cfg, "seed", 0)) for r in runs})
     if seeds:
         lines.append(f"- seeds: {seeds}")
@@ -147,7 +161,10 @@ def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tup
             cells.append(f"{ours} · paper {pv}" if pv else ours)
         md.append(f"| {row} | " + " | ".join(cells) + " |")
     md.append("")
-    settings = settings_summary(spec, [r for r in runs if str(r.path) in used])
+    members: dict[str, dict[str, Run]] = {}
+    for (row, _), c in agg.items():
+        members.setdefault(row, {}).update({p: r for p, r in zip(c["runs"], c["members"])})
+    settings = settings_summary(spec, {row: list(m.values()) for row, m in members.items()})
     if settings:
         md += ["Settings of the runs behind the table:", "", *settings, ""]
     for note in spec.notes:

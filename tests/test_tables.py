@@ -10,12 +10,12 @@ from cdb.tables import build_table
 
 
 def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,
-              per_class=(90.0, 99.0)):
+              per_class=(90.0, 99.0), lr=0.01):
     d = root / name / f"seed={seed}"
     d.mkdir(parents=True)
     cfg = {"seed": seed, "dataset": {"name": "mnist_imbalanced", "majority_ratio": ratio},
            "loss": {"label": label, "base": "ce", "weighting": weighting, "tau": tau},
-           "trainer": {"unit": "step", "length": 2000, "lr": 0.01}}
+           "trainer": {"unit": "step", "length": 2000, "lr": lr}}
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     (d / "metrics.json").write_text(json.dumps({"status": "complete" if complete else "running",
                                                 "test": {"error": error, "per_class_accuracy": list(per_class)}}))
@@ -53,6 +53,19 @@ def test_table1_rows_by_label(tmp_path):
     rows = {(r["row"], r["col"]): r for r in csv.DictReader((tmp_path / "out" / "table1.csv").open())}
     assert float(rows[("CE", "0.95")]["mean"]) == 3.0
     assert float(rows[("CDB-CE", "0.95")]["mean"]) == 2.0 and rows[("CDB-CE", "0.95")]["n"] == "1"
+
+
+def test_settings_say_which_rows_ran_at_which_value(tmp_path):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "ce", 0, 0.95, 0, 3.0, label="CE", weighting="none")
+    _fake_run(runs, "ifw", 0, 0.95, 0, 2.5, label="IFW", weighting="ifw")
+    _fake_run(runs, "l2rw", 0, 0.95, 0, 2.0, label="L2RW", weighting="l2rw", lr=0.001)
+    md = build_table("table1", runs, tmp_path / "out").read_text()
+    assert "- `trainer.lr`: 0.01 (CE, IFW); 0.001 (L2RW)" in md
+    assert "- `trainer.length`: 2000\n" in md                  # a value shared by every row: listed once
+    _fake_run(runs, "l2rw_mixed", 0, 0.9, 0, 2.0, label="L2RW", weighting="l2rw", lr=0.01)
+    md = build_table("table1", runs, tmp_path / "out").read_text()
+    assert "- `trainer.lr`: 0.001, 0.01\n" in md              # a row with both values: no per-row claim
 
 
 def test_unknown_table_and_missing_runs_dir(tmp_path):
