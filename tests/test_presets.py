@@ -48,3 +48,13 @@ def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
     assert "Traceback" not in res.stderr
     assert sorted(p.name for p in (tmp_path / "out" / "table3").iterdir() if p.is_dir()) == [
         "imbalance=10", "imbalance=100", "imbalance=20", "imbalance=200", "imbalance=50"]
+
+
+@pytest.mark.parametrize("loss,lr", [("l2rw", 0.001), ("ce", 0.01), ("cdb_quick", 0.01), ("mwn", 0.01)])
+def test_table1_quick_learning_rate_per_loss(loss, lr):
+    """L2RW runs at its own paper's lr 1e-3 in the quick profile; every other loss at the profile's 0.01;
+    an explicit trainer.lr wins for every loss."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=table1_quick", f"loss={loss}"])
+        forced = compose("config", overrides=["experiment=table1_quick", f"loss={loss}", "trainer.lr=0.05"])
+    assert cfg.trainer.lr == lr and forced.trainer.lr == 0.05
