@@ -179,6 +179,29 @@ def _reference(model, dataset, batch_size, device, class_weights, workers):
     return run
 
 
+def _bare(model, data, batch_size, device, class_weights):
+    """No loop at all: forward, class-weighted CE, backward and SGD on one fixed batch, channels_last. What any
+    loop around this model, however fast its data, cannot beat."""
+    import torch
+    import torch.nn.functional as F
+
+    from cdb.data.augment import normalize
+
+    model = model.to(device).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    x = normalize(data.train.x[:batch_size].to(device), data.mean, data.std).contiguous(
+        memory_format=torch.channels_last)
+    y, w = data.train.y[:batch_size].to(device), class_weights.to(device)
+
+    def run(steps):
+        for _ in range(steps):
+            loss = (F.cross_entropy(model(x), y, reduction="none") * w[y]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return run
+
+
 def _trainer(model, data, batch_size, device, class_weights, tmp, seed=0, **speed):
     """cdb's Trainer on the same model and batch size; its unit-of-steps method is what gets timed."""
     from cdb.losses import build_criterion
@@ -271,8 +294,13 @@ def case_lenet(args, impl):
     if impl == "reference":
         tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
         run = _reference(LeNet5(2), _PILDataset(data.train.x, data.train.y, tf), 100, device, w, args.workers)
+    elif impl == "bare_cl":
+        run = _bare(LeNet5(2), data, 100, device, w)
     else:
-        run, _ = _trainer(LeNet5(2), data, 100, device, w, args.tmp, channels_last=impl == "trainer_cl")
+        speed = {"trainer": {}, "trainer_cl": {"channels_last": True},
+                 "trainer_cl_amp": {"channels_last": True, "amp": True},
+                 "trainer_cl_compile": {"channels_last": True, "compile": True}}[impl]
+        run, _ = _trainer(LeNet5(2), data, 100, device, w, args.tmp, **speed)
     best, times = _best_chunk(run, args.lenet[0], args.lenet[1], args.lenet[2], device)
     return {"images_per_s": 100 * args.lenet[2] / best, "step_ms": 1000 * best / args.lenet[2], "chunks_s": times,
             "data": "real MNIST 4/9 (r=0.99, seed 0)" if real else "synthetic 28x28 (no MNIST under CDB_DATA_ROOT)"}
@@ -388,6 +416,9 @@ CASES = {
     "lenet/reference": (case_lenet, "reference"),
     "lenet/trainer": (case_lenet, "trainer"),
     "lenet/trainer_cl": (case_lenet, "trainer_cl"),
+    "lenet/trainer_cl_amp": (case_lenet, "trainer_cl_amp"),
+    "lenet/trainer_cl_compile": (case_lenet, "trainer_cl_compile"),
+    "lenet/bare_cl": (case_lenet, "bare_cl"),
     "lenet_epoch/reference": (case_lenet_epoch, "reference"),
     "lenet_epoch/trainer": (case_lenet_epoch, "trainer"),
     "lenet_epoch/trainer_cl": (case_lenet_epoch, "trainer_cl"),
@@ -508,6 +539,13 @@ def main():
     ratios = {
         "lenet: trainer / reference": _ratio(rows, "lenet/trainer", "lenet/reference", th),
         "lenet: trainer (channels_last) / reference": _ratio(rows, "lenet/trainer_cl", "lenet/reference", th),
+        "lenet: trainer (channels_last, bf16 autocast) / reference": _ratio(
+            rows, "lenet/trainer_cl_amp", "lenet/reference", th),
+        "lenet: trainer (channels_last, torch.compile) / reference": _ratio(
+            rows, "lenet/trainer_cl_compile", "lenet/reference", th),
+        "lenet: trainer (channels_last) / bare model step (channels_last)": _ratio(
+            rows, "lenet/trainer_cl", "lenet/bare_cl", th),
+        "lenet: bare model step (channels_last) / reference": _ratio(rows, "lenet/bare_cl", "lenet/reference", th),
         "lenet, whole CDB epochs: trainer / reference": _ratio(rows, "lenet_epoch/trainer", "lenet_epoch/reference", th),
         "lenet, whole CDB epochs: trainer (channels_last) / reference": _ratio(
             rows, "lenet_epoch/trainer_cl", "lenet_epoch/reference", th),
@@ -576,7 +614,10 @@ def _markdown(r) -> str:
         "RandomCrop(32, 4) and RandomHorizontalFlip), a DataLoader (workers: "
         f"{r['settings']['workers']}), class-weighted CE, SGD: how the authors' code trains.",
         "- `trainer`: cdb's Trainer on the same model and batch size: in-memory uint8 tensors, batches gathered, "
-        "augmented and normalised in bulk; `trainer_cl` adds `trainer.channels_last=true`.",
+        "augmented and normalised in bulk; `trainer_cl` adds `trainer.channels_last=true`, `_amp` "
+        "`trainer.amp=true` (bf16 autocast), `_compile` `trainer.compile=true` (its compilation falls in the "
+        "warm-up steps). `bare_cl`: no loop, the model's forward, loss, backward and SGD on one fixed batch "
+        "(channels_last): the ceiling of any loop around this model.",
         "- `lenet/*` and `resnet32/*` time training steps only. `lenet_epoch/*` time what a CDB run repeats: one "
         "epoch (50 steps of 100 images), a pass over the 1000-image validation split (the reference through its "
         "own per-sample DataLoader), class-wise accuracy and the new weights; images/s counts training images.",
