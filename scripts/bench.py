@@ -546,7 +546,8 @@ def main():
         "lenet: trainer (channels_last) / bare model step (channels_last)": _ratio(
             rows, "lenet/trainer_cl", "lenet/bare_cl", th),
         "lenet: bare model step (channels_last) / reference": _ratio(rows, "lenet/bare_cl", "lenet/reference", th),
-        "lenet, whole CDB epochs: trainer / reference": _ratio(rows, "lenet_epoch/trainer", "lenet_epoch/reference", th),
+        "lenet, whole CDB epochs: trainer / reference": _ratio(
+            rows, "lenet_epoch/trainer", "lenet_epoch/reference", th),
         "lenet, whole CDB epochs: trainer (channels_last) / reference": _ratio(
             rows, "lenet_epoch/trainer_cl", "lenet_epoch/reference", th),
         "resnet32: trainer / reference": _ratio(rows, "resnet32/trainer", "resnet32/reference", th),
@@ -566,8 +567,8 @@ def main():
                     "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "load_average_before": load_before, "load_average_after": load_after,
         "wall_s": round(time.time() - t0, 1),
-        "settings": {k: getattr(args, k) for k in ("device", "threads", "workers", "rounds", "seeds", "lenet", "epochs", "resnet",
-                                                   "seed_steps", "all_cores", "quick")},
+        "settings": {k: getattr(args, k) for k in ("device", "threads", "workers", "rounds", "seeds", "lenet", "epochs",
+                                                   "resnet", "seed_steps", "all_cores", "quick")},
         "ratios": ratios, "cases": rows,
     }
     out = REPO / args.out if not Path(args.out).is_absolute() else Path(args.out)
@@ -593,7 +594,8 @@ def _markdown(r) -> str:
         "| comparison | ratio |", "| --- | ---: |",
         *[f"| {k} | {v:.2f}x |" for k, v in r["ratios"].items()],
         "", "## Cases", "",
-        "| case | threads | device | images/s | ms per step | GFLOP/s | % of sgemm | peak RSS (MiB) | peak CUDA (MiB) |",
+        "| case | threads | device | images/s | ms per step | GFLOP/s | % of sgemm | peak RSS (MiB) "
+        "| peak CUDA (MiB) |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in r["cases"]:
