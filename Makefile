@@ -9,7 +9,7 @@ export PIP_CONSTRAINT
 CDB_DATA_ROOT ?= data
 export CDB_DATA_ROOT
 
-.PHONY: help venv demo test test-slow test-all clean table3 table4 table5 table6 table7 figures bench
+.PHONY: help venv demo test test-slow test-all clean table3 table4 table5 table6 table7 figures bench bench-cifar-lt
 
 help:
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,10 @@ test-all: venv  ## every test
 
 bench: venv  ## speed: trainer vs a plain DataLoader loop, batched vs sequential seeds -> results/bench.md, .json
 	$(PY) scripts/bench.py --out results/bench
+
+EPOCHS ?= 200
+bench-cifar-lt: venv  ## time one whole CIFAR-100-LT ResNet-32 run (synthetic tensors; for a GPU) -> results/bench_cifar_lt.md
+	$(PY) scripts/bench.py --cifar-lt-run $(EPOCHS) --out results/bench_cifar_lt
 
 clean:  ## remove build artefacts (keeps .venv, data, outputs)
 	rm -rf build dist *.egg-info .pytest_cache

@@ -446,6 +446,79 @@ def run_case(args) -> dict:
     return out
 
 
+# ---- one whole long-tailed CIFAR-100 run ------------------------------------------------------------------
+def synthetic_cifar_lt(imbalance=100.0, n_max=450, val_per_class=50, test_per_class=100, seed=0):
+    """Random uint8 images in the shape of CIFAR-100-LT: the protocol's per-class training counts
+    (cdb.data.longtail, n_c = floor(n_max * mu^c)), 50 validation and 100 test images per class."""
+    import torch
+
+    from cdb.data.base import DatasetSplits, TensorSplit
+    from cdb.data.longtail import longtail_counts
+
+    g = torch.Generator().manual_seed(seed)
+
+    def split(counts):
+        y = torch.repeat_interleave(torch.arange(100), torch.tensor(counts))
+        return TensorSplit(torch.randint(0, 256, (len(y), 3, 32, 32), dtype=torch.uint8, generator=g), y)
+
+    return DatasetSplits("synthetic_cifar100_lt", split(longtail_counts(n_max, 100, imbalance)),
+                         split([val_per_class] * 100), split([test_per_class] * 100), 100,
+                         [str(i) for i in range(100)], (3, 32, 32), CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
+
+
+def cifar_lt_run(epochs: int, device: str, out_dir: str | Path, data=None, **speed) -> dict:
+    """A whole CIFAR-100-LT training run as `cdb-run dataset=cifar_lt imbalance=100 loss=cdb` makes it (ResNet-32,
+    trainer/cifar_lt.yaml: batch 128, lr 0.1, warm-up, milestones scaled to `epochs`, validation and the CDB
+    update after every epoch, checkpoints, the final test), on synthetic tensors; returns its timings."""
+    import torch
+    import yaml
+
+    from cdb.losses import build_criterion
+    from cdb.models import build_model
+    from cdb.train.loop import Trainer, TrainerConfig
+
+    data = data or synthetic_cifar_lt()
+    tcfg = yaml.safe_load((REPO / "configs" / "trainer" / "cifar_lt.yaml").read_text())
+    scale = epochs / tcfg["length"]
+    tcfg.update(length=epochs, milestones=[max(1, round(m * scale)) for m in tcfg["milestones"]],
+                warmup=min(tcfg["warmup"], epochs), device=device, progress=False, **speed)
+    torch.manual_seed(0)
+    model = build_model("resnet32", 100, (3, 32, 32))
+    crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, 100, data.class_counts)
+    trainer = Trainer(model, data, crit, TrainerConfig.from_dict(tcfg), out_dir, seed=0)
+    t = time.perf_counter()
+    metrics = trainer.fit()
+    wall = time.perf_counter() - t
+    return {"epochs": epochs, "wall_s": wall, "train_images": len(data.train), "per_epoch_s": wall / epochs,
+            "train_wall_time_s": metrics["train_wall_time_s"], "test_error": metrics["test"]["error"],
+            "device": str(trainer.device), "speed": speed}
+
+
+def main_cifar_lt(args) -> None:
+    import torch
+
+    device = _device(args.device)
+    speed = {"channels_last": True, "amp": device.type == "cuda", "cudnn_benchmark": device.type == "cuda"}
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = cifar_lt_run(args.cifar_lt_run, str(device), tmp, **speed)
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
+    command = "python scripts/bench.py " + " ".join(sys.argv[1:])
+    md = "\n".join([
+        "# A whole CIFAR-100-LT run (ResNet-32, synthetic tensors of the real shape)", "",
+        f"Command: `{command}` ({datetime.datetime.now().isoformat(timespec='seconds')}). Device: "
+        f"{gpu or _cpu_name() + f', {args.threads} threads'}; torch {torch.__version__}.", "",
+        f"- {r['epochs']} epochs of {r['train_images']} training images (imbalance 100), validation and CDB "
+        f"update after each, checkpoints, final test: **{r['wall_s']:.1f} s** ({r['per_epoch_s']:.2f} s per epoch).",
+        f"- Settings: trainer/cifar_lt.yaml with {', '.join(f'{k}={v}' for k, v in r['speed'].items())}.",
+        "- The images are random, so the test error means nothing; only the time does.", ""])
+    out = REPO / args.out if not Path(args.out).is_absolute() else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "gpu": gpu, **r}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(md)
+    print(md)
+
+
 # ---- the driver --------------------------------------------------------------------------------------------
 def _spawn(case, threads, args) -> dict:
     cmd = [sys.executable, __file__, "--case", case, "--threads", str(threads), "--device", args.device,
@@ -497,12 +570,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="run every case this many times, interleaved; each case reports its fastest round")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not a measurement)")
+    ap.add_argument("--cifar-lt-run", type=int, metavar="EPOCHS",
+                    help="instead: time one whole CIFAR-100-LT run of EPOCHS epochs (the paper's is 200)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--render", metavar="JSON", help="only rewrite the Markdown of an earlier JSON report")
     args = ap.parse_args()
     if args.render:
         report = json.loads(Path(args.render).read_text())
         Path(args.render).with_suffix(".md").write_text(_markdown(report))
+        return
+    if args.cifar_lt_run:
+        main_cifar_lt(args)
         return
     if args.quick:
         args.lenet, args.resnet, args.seed_steps, args.seeds = [1, 1, 3], [0, 1, 1], [1, 1, 1], 3

@@ -64,3 +64,17 @@ def test_report_ratios_and_efficiency(bench):
     assert "| lenet: trainer / reference | 3.00x |" in md
     assert "| lenet/trainer | 2 | cpu | 15000.0 | 6.7 | 30.0 | 30 |" in md   # 15000 images/s x 2 MFLOP = 30 GFLOP/s
     assert "100.0 GFLOP/s in this run" in md and "3 interleaved rounds" in md
+
+
+def test_whole_cifar_lt_run_on_small_synthetic_data(bench, tmp_path):
+    """The GPU timing mode (`--cifar-lt-run 200`) runs the real trainer end to end; here 2 epochs on a small
+    long-tailed set (12 -> 1 images per class) to check it completes and reports what it ran."""
+    from cdb.data.longtail import longtail_counts
+
+    data = bench.synthetic_cifar_lt(imbalance=10, n_max=12, val_per_class=1, test_per_class=1)
+    counts = longtail_counts(12, 100, 10)
+    assert counts[0] == 12 and counts[-1] == 1 and data.class_counts.tolist() == counts
+    r = bench.cifar_lt_run(2, "cpu", tmp_path / "run", data=data, channels_last=True)
+    assert r["epochs"] == 2 and r["train_images"] == sum(counts) and r["wall_s"] > 0
+    assert 0.0 <= r["test_error"] <= 100.0
+    assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "checkpoints" / "last.pt").exists()
