@@ -96,8 +96,7 @@ def aggregate(spec: TableSpec, runs: list[Run]) -> dict[tuple[str, str], dict]:
     for key, vs in values.items():
         mean = sum(vs) / len(vs)
         std = math.sqrt(sum((v - mean) ** 2 for v in vs) / len(vs))
-        out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": [str(r.path) for r in members[key]],
-                    "members": members[key],
+        out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": members[key],
                     "collapsed": sum(collapsed(r) for r in members[key])}
     return out
 
@@ -109,17 +108,20 @@ def paper_value(spec: TableSpec, row: str, col: str) -> str:
     return vals[spec.cols.index(col)] if isinstance(vals, list) else str(vals)
 
 
-def settings_summary(spec: TableSpec, rows: dict[str, list[Run]]) -> list[str]:
+def settings_summary(spec: TableSpec, agg: dict[tuple[str, str], dict]) -> list[str]:
     """One line per setting: its value(s) over the runs behind the table, and which rows used which
     value when the rows differ (e.g. a method run at its own learning rate)."""
+    rows: dict[str, list[Run]] = {}
+    for (row, _), cell in agg.items():
+        rows.setdefault(row, []).extend(cell["runs"])
+    runs = [r for rs in rows.values() for r in rs]
     lines = []
-    runs = [r for row in spec.rows for r in rows.get(row, [])]
     for key in spec.settings:
         vals = sorted({json.dumps(get(r.cfg, key)) for r in runs})
         if not vals or vals == ["null"]:
             continue
         per_row = {row: sorted({json.dumps(get(r.cfg, key)) for r in rows[row]}) for row in spec.rows
-                   if rows.get(row)}
+                   if row in rows}
         if len(vals) == 1 or any(len(v) > 1 for v in per_row.values()):
             lines.append(f"- `{key}`: {', '.join(v.strip(chr(34)) for v in vals)}")
             continue
@@ -136,7 +138,7 @@ def settings_summary(spec: TableSpec, rows: dict[str, list[Run]]) -> list[str]:
 
 def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tuple[str, str]:
     agg = aggregate(spec, runs)
-    used = sorted({p for cell in agg.values() for p in cell["runs"]})
+    used = {r.path for cell in agg.values() for r in cell["runs"]}
     md = [f"# {spec.title}", ""]
     md.append(f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `cdb-table {spec.name}` "
               f"from {len(used)} finished runs under `{runs_dir}`.")
@@ -161,10 +163,7 @@ def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tup
             cells.append(f"{ours} · paper {pv}" if pv else ours)
         md.append(f"| {row} | " + " | ".join(cells) + " |")
     md.append("")
-    members: dict[str, dict[str, Run]] = {}
-    for (row, _), c in agg.items():
-        members.setdefault(row, {}).update({p: r for p, r in zip(c["runs"], c["members"])})
-    settings = settings_summary(spec, {row: list(m.values()) for row, m in members.items()})
+    settings = settings_summary(spec, agg)
     if settings:
         md += ["Settings of the runs behind the table:", "", *settings, ""]
     for note in spec.notes:
