@@ -30,7 +30,7 @@ def test_tau_zero_gives_ones_even_for_perfect_classes():
 
 
 def test_default_normalisation_is_the_authors_mean_one():
-    # PROTOCOL notes: "The authors' code rescales weights to sum to C (mean 1)"; the paper is silent.
+    # docs/protocol.md: "The authors' code rescales weights to sum to C (mean 1)"; the paper is silent.
     w, _ = cdb_weights(torch.tensor([0.5, 0.75]), tau=1.0)
     assert w.tolist() == pytest.approx([2 * 0.5 / 0.75, 2 * 0.25 / 0.75])
     assert CDBWeighting(2).normalize == "mean"
