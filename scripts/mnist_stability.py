@@ -98,7 +98,7 @@ def merge_rows(csv_path: Path, rows: list[dict]) -> pd.DataFrame:
     new = pd.DataFrame(rows)
     if not csv_path.exists():
         return new
-    old = pd.read_csv(csv_path, float_precision="round_trip", keep_default_na=False)
+    old = pd.read_csv(csv_path, keep_default_na=False)
     return pd.concat([old, new], ignore_index=True).drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
 
