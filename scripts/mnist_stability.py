@@ -121,7 +121,8 @@ def write_report(runs: pd.DataFrame, results: Path, command: str) -> None:
     atomic_write_text(results / "mnist_stability.csv", runs.to_csv(index=False, lineterminator="\n"))
     shown = pd.DataFrame({
         "setting": runs["setting"], "r": runs["ratio"], "seed": runs["seed"],
-        "last err %": runs["last_error"].map("{:.2f}".format), "best-val err %": runs["best_error"].map("{:.2f}".format),
+        "last err %": runs["last_error"].map("{:.2f}".format),
+        "best-val err %": runs["best_error"].map("{:.2f}".format),
         "last minority acc %": runs["last_minority_acc"].map("{:.1f}".format), "collapsed": runs["collapsed"],
         "weight flips": runs["weight_flips"], "validations": runs["validations"], "s": runs["seconds"],
         "overrides": "`" + runs["overrides"].astype(str) + "`"})
