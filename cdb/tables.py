@@ -415,16 +415,18 @@ SPECS: dict[str, TableSpec] = {
 def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override") -> Table:
     """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`."""
     loaded = load_runs(runs)
+    where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
     if name == "compare":
         from .compare import compare_spec
 
+        if not loaded:   # a paper table is still written, with "no run" cells; a comparison of nothing is not
+            raise CdbError(f"--runs {where!r} holds no finished run (metrics.json with status complete)")
         spec = compare_spec(loaded, by)
     elif name in SPECS:
         spec = SPECS[name]
     else:
         raise CdbError(f"table {name!r} is not known: one of {sorted(SPECS) + ['compare']}")
     contrib = contributions(spec, loaded)
-    where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
     return Table(spec, contrib, aggregate(spec, contrib), where, command)
 
 

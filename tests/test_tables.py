@@ -193,6 +193,9 @@ def test_compare_many_medium_few_instead_of_classes(tmp_path):
     assert cells.loc[("loss=ce", "few-shot"), "mean"] == 11.0 and cells.loc[("loss=ce", "few-shot"), "std"] == 1.0
     assert cells.loc[("loss=cdb", "few-shot"), "n"] == 0
     assert "| —" in table.markdown()                                      # not reported: a dash, never a number
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CdbError, match="holds no finished run"):
+        make_table("compare", tmp_path / "empty")
 
 
 def _stability_script():
