@@ -11,8 +11,11 @@ export CDB_DATA_ROOT
 
 .PHONY: help venv demo test test-slow test-all clean table3 table4 table5 table6 table7 figures bench bench-cifar-lt
 
-help:
+help:  ## this list, then cdb-run's config groups and their choices (from configs/)
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@echo; echo "cdb-run GROUP=CHOICE (or python -m cdb run ...; cdb-run --help says more):"
+	@for d in configs/*/ configs/hydra/launcher/; do g=$${d#configs/}; g=$${g%/}; [ "$$g" = hydra ] && continue; \
+	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

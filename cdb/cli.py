@@ -138,9 +138,11 @@ def run(argv: list[str] | None = None) -> None:
     except CdbError as exc:
         print(f"cdb-run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    from .train.distributed import hydra_rank_overrides
+    if not {"-h", "--help", "--hydra-help"} & set(argv):  # help answers without importing torch (slow)
+        from .train.distributed import hydra_rank_overrides
 
-    sys.argv = [sys.argv[0], *argv, *hydra_rank_overrides()]  # under torchrun only rank 0 writes .hydra/
+        argv = [*argv, *hydra_rank_overrides()]  # under torchrun only rank 0 writes .hydra/
+    sys.argv = [sys.argv[0], *argv]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_task)
     main()
 
