@@ -233,3 +233,23 @@ def test_compare_row_labels_drop_the_overrides_every_row_shares():
     assert shared == ["dataset.path=_d", "dataset=folder", "trainer.milestones=[1,2]"]
     assert short_names({"a=1"}) == ({"a=1": "a=1"}, [])                  # one setting keeps its full name
     assert sorted(short_names({"a=1,b=2", "a=1"})[0].values()) == ["a=1", "b=2"]   # never an empty label
+
+
+def test_beside_runs_follow_the_table_with_only_their_columns(tmp_path):
+    quick, full = tmp_path / "quick", tmp_path / "paper_schedule"
+    _fake_run(quick, "ce", 0, 0.99, 0, 7.0, label="CE", weighting="none")
+    _fake_run(full, "loss=ce", 0, 0.99, 0, 8.0, label="CE", weighting="none", lr=0.001)
+    _fake_run(full, "loss=ce", 0, 0.99, 1, 10.0, label="CE", weighting="none", lr=0.001)
+    _fake_run(full, "loss=cdb", "dynamic", 0.99, 0, 4.0, lr=0.001)
+    build_table("table1", [str(quick)], tmp_path / "out", command="make table1-quick", beside=[str(full)],
+                beside_command="make paper-schedule")
+    md = (tmp_path / "out" / "table1.md").read_text()
+    head, tail = md.split("## Beside it: 3 runs under")
+    assert "7.00 ± 0.00 (1) · paper 8.59 ± 0.41" in head and "9.00" not in head
+    assert "9.00 ± 1.00 (2) · paper 8.59 ± 0.41" in tail and "4.00 ± 0.00 (1) · paper 2.39 ± 0.41" in tail
+    assert "make paper-schedule" in tail and "| 0.9 " not in tail  # only the r = 0.99 column
+    assert "trainer.lr`: 0.001" in tail
+    rows = list(csv.DictReader((tmp_path / "out" / "table1.csv").open()))
+    beside = [r for r in rows if r["table"] == "table1_beside"]
+    assert [(r["row"], r["col"], r["mean"], r["n"]) for r in beside] == [("CE", "0.99", "9.0000", "2"),
+                                                                         ("CDB-CE", "0.99", "4.0000", "1")]
