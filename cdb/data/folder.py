@@ -225,7 +225,8 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
               "imbalance": imbalance, "majority_ratio": majority_ratio, "channels": channels,
               "image_size": image_size, "augment": augment, "in_memory": in_memory, "transforms": transforms,
               "mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std],
-              "groups": groups, "group_thresholds": group_text},
+              "groups": groups, "group_thresholds": group_text,
+              "files": splits},  # the image of every row of each split, for audits (not in data.json)
     )
 
 
