@@ -85,11 +85,11 @@ def report(cfg) -> str:
         members = {k: [data.class_names[i] for i in v] for k, v in groups.items() if isinstance(v, list)}
         lines.append(f"groups: {info.get('group_thresholds', '')}; "
                      + "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in members.items()))
-    chosen = cfg.get("auto_choices")
-    note = f" (chosen for {chosen.because})" if chosen else ""
+    chosen = cfg.get("auto_choices") or {}
     t = cfg.trainer
-    lines.append(f"model: {cfg.model.name}; trainer: {chosen.get('trainer') if chosen and 'trainer' in chosen else ''}"
-                 f" {t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}{note}".replace(":  ", ": "))
+    preset = f"{chosen['trainer']}: " if "trainer" in chosen else ""
+    lines.append(f"model: {cfg.model.name}; trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
+                 + (f" (chosen for {chosen['because']})" if chosen else ""))
     lines.append("dry run: nothing written")
     return "\n".join(lines)
 
