@@ -3,7 +3,8 @@
 cli.run hands the command line here before Hydra starts, so no run directory,
 .hydra/ folder or log file is created. Prints the class counts of train / val /
 test, the head class, channels, image size, transforms, normalisation, the
-many/medium/few groups and the model and trainer a run would use.
+many/medium/few groups and the model (built, so that one that cannot take the
+data says so) and trainer a run would use.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def report(cfg) -> str:
 
     from .data import build_dataset
     from .data.base import class_counts
+    from .models import build_model
     from .recipe import resolve_auto
 
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
@@ -88,7 +90,10 @@ def report(cfg) -> str:
     chosen = cfg.get("auto_choices") or {}
     t = cfg.trainer
     preset = f"{chosen['trainer']}: " if "trainer" in chosen else ""
-    lines.append(f"model: {cfg.model.name}; trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model = build_model(model_cfg.pop("name"), c, shape, **model_cfg)  # a model that cannot take the data says so
+    params = sum(p.numel() for p in model.parameters())
+    lines.append(f"model: {cfg.model.name} ({params / 1e6:.2f}M parameters); trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
                  + (f" (chosen for {chosen['because']})" if chosen else ""))
     lines.append("dry run: nothing written")
     return "\n".join(lines)
