@@ -196,3 +196,24 @@ def test_dry_run_prints_counts_and_writes_nothing(digits, tmp_path):
     bad = cli(digits, out, "dataset=folder", "dataset.path=ten", "dataset.majority_ratio=0.99", "dry_run=true")
     assert bad.returncode == 2 and bad.stderr.startswith("cdb-run: error: dataset.majority_ratio=0.99")
     assert len(bad.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_folder_config_keeps_class_sizes_unless_imbalance_is_given():
+    from helpers import compose
+
+    cfg = compose(["dataset=folder", "dataset.path=x"])
+    assert cfg.imbalance is None and cfg.dataset.imbalance is None      # not the top-level default of 100
+    assert cfg.model.name == "auto" and cfg.trainer.lr is None          # chosen once the images are known
+    cfg = compose(["dataset=folder", "dataset.path=x", "imbalance=50", "trainer.lr=0.05"])
+    assert cfg.dataset.imbalance == 50 and cfg.trainer.lr == 0.05
+
+
+def test_oltr_thresholds_from_100_classes_spanning_them():
+    from cdb.metrics import shot_thresholds
+
+    spanning = [1280] + [50] * 98 + [5]
+    assert shot_thresholds(spanning) == {"many_above": 100, "few_below": 20,
+                                         "rule": "OLTR (>= 100 classes spanning both thresholds)"}
+    # 100 classes all below 100 images: OLTR's thresholds would make every class medium or few, so terciles
+    small = list(range(1, 101))            # 1..100: 1/3 quantile 1 + 99/3 = 34, 2/3 quantile 67
+    assert shot_thresholds(small)["few_below"] == 34 and shot_thresholds(small)["many_above"] == 67
