@@ -15,13 +15,13 @@ import logging
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .data.base import DatasetSplits
+from .data.folder import SMALL  # images up to this side get the small-image trainer
 from .errors import ConfigError
 from .models import choose_model
 
 log = logging.getLogger(__name__)
 
 SMALL_TRAINER, LARGE_TRAINER = "small_folder", "imagenet_lt_oltr"
-SMALL = 64  # images up to this side get the small-image trainer (cdb.data.folder.SMALL)
 
 
 def _preset(group: str, name: str) -> DictConfig:

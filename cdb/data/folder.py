@@ -123,10 +123,18 @@ def profile(available: list[int], order: list[int], imbalance, majority_ratio, n
     return counts
 
 
-def _mean_std(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std in [0, 1] units of a uint8 (N, C, H, W) batch, in float64."""
-    x = x.double().div_(255.0)
-    return tuple(x.mean((0, 2, 3)).tolist()), tuple(x.std((0, 2, 3)).clamp_min(1e-6).tolist())
+def channel_stats(batches) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (unbiased) std of float (N, C, H, W) batches in [0, 1], summed in float64 a batch
+    at a time so that a large split never needs a float copy of itself."""
+    n, total, squares = 0, 0.0, 0.0
+    for x in batches:
+        x = x.double()
+        n += x.numel() // x.shape[1]
+        total = total + x.sum((0, 2, 3))
+        squares = squares + (x * x).sum((0, 2, 3))
+    mean = total / n
+    var = ((squares - n * mean * mean) / max(n - 1, 1)).clamp_min(1e-12)
+    return tuple(mean.tolist()), tuple(var.sqrt().tolist())
 
 
 def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagefolder", train_list: str | None = None,
@@ -190,7 +198,8 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
     if in_memory:
         x = {s: load_images([base / p for p in ps], channels, image_size) for s, ps in splits.items()}
         given = mean is not None and std is not None
-        mean, std = (tuple(mean), tuple(std)) if given else _mean_std(x["train"])
+        mean, std = (tuple(mean), tuple(std)) if given else \
+            channel_stats(b.float() / 255 for b in x["train"].split(1024))
         made = {s: TensorSplit(x[s], labels[s]) for s in splits}
         batched = {"none": "none", "cifar": "crop_flip"}[augment]
         transforms = {"train": f"{'none' if batched == 'none' else 'random crop (pad 4) + horizontal flip'}, "
@@ -235,6 +244,4 @@ def _sample_mean_std(base: Path, train: ImageListDataset, channels: int, size: i
     g = torch.Generator().manual_seed(int(seed))
     idx = torch.randperm(len(train), generator=g)[:MEAN_SAMPLE]
     fit = image_transform(False, size, resize, 0.0, (0.0,) * channels, (1.0,) * channels)
-    x = torch.stack([fit(decode(base / train.paths[int(i)], channels)) for i in idx])
-    x = x.double()
-    return tuple(x.mean((0, 2, 3)).tolist()), tuple(x.std((0, 2, 3)).clamp_min(1e-6).tolist())
+    return channel_stats(fit(decode(base / train.paths[int(i)], channels)).unsqueeze(0) for i in idx)
