@@ -92,6 +92,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     seed = int(cfg.seed)
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
+    from .recipe import resolve_auto
+    cfg = resolve_auto(cfg, data)  # model=auto / trainer=auto (dataset=folder): chosen from the data, logged
     torch.manual_seed(seed)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model = build_model(model_cfg.pop("name"), data.num_classes, data.input_shape,
@@ -135,6 +137,10 @@ def run(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         _check_group_choices(argv)
+        from . import dryrun
+        dry, argv = dryrun.requested(argv)
+        if dry:  # before Hydra starts: no run directory, no .hydra/
+            return dryrun.main(argv)
     except CdbError as exc:
         print(f"cdb-run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
