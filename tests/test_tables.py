@@ -183,9 +183,11 @@ def test_compare_rows_per_setting_with_hand_computed_means(tmp_path):
 
 def test_compare_many_medium_few_instead_of_classes(tmp_path):
     sweep = tmp_path / "sweep"
-    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0}
+    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0,
+             "group_thresholds": {"many_above": 21, "few_below": 4, "rule": "terciles"}}
     _sweep_run(sweep, "loss=ce", 0, 60.0, 40.0, [50.0] * 12, "CE", shots)
-    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE", {k: v + 2 for k, v in shots.items()})
+    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE",
+               {k: (v + 2 if isinstance(v, float) else v) for k, v in shots.items()})
     _sweep_run(sweep, "loss=cdb", 0, 58.0, 44.0, [50.0] * 12, "CDB-CE")        # reports no shot groups
     table = make_table("compare", sweep)
     assert table.spec.cols == ["test error", "balanced accuracy", "many-shot", "medium-shot", "few-shot"]
@@ -193,6 +195,7 @@ def test_compare_many_medium_few_instead_of_classes(tmp_path):
     assert cells.loc[("loss=ce", "few-shot"), "mean"] == 11.0 and cells.loc[("loss=ce", "few-shot"), "std"] == 1.0
     assert cells.loc[("loss=cdb", "few-shot"), "n"] == 0
     assert "| —" in table.markdown()                                      # not reported: a dash, never a number
+    assert 'thresholds of the runs: {"few_below": 4, "many_above": 21, "rule": "terciles"}' in table.markdown()
     (tmp_path / "empty").mkdir()
     with pytest.raises(CdbError, match="holds no finished run"):
         make_table("compare", tmp_path / "empty")
