@@ -71,6 +71,14 @@ def metrics_of(tmp_path: Path) -> dict:
     return json.loads((found[0] / "metrics.json").read_text())
 
 
+def confusion_error(confusion: list[list[int]]) -> tuple[int, float, list[float]]:
+    """(n, error %, per-class accuracy %) counted from a confusion matrix (rows: true class), to check the
+    metrics a run reports against the counts it saved."""
+    n = sum(map(sum, confusion))
+    correct = sum(confusion[c][c] for c in range(len(confusion)))
+    return n, 100.0 * (n - correct) / n, [100.0 * row[c] / max(sum(row), 1) for c, row in enumerate(confusion)]
+
+
 def mnist_root() -> Path | None:
     root = os.environ.get("CDB_DATA_ROOT")
     candidates = [Path(root)] if root else []

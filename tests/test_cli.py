@@ -4,14 +4,7 @@ import json
 import pytest
 import yaml
 
-from conftest import FAST, cdb_run, read_log
-
-
-def confusion_error(confusion: list[list[int]]) -> tuple[int, float, list[float]]:
-    """(n, error %, per-class accuracy %) counted by hand from a confusion matrix (rows: true class)."""
-    n = sum(map(sum, confusion))
-    correct = sum(confusion[c][c] for c in range(len(confusion)))
-    return n, 100.0 * (n - correct) / n, [100.0 * row[c] / sum(row) for c, row in enumerate(confusion)]
+from conftest import FAST, cdb_run, confusion_error, read_log
 
 
 def test_end_to_end_run_writes_the_run_directory(mnist_dir, tmp_path):
