@@ -93,3 +93,28 @@ def test_loss_config_fills_its_paper_row(tmp_path, loss, table):
         assert (row, col) in cells, f"{loss} (label {compose([f'loss={loss}']).loss.label!r}) did not fill " \
                                     f"{table} row {row!r}: {cells}"
         assert {r for r, _ in cells} == {row}
+
+
+def test_a_mwn_run_fills_the_meta_weight_net_row(tmp_path):
+    """A real (tiny) Meta-Weight-Net run on long-tailed CIFAR-100 through cdb-run, then cdb-table table3: the run
+    fills Table 3's Meta-Weight Net † row in the imbalance-100 column with its own test accuracy."""
+    import subprocess
+    import sys
+
+    from conftest import QUICK, cdb_run, metrics_of
+    from lt_fixtures import write_cifar100
+
+    write_cifar100(tmp_path / "data", train_per_class=4, test_per_class=1)
+    res = cdb_run(tmp_path, "loss=mwn", "dataset=cifar_lt", "imbalance=100", "dataset.val_per_class=1",
+                  "trainer.batch_size=64", *QUICK)
+    assert res.returncode == 0, res.stderr[-3000:]
+    accuracy = metrics_of(tmp_path)["test"]["accuracy"]
+    table = subprocess.run([sys.executable, "-c", "from cdb.cli import table; table()", "table3", "--runs",
+                            str(tmp_path / "out"), "--out", str(tmp_path / "results")], cwd=REPO,
+                           capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    with open(tmp_path / "results" / "table3.csv") as f:
+        rows = {(r["row"], r["col"]): r for r in csv.DictReader(f)}
+    cell = rows[("Meta-Weight Net †", "100")]
+    assert cell["n"] == "1" and float(cell["mean"]) == pytest.approx(accuracy, abs=1e-4)
+    assert [k for k, r in rows.items() if r["n"] != "0"] == [("Meta-Weight Net †", "100")]
