@@ -157,9 +157,13 @@ def test_end_to_end_small_3d_resnext(tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_resnext3d_101(tmp_path):
-    """The real 3D-ResNeXt-101 (48M parameters, from scratch) for one epoch on 4 clips at 16x16 (~20 s)."""
+    """The real 3D-ResNeXt-101 (48M parameters, from scratch) for one epoch on 4 clips at 16x16 (~20 s).
+
+    At 16x16 with batches of 2, the deep stages' BatchNorm normalises 2 values per channel and the first step's
+    gradients reach ~1e13 (measured), so at the recipe's lr the model diverges to NaN outputs (which cdb-run
+    now reports as an error). A tiny lr keeps this pipeline check of the real architecture finite."""
     write_egtea(tmp_path / "data", E2E_CLIPS, size=(20, 20))
-    res = cdb_run(tmp_path, *E2E)
+    res = cdb_run(tmp_path, *E2E, "trainer.lr=1e-15")
     assert res.returncode == 0, res.stderr[-3000:]
     check_egtea_run(tmp_path)
 

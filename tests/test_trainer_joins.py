@@ -75,3 +75,28 @@ def test_select_best_reports_the_best_validation_checkpoint(mnist_dir, tmp_path)
     assert metrics["test"] == best["test"] != metrics["checkpoints"]["last"]["test"]
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test"] == best["test"]
+
+
+def test_non_finite_outputs_are_an_error_not_predictions_of_class_0():
+    """argmax counts a NaN row as class 0 (and top-k picks other classes): a diverged model once reported
+    "50% accuracy" on EGTEA. Evaluation must stop with a one-line error instead."""
+    import torch
+
+    from cdb.data.base import DatasetSplits, TensorSplit
+    from cdb.errors import CdbError
+    from cdb.train.evaluate import evaluate
+
+    split = TensorSplit(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
+    data = DatasetSplits("toy", split, split, split, 2, ["a", "b"], (1, 2, 2))
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x):
+            return torch.full((x.shape[0], 2), self.value)
+
+    assert evaluate(Constant(0.5), split, data, "cpu").confusion.sum() == 4
+    with pytest.raises(CdbError, match="non-finite"):
+        evaluate(Constant(float("nan")), split, data, "cpu")
