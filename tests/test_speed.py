@@ -8,7 +8,7 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.train.batches import _on_device
-from cdb.train.loop import Trainer, TrainerConfig
+from cdb.train.loop import Pack, Trainer, TrainerConfig
 
 
 def _data():
@@ -24,13 +24,9 @@ def _train(tmp_path, **speed):
     cfg = TrainerConfig(unit="step", length=4, eval_every=4, batch_size=20, lr=0.05, device="cpu", progress=False,
                         **speed)
     trainer = Trainer(LeNet5(2), data, crit, cfg, tmp_path)
-    trainer._train_units(0, 4, _NoBar())
+    pack = Pack([trainer])
+    pack.fit()
     return trainer
-
-
-class _NoBar:
-    def update(self, n):
-        pass
 
 
 def test_channels_last_trains_the_same_weights(tmp_path):

@@ -69,13 +69,19 @@ def hydra_rank_overrides() -> list[str]:
 
 
 class Dist:
-    """The hooks the Trainer calls when it trains as one of `world_size` data-parallel processes."""
+    """The placement of a run on one of `world_size` data-parallel processes (cdb.train.placement.Local is the
+    one-process placement with the same hooks): the loop is the same, only these hooks differ."""
 
     def __init__(self, rank: int, world_size: int, local_rank: int, device: torch.device, sync_bn: bool = True):
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.device = device
         self.sync_bn = sync_bn
         self._eval_shards: dict[int, tuple[Any, Any]] = {}
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes the run directory; the others only train and evaluate their shards."""
+        return self.rank == 0
 
     # ---- model -----------------------------------------------------------------------------------------
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
