@@ -1,0 +1,157 @@
+"""The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.loop.Pack).
+
+`cdb-run -m ... pack=8` (hydra/launcher=pack is the default launcher)
+groups the jobs that can share one packed network (same model, trainer
+settings and training-set size; seeds, ratios, tau and losses may differ)
+into packs of up to 8 in sweep order. Every job still gets exactly the run
+directory, .hydra/ folder and files `cdb-run` writes for it alone, so
+`cdb-table` and resume=true work unchanged. pack=1 trains the jobs one by one
+(or, with n_jobs > 1, as parallel processes through the joblib launcher).
+pack=auto takes the size the benchmark chose for the device (pack_defaults.json).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ..errors import CdbError, ConfigError
+
+log = logging.getLogger(__name__)
+DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make bench`
+# settings a pack's runs may differ in; every other setting must match for two jobs to share a pack
+PER_RUN = ("seed", "loss", "resume", "threads", "pack")
+
+
+def default_pack(device_type: str) -> tuple[int, str]:
+    """(pack size, why) for a device type, as the benchmark recorded it; 1 when it recorded nothing."""
+    table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
+    entry = table.get(device_type)
+    if entry is None:
+        return 1, f"no benchmark of packs on {device_type} recorded in {DEFAULTS.name}"
+    return int(entry["pack"]), entry.get("why", "")
+
+
+def resolve_pack(value: Any, device_type: str) -> int:
+    if value in (None, "auto"):
+        k, why = default_pack(device_type)
+        log.info("pack=auto on %s: pack size %d (%s)", device_type, k, why)
+        return k
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"pack={value!r} is not allowed: an integer >= 1 or auto")
+    return value
+
+
+def pack_key(cfg: DictConfig) -> str:
+    """Jobs with the same key can share a pack (the Pack itself checks the built runs once more)."""
+    task = cfg.copy()
+    with open_dict(task):
+        task.pop("hydra", None)  # Hydra's own settings (run dir, job number) differ per job and need HydraConfig
+    c = OmegaConf.to_container(task, resolve=True)
+    loss = c.get("loss", {})
+    meta = loss.get("weighting") in ("l2rw", "mwn")  # a meta step through its own model: always alone
+    for k in PER_RUN:
+        c.pop(k, None)
+    c.get("dataset", {}).pop("majority_ratio", None)
+    return json.dumps(c, sort_keys=True, default=str) + (f"#{id(cfg)}" if meta else "")
+
+
+class PackLauncher(Launcher):
+    """Hydra launcher that trains a sweep's jobs as packs (see the module docstring)."""
+
+    def __init__(self, n_jobs: int = 1) -> None:
+        self.n_jobs = int(n_jobs)
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from .config import resolve_device
+
+        setup_globals()
+        cfg = self.config
+        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        Path(str(cfg.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = []
+        for i, overrides in enumerate(job_overrides):
+            sweep_cfg = self.hydra_context.config_loader.load_sweep_config(cfg, list(overrides))
+            with open_dict(sweep_cfg):
+                sweep_cfg.hydra.job.id = sweep_cfg.hydra.job.num = initial_job_idx + i
+            jobs.append(sweep_cfg)
+        try:
+            device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default="auto"))).type
+            size = resolve_pack(OmegaConf.select(jobs[0], "pack", default=1), device)
+        except CdbError as exc:
+            print(f"cdb-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if size == 1 and self.n_jobs > 1:
+            return self._joblib(job_overrides, initial_job_idx)
+        groups: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(pack_key(job), []).append(i)
+        packs = [ids[j: j + size] for ids in groups.values() for j in range(0, len(ids), size)]
+        packs.sort(key=lambda p: p[0])  # sweep order: every cell's seed 0 before any seed 1
+        log.info("Launching %d jobs as %d packs of up to %d runs", len(jobs), len(packs), size)
+        returns: list[JobReturn | None] = [None] * len(jobs)
+        for members in packs:
+            for i, ret in zip(members, self._train_pack([jobs[i] for i in members])):
+                returns[i] = ret
+            configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        return returns
+
+    def _joblib(self, job_overrides, initial_job_idx) -> Sequence[JobReturn]:
+        """pack=1 with n_jobs > 1: one process per run, through Hydra's joblib launcher."""
+        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+        inner = JoblibLauncher(n_jobs=self.n_jobs, prefer="processes", batch_size=1, pre_dispatch="n_jobs")
+        inner.setup(hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
+        return inner.launch(job_overrides, initial_job_idx)
+
+    def _train_pack(self, jobs: list[DictConfig]) -> list[JobReturn]:
+        """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
+        from ..cli import build_trainer
+        from ..metrics import result_line
+        from .loop import Pack, pack_refusal
+
+        trainers, returns = [], []
+        for job in jobs:
+            def build(task_cfg: DictConfig):
+                return build_trainer(task_cfg, HydraConfig.get().runtime.output_dir)
+            ret = run_job(hydra_context=self.hydra_context, task_function=build, config=job,
+                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            returns.append(ret)
+            trainers.append(ret._return_value if ret.status == JobStatus.COMPLETED else None)
+        built = [t for t in trainers if t is not None]
+        for ret, t in zip(returns, trainers):
+            if t is None:
+                print(f"cdb-run: error: {ret._return_value}", file=sys.stderr)
+                ret.status, ret._return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+        why = pack_refusal(built) if built else None
+        if why:
+            log.info("these %d runs train one by one: %s", len(built), why)
+        resume = bool(jobs[0].resume)
+        results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
+            (Pack(built).fit(resume) if built else [])
+        it = iter(results)
+        for ret, t in zip(returns, trainers):
+            if t is None:
+                continue
+            res = next(it)
+            if isinstance(res, CdbError):
+                print(f"cdb-run: error: {res}", file=sys.stderr)
+                ret._return_value = None
+            else:
+                print(f"{t.run_dir}: {result_line(res)}")
+                ret._return_value = res
+        return returns
