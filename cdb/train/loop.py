@@ -67,6 +67,11 @@ class Pack:
         self.cfg, self.device = trainers[0].cfg, trainers[0].device
 
     # ---- the network and optimizer of the pack -----------------------------------------------------------
+    def start(self) -> "Pack":
+        """Assemble every run's network and optimizer for `train_units` without fit (benchmarks, tests)."""
+        self._assemble(self.trainers)
+        return self
+
     def _assemble(self, trainers: list[Trainer]) -> None:
         """One run: its own net and optimizer. K runs: a packed model and one SGD over its packed tensors, loaded
         with the runs' weights and momentum (so a resumed pack continues each run)."""
