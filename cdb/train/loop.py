@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import CdbError, ConfigError
+from ..losses.functional import cross_entropy
 from ..losses.weighting import Weighting
 from ..models.packed import PackedModel, can_pack
 from . import speed
@@ -52,6 +53,24 @@ def pack_refusal(trainers: list[Trainer]) -> str | None:
     if not can_pack(t0.model):
         return f"model {type(t0.model).__name__} has no packed form yet: it trains as a pack of one"
     return None
+
+
+def fusable(t: Trainer) -> bool:
+    """Whether a run's loss can join the pack's one batched loss: plain CE, class weights, mean reduction."""
+    c = t.criterion
+    return (c.base is cross_entropy and c.reduction == "mean" and t.place.world_size == 1
+            and type(c.weighting).sample_weights is Weighting.sample_weights)
+
+
+def fused_ce(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per-run mean_i(w_{k, y_ki} * CE_ki) for R runs at once (a few kernels instead of a few per run).
+
+    Each row's CE and weight are the ones the run's own criterion computes; the mean runs over each run's
+    batch only. z: logits (R, B, C); y: targets (R, B); weights: (R, C). Returns (R,).
+    """
+    r, b, c = z.shape
+    ce = cross_entropy(z.reshape(r * b, c), y.reshape(-1)).view(r, b)
+    return (weights.gather(1, y) * ce).mean(1)
 
 
 class Pack:
@@ -110,11 +129,12 @@ class Pack:
             for g in t.optimizer.param_groups:
                 g["lr"] = lr
 
-    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Logits of each run on its own batch."""
+    def forward(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        """Logits of each run on its own batch: (all of them as one (K, B, C) tensor or None for one run, a list)."""
         if self.packed is None:
-            return [self.net(xs[0])]
-        return list(self.net(xs).unbind(0))
+            return None, [self.net(xs[0])]
+        full = self.net(xs)
+        return full, list(full.unbind(0))
 
     # ---- the loop ----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict | CdbError]:
@@ -179,6 +199,10 @@ class Pack:
         self.net.train()
         loss_sum, count = torch.zeros(len(active), device=self.device), 0
         autocast = active[0].autocast
+        fused = [k for k, t in enumerate(active) if fusable(t)] if len(active) > 1 else []
+        fused = fused if len(fused) > 1 else []
+        weights = torch.stack([active[k].criterion.weighting.class_weights() for k in fused]).to(self.device) \
+            if fused else None  # (runs, classes): CDB weights change only at validations, between calls
         for u in range(u0, u1):
             lr = cfg.lr_at(u)
             for g in self.optimizer.param_groups:
@@ -189,15 +213,32 @@ class Pack:
                 xs = [x for x, _, _ in items]
                 if autocast:
                     with autocast():
-                        outs = self.forward(xs)
+                        full, outs = self.forward(xs)
                 else:
-                    outs = self.forward(xs)
-                total, logged = None, []
+                    full, outs = self.forward(xs)
+                total, logged = None, [None] * len(active)
+                if fused:  # runs with plain CE, class weights and mean reduction: one batched loss for all of them
+                    every = len(fused) == len(active)
+                    per_run = fused_ce(full if every else torch.stack([outs[k] for k in fused]),
+                                       torch.stack([items[k][1] for k in fused]), weights)
+                    total = per_run.sum()
+                    if every:
+                        self.optimizer.zero_grad(set_to_none=True)
+                        total.backward()
+                        self.optimizer.step()
+                        loss_sum += per_run.detach()
+                        count += 1
+                        if bar is not None:
+                            bar.update(1)
+                        continue
+                    for j, k in enumerate(fused):
+                        logged[k] = per_run[j].detach()
                 for k, (t, (x, y, b)) in enumerate(zip(active, items)):
+                    if logged[k] is not None:
+                        continue
                     ctx = StepContext(self.net, x, y, lr, t.criterion, functools.partial(t.val_batch, step), step)
-                    loss, shown = t.place.loss(t.criterion, outs[k], y, ctx, b)
+                    loss, logged[k] = t.place.loss(t.criterion, outs[k], y, ctx, b)
                     total = loss if total is None else total + loss  # d total / d loss_k = 1: each its own gradient
-                    logged.append(shown)
                 self.optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 self.optimizer.step()
