@@ -34,7 +34,7 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: trainer vs a plain DataLoader loop, batched vs sequential seeds -> results/bench.md, .json
+bench: venv  ## speed: LeNet-5 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size
 	$(PY) scripts/bench.py --out results/bench
 
 EPOCHS ?= 200
@@ -47,8 +47,10 @@ clean:  ## remove build artefacts (keeps .venv, data, outputs)
 # ---- paper tables ------------------------------------------------------------------------------------
 OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 JOBS ?= 2
-# Parallel local sweep: JOBS processes of one thread each; resume=true makes a sweep restartable.
-SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
+# Runs per pack (cdb/train/sweep.py): auto = the size `make bench` recorded for the device (1 on this CPU).
+PACK ?= auto
+# Sweep: packs of PACK runs; with packs of one, JOBS processes of one thread each. resume=true: restartable.
+SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
 .PHONY: table1 table1-quick table2 table2-quick
 
 table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper schedule): days on this CPU
