@@ -184,3 +184,12 @@ def test_sweep_jobs_group_by_what_a_pack_shares():
     assert k != pack_key(compose([*base, "model=resnet32"]))
     l2rw = compose([*base, "loss=l2rw"])
     assert pack_key(l2rw) != pack_key(compose([*base, "loss=l2rw"]))  # meta weightings always train alone
+
+
+def test_a_pack_whose_runs_all_diverge_reports_each(tmp_path):
+    trainers = _trainers(tmp_path, 2)
+    for t in trainers:
+        with torch.no_grad():
+            t.model.classifier[-1].weight.fill_(float("nan"))
+    out = Pack(trainers).fit()
+    assert all("non-finite" in str(o) and "between steps 0 and 4" in str(o) for o in out)

@@ -179,7 +179,9 @@ class Pack:
                     if one:
                         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{row['val_balanced_accuracy']:.2f}",
                                         tau=f"{row.get('tau', 0):.3g}")
-                if len(alive) != len(self.active):
+                if not alive:
+                    self.active = []
+                elif len(alive) != len(self.active):
                     self._assemble(alive)
         except KeyboardInterrupt:
             bar.close()
