@@ -131,12 +131,13 @@ class PackLauncher(Launcher):
             ret = run_job(hydra_context=self.hydra_context, task_function=build, config=job,
                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
             returns.append(ret)
-            trainers.append(ret._return_value if ret.status == JobStatus.COMPLETED else None)
+            try:
+                trainers.append(ret.return_value)
+            except CdbError as exc:
+                print(f"cdb-run: error: {exc}", file=sys.stderr)
+                ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+                trainers.append(None)
         built = [t for t in trainers if t is not None]
-        for ret, t in zip(returns, trainers):
-            if t is None:
-                print(f"cdb-run: error: {ret._return_value}", file=sys.stderr)
-                ret.status, ret._return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
         why = pack_refusal(built) if built else None
         if why:
             log.info("these %d runs train one by one: %s", len(built), why)
@@ -150,8 +151,8 @@ class PackLauncher(Launcher):
             res = next(it)
             if isinstance(res, CdbError):
                 print(f"cdb-run: error: {res}", file=sys.stderr)
-                ret._return_value = None
+                ret.return_value = None
             else:
                 print(f"{t.run_dir}: {result_line(res)}")
-                ret._return_value = res
+                ret.return_value = res
         return returns
