@@ -106,7 +106,7 @@ class SyncCounter:
             monkeypatch.setattr(torch.Tensor, name, counted)
 
 
-@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("k", [1, 2, 3])  # 2: one batched loss for all; 3: batched + focal per run
 def test_no_host_sync_inside_a_unit_of_steps(tmp_path, monkeypatch, k):
     trainers = _trainers(tmp_path, k)
     for t in trainers:  # non-uniform CDB weights, so the weighted path runs
