@@ -49,8 +49,9 @@ OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 JOBS ?= 2
 # Runs per pack (cdb/train/sweep.py): auto = the size `make bench` recorded for the device (1 on this CPU).
 PACK ?= auto
-# Sweep: packs of PACK runs; with packs of one, JOBS processes of one thread each. resume=true: restartable.
-SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
+# Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
+# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`.
+SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
 .PHONY: table1 table1-quick table2 table2-quick
 
 table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper schedule): days on this CPU

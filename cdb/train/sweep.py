@@ -5,8 +5,9 @@ groups the jobs that can share one packed network (same model, trainer
 settings and training-set size; seeds, ratios, tau and losses may differ)
 into packs of up to 8 in sweep order. Every job still gets exactly the run
 directory, .hydra/ folder and files `cdb-run` writes for it alone, so
-`cdb-table` and resume=true work unchanged. pack=1 trains the jobs one by one
-(or, with n_jobs > 1, as parallel processes through the joblib launcher).
+`cdb-table` and resume=true work unchanged. Packs train one after another in
+this process, or with n_jobs > 1 in n_jobs worker processes (joblib, as
+Hydra's joblib launcher does); pack=1 makes every job its own pack.
 pack=auto takes the size the benchmark chose for the device (pack_defaults.json).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
@@ -95,64 +97,75 @@ class PackLauncher(Launcher):
         except CdbError as exc:
             print(f"cdb-run: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        if size == 1 and self.n_jobs > 1:
-            return self._joblib(job_overrides, initial_job_idx)
         groups: dict[str, list[int]] = {}
         for i, job in enumerate(jobs):
             groups.setdefault(pack_key(job), []).append(i)
         packs = [ids[j: j + size] for ids in groups.values() for j in range(0, len(ids), size)]
         packs.sort(key=lambda p: p[0])  # sweep order: every cell's seed 0 before any seed 1
-        log.info("Launching %d jobs as %d packs of up to %d runs", len(jobs), len(packs), size)
+        log.info("Launching %d jobs as %d packs of up to %d runs, %d at a time", len(jobs), len(packs), size,
+                 min(self.n_jobs, len(packs)))
+        member_jobs = [[jobs[i] for i in members] for members in packs]
+        if self.n_jobs > 1 and len(packs) > 1:  # one process per pack, n_jobs at a time (joblib, as Hydra's own)
+            from joblib import Parallel, delayed
+
+            state = Singleton.get_state()
+            done = Parallel(n_jobs=self.n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs")(
+                delayed(_pack_in_process)(self.hydra_context, js, state) for js in member_jobs)
+        else:
+            done = []
+            for js in member_jobs:
+                done.append(train_pack(self.hydra_context, js))
+                configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
         returns: list[JobReturn | None] = [None] * len(jobs)
-        for members in packs:
-            for i, ret in zip(members, self._train_pack([jobs[i] for i in members])):
+        for members, rets in zip(packs, done):
+            for i, ret in zip(members, rets):
                 returns[i] = ret
-            configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
         return returns
 
-    def _joblib(self, job_overrides, initial_job_idx) -> Sequence[JobReturn]:
-        """pack=1 with n_jobs > 1: one process per run, through Hydra's joblib launcher."""
-        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
-        inner = JoblibLauncher(n_jobs=self.n_jobs, prefer="processes", batch_size=1, pre_dispatch="n_jobs")
-        inner.setup(hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
-        return inner.launch(job_overrides, initial_job_idx)
+def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], singleton_state) -> list[JobReturn]:
+    """Body of one worker process: Hydra's global state as in the parent, then the pack."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    return train_pack(hydra_context, jobs)
 
-    def _train_pack(self, jobs: list[DictConfig]) -> list[JobReturn]:
-        """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
-        from ..cli import build_trainer
-        from ..metrics import result_line
-        from .loop import Pack, pack_refusal
 
-        trainers, returns = [], []
-        for job in jobs:
-            def build(task_cfg: DictConfig):
-                return build_trainer(task_cfg, HydraConfig.get().runtime.output_dir)
-            ret = run_job(hydra_context=self.hydra_context, task_function=build, config=job,
-                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-            returns.append(ret)
-            try:
-                trainers.append(ret.return_value)
-            except CdbError as exc:
-                print(f"cdb-run: error: {exc}", file=sys.stderr)
-                ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
-                trainers.append(None)
-        built = [t for t in trainers if t is not None]
-        why = pack_refusal(built) if built else None
-        if why:
-            log.info("these %d runs train one by one: %s", len(built), why)
-        resume = bool(jobs[0].resume)
-        results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
-            (Pack(built).fit(resume) if built else [])
-        it = iter(results)
-        for ret, t in zip(returns, trainers):
-            if t is None:
-                continue
-            res = next(it)
-            if isinstance(res, CdbError):
-                print(f"cdb-run: error: {res}", file=sys.stderr)
-                ret.return_value = None
-            else:
-                print(f"{t.run_dir}: {result_line(res)}")
-                ret.return_value = res
-        return returns
+def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobReturn]:
+    """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
+    from ..cli import build_trainer
+    from ..metrics import result_line
+    from .loop import Pack, pack_refusal
+
+    trainers, returns = [], []
+    for job in jobs:
+        def build(task_cfg: DictConfig):
+            return build_trainer(task_cfg, HydraConfig.get().runtime.output_dir)
+        HydraConfig.instance().set_config(job)
+        ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
+                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        returns.append(ret)
+        try:
+            trainers.append(ret.return_value)
+        except CdbError as exc:
+            print(f"cdb-run: error: {exc}", file=sys.stderr)
+            ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+            trainers.append(None)
+    built = [t for t in trainers if t is not None]
+    why = pack_refusal(built) if built else None
+    if why:
+        log.info("these %d runs train one by one: %s", len(built), why)
+    resume = bool(jobs[0].resume)
+    results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
+        (Pack(built).fit(resume) if built else [])
+    it = iter(results)
+    for ret, t in zip(returns, trainers):
+        if t is None:
+            continue
+        res = next(it)
+        if isinstance(res, CdbError):
+            print(f"cdb-run: error: {res}", file=sys.stderr)
+            ret.return_value = None
+        else:
+            print(f"{t.run_dir}: {result_line(res)}")
+            ret.return_value = res
+    return returns
