@@ -107,6 +107,12 @@ def pack_cases(ks, device, min_run_time, steps=2) -> tuple[list[dict], list[benc
     rows, measurements = [], []
     dev = resolve_device(device)
     peak = sgemm_gflops(dev, min_run_time=min_run_time)
+    tf32 = None
+    if dev.type == "cuda":  # the GPU's TF32 rate too (tensor cores, what channels of a conv may use)
+        before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        tf32 = sgemm_gflops(dev, n=8192, min_run_time=min_run_time)
+        torch.backends.cuda.matmul.allow_tf32 = before
     for layout, cl in LAYOUTS.items():
         base = None
         for k in ks:
@@ -117,10 +123,11 @@ def pack_cases(ks, device, min_run_time, steps=2) -> tuple[list[dict], list[benc
             ips = 100 * k / step_s
             rows.append({"k": k, "layout": layout, "step_ms": 1e3 * step_s, "images_per_s_per_run": ips / k,
                          "per_run_speedup": k * base / step_s if base else None,
-                         "gflops": ips * flops / 1e9, "pct_sgemm": 100 * ips * flops / 1e9 / peak})
+                         "gflops": ips * flops / 1e9, "pct_sgemm": 100 * ips * flops / 1e9 / peak,
+                         **({"pct_tf32": 100 * ips * flops / 1e9 / tf32} if tf32 else {})})
             print(f"  {layout:15s} K={k:3d}: {1e3 * step_s:8.2f} ms/step, {ips / k:8.0f} images/s per run, "
                   f"x{rows[-1]['per_run_speedup'] or 0:.2f} per run, {rows[-1]['pct_sgemm']:.0f}% of sgemm", flush=True)
-    return rows, measurements, {"sgemm_gflops": peak, "train_flops_per_image": flops}
+    return rows, measurements, {"sgemm_gflops": peak, "tf32_gflops": tf32, "train_flops_per_image": flops}
 
 
 def choose_pack(rows: list[dict], device_type: str) -> dict:
@@ -205,12 +212,14 @@ def markdown(r: dict) -> str:
              f"Command: `{r['command']}` ({r['date']}, {r['wall_s']:.0f} s). Machine: {r['machine']}; torch "
              f"{r['torch']}. Load average before/after: {r['load_before']} / {r['load_after']}. {r['note']}", "",
              f"sgemm (1024^3 float32) in this run: {r['sgemm_gflops']:.1f} GFLOP/s; one LeNet-5 training step of one "
-             f"image: {r['train_flops_per_image'] / 1e6:.2f} MFLOP (torch.utils.flop_counter).", "",
+             f"image: {r['train_flops_per_image'] / 1e6:.2f} MFLOP (torch.utils.flop_counter)."
+             + (f" TF32 matrix product (8192^3): {r['tf32_gflops']:.0f} GFLOP/s." if r.get("tf32_gflops") else ""), "",
              "| K | layout | ms per step | images/s per run | per-run speed-up | GFLOP/s | % of sgemm |",
              "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for c in r["cases"]:
+        tf32 = f" ({c['pct_tf32']:.1f} of TF32)" if "pct_tf32" in c else ""
         lines.append(f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
-                     f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f} |")
+                     f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
     d = r["default_pack"]
     lines += ["", f"Default pack size on {r['device_type']}: **{d['pack']}** ({d['why']}); written to "
               "cdb/train/pack_defaults.json, which `pack=auto` reads.", "",

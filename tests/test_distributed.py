@@ -10,6 +10,7 @@ import json
 import os
 
 import pytest
+from conftest import compose
 import torch
 from omegaconf import OmegaConf
 
@@ -164,18 +165,12 @@ def _cfg(mnist_dir, **trainer):
     Epoch 1 trains with plain CE (CDB warm-up), epoch 2's validation sets the
     CDB weights, epoch 3 trains with them (weighted_mean: a global weight sum).
     """
-    from hydra import compose, initialize_config_dir
-
-    from cdb.cli import config_dir
-
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"data_root={mnist_dir}", "dataset.n_train=1031", "dataset.majority_ratio=0.6",
-            "dataset.val_per_class=150", "dataset.test_per_class=100", "loss=cdb", "loss.reduction=weighted_mean",
-            "loss.warmup=1", "loss.floor=0.05", "trainer.unit=epoch", "trainer.length=3", "trainer.batch_size=99",
-            "trainer.lr=0.05", "trainer.milestones=[2]", "trainer.device=cpu", "trainer.progress=false", "trainer.eval_batch_size=64",
-            *[f"trainer.{k}={v}" for k, v in trainer.items()]])
-    return cfg
+    return compose([
+        f"data_root={mnist_dir}", "dataset.n_train=1031", "dataset.majority_ratio=0.6",
+        "dataset.val_per_class=150", "dataset.test_per_class=100", "loss=cdb", "loss.reduction=weighted_mean",
+        "loss.warmup=1", "loss.floor=0.05", "trainer.unit=epoch", "trainer.length=3", "trainer.batch_size=99",
+        "trainer.lr=0.05", "trainer.milestones=[2]", "trainer.device=cpu", "trainer.progress=false", "trainer.eval_batch_size=64",
+        *[f"trainer.{k}={v}" for k, v in trainer.items()]])
 
 
 def _record(cfg, run_dir, dist=None):

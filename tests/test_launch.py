@@ -5,19 +5,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-
-from cdb.cli import config_dir
-
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO, compose
 
 
 def _compose(overrides):
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=True)
+    return compose(overrides, hydra=True)
 
 
 def test_local_parallel_preset_is_joblib_with_two_jobs():

@@ -18,7 +18,7 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.train.loop import Pack, Trainer, TrainerConfig
-from helpers import cdb_run, compose
+from conftest import cdb_run, compose, read_log
 
 SWEEP = ["seed=0,1", "dataset.majority_ratio=0.6,0.8", "loss=ce,cdb"]
 SHORT = ["dataset.val_per_class=100", "dataset.test_per_class=200", "trainer.unit=step", "trainer.length=60",
@@ -28,28 +28,24 @@ ALONE = [["seed=0", "dataset.majority_ratio=0.6", "loss=cdb"], ["seed=1", "datas
          ["seed=1", "dataset.majority_ratio=0.8", "loss=cdb"]]
 
 
-def _log(run_dir: Path) -> list[dict]:
-    return [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
-
-
 def _runs(root: Path) -> dict[str, Path]:
     return {str(p.parent.relative_to(root)): p.parent for p in root.rglob("metrics.json")}
 
 
 @pytest.mark.slow
 def test_a_run_in_a_pack_of_8_equals_the_run_alone(mnist_dir, tmp_path):
-    proc = cdb_run(["-m", *SWEEP, *SHORT, "pack=8"], mnist_dir, tmp_path / "pack", timeout=900)
+    proc = cdb_run(tmp_path / "pack", "-m", *SWEEP, *SHORT, "pack=8", data=mnist_dir, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "as 1 packs of up to 8 runs" in proc.stdout + proc.stderr
-    packed = _runs(tmp_path / "pack")
+    packed = _runs(tmp_path / "pack" / "out")
     assert len(packed) == 8
     for args in ALONE:
-        proc = cdb_run([*args, *SHORT], mnist_dir, tmp_path / "alone")
+        proc = cdb_run(tmp_path / "alone", *args, *SHORT, data=mnist_dir)
         assert proc.returncode == 0, proc.stderr[-2000:]
-    alone = _runs(tmp_path / "alone")
+    alone = _runs(tmp_path / "alone" / "out")
     assert len(alone) == 3 and set(alone) <= set(packed)  # the same run directories
     for name, run in alone.items():
-        a, p = _log(run), _log(packed[name])
+        a, p = read_log(run), read_log(packed[name])
         assert [r["val_class_accuracy"] for r in a] == [r["val_class_accuracy"] for r in p], name
         assert [r["weights"] for r in a] == [r["weights"] for r in p], name
         for ra, rp in zip(a, p):
@@ -60,7 +56,7 @@ def test_a_run_in_a_pack_of_8_equals_the_run_alone(mnist_dir, tmp_path):
         for f in ("config.yaml", "data.json", ".hydra/overrides.yaml"):
             assert (packed[name] / f).exists()
     # the runs really learn and differ: seeds and ratios give different data, CDB moves its weights
-    final = [_log(d)[-1] for d in packed.values()]
+    final = [read_log(d)[-1] for d in packed.values()]
     assert len({json.dumps(r["val_class_accuracy"]) for r in final}) > 4
     assert sum(r["val_balanced_accuracy"] > 80 for r in final) >= 4  # CE learns; the paper's CDB may collapse here
     assert any(r["weights"] != [1.0, 1.0] for r in final)
@@ -138,7 +134,7 @@ def test_a_pack_resumes_each_run_and_reports_finished_runs(tmp_path):
     resumed = Pack(_trainers(tmp_path / "cut", 3, length=12)).fit(resume=True)
     for i, (a, b) in enumerate(zip(full, resumed)):
         assert a["test"] == b["test"], i
-        la, lb = _log(tmp_path / "full" / f"run{i}"), _log(tmp_path / "cut" / f"run{i}")
+        la, lb = read_log(tmp_path / "full" / f"run{i}"), read_log(tmp_path / "cut" / f"run{i}")
         assert [r["unit"] for r in lb] == [4, 8, 12]
         strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
         assert strip(la) == strip(lb)

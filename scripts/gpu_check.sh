@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The GPU checks of cdb in one prepared script (docs/performance.md, "On a GPU").
+#
+#   bash scripts/gpu_check.sh --prepare   # here, before a device call: MNIST (gzipped) into .gpu_data/ and the
+#                                         # wheels the GPU image lacks into .whl/ (both git-ignored, carried)
+#   bash scripts/gpu_check.sh             # on the GPU machine: everything below, results into $OUT (results/gpu)
+#   bash scripts/gpu_check.sh --tiny      # every step at toy sizes on any machine, CPU included (the test)
+#
+# PYTHON (default python3) is the interpreter that has torch. Steps: (1) the pack bench, LeNet-5 K = 1 ... 512 with % of the fp32 and TF32 matrix-product rate;
+# (2) Table 2's paper schedule at r = 0.99: 7 tau x 10 seeds = 70 runs of 4000 epochs, packed, on real MNIST,
+#     timed, stopped after TABLE2_LIMIT seconds (it resumes on the next call; the time per step measured so far
+#     gives the estimate for the whole table); (3) one 200-epoch CIFAR-100-LT ResNet-32 run on synthetic tensors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-all}"
+PY="${PYTHON:-python3}"
+
+if [ "$MODE" = "--prepare" ]; then
+  src="${CDB_DATA_ROOT:-../shared/data}/MNIST/raw"
+  mkdir -p .gpu_data/MNIST/raw
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    gzip -c "$src/$f" > ".gpu_data/MNIST/raw/$f.gz"
+  done
+  mkdir -p .whl
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux2014_x86_64 -d .whl hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
+  grep -qx '/.gpu_data/' .git/info/exclude || echo '/.gpu_data/' >> .git/info/exclude
+  grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
+  du -sh .gpu_data .whl
+  exit 0
+fi
+
+TINY=0
+[ "$MODE" = "--tiny" ] && TINY=1
+OUT="${OUT:-results/gpu}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if ls .whl/*.whl >/dev/null 2>&1 && ! "$PY" -c "import hydra" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ -z "${CDB_DATA_ROOT:-}" ]; then
+  if [ -d .gpu_data/MNIST/raw ]; then
+    mkdir -p /tmp/cdb_data/MNIST/raw
+    for f in .gpu_data/MNIST/raw/*.gz; do gunzip -c "$f" > "/tmp/cdb_data/MNIST/raw/$(basename "$f" .gz)"; done
+    export CDB_DATA_ROOT=/tmp/cdb_data
+  else
+    export CDB_DATA_ROOT="$PWD/../shared/data"
+  fi
+fi
+RUNS="${RUNS:-/tmp/cdb_gpu_runs}"
+LOG="$OUT/gpu_check.log"
+log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$LOG"; }
+failed=0
+fail() { failed=1; log "$@"; }
+
+if [ $TINY = 1 ]; then
+  DEVICE=auto; BENCH=(--quick); CIFAR_EPOCHS=1; TABLE2_LIMIT="${TABLE2_LIMIT:-300}"
+  TABLE2=(seed='range(2)' trainer.length=2 pack=14 threads=1)
+else
+  DEVICE=cuda; BENCH=(--k 1 2 4 8 16 32 64 128 256 512 --min-run-time 1); CIFAR_EPOCHS=200
+  TABLE2_LIMIT="${TABLE2_LIMIT:-420}"; TABLE2=(pack=70 trainer.checkpoint_every=100)
+fi
+log "machine: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU (CPU)", "| torch", torch.__version__)' 2>&1 || true)"
+log "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); mode: $MODE"
+
+log "1/3 pack bench"
+"$PY" scripts/bench.py --device "$DEVICE" "${BENCH[@]}" --out "$OUT/bench" --note "scripts/gpu_check.sh $MODE" \
+  > /tmp/cdb_bench.out 2>&1 || fail "bench failed: $(tail -3 /tmp/cdb_bench.out)"
+
+log "2/3 Table 2, paper schedule, r = 0.99, packed (limit ${TABLE2_LIMIT} s)"
+t0=$(date +%s)
+set +e
+timeout "$TABLE2_LIMIT" "$PY" -m cdb.cli -m experiment=table2 dataset.majority_ratio=0.99 name=table2_gpu \
+  output_root="$RUNS" trainer.device="$DEVICE" hydra.launcher.n_jobs=1 resume=true "${TABLE2[@]}" \
+  > /tmp/cdb_table2.out 2>&1
+rc=$?
+set -e
+[ $rc = 0 ] || [ $rc = 124 ] || failed=1   # 124: stopped at TABLE2_LIMIT (resumes next time), not a failure
+wall=$(( $(date +%s) - t0 ))
+log "table2 sweep: exit $rc after $wall s; last lines: $(tail -2 /tmp/cdb_table2.out | tr '\n' ' ')"
+"$PY" - "$RUNS/table2_gpu" "$wall" "$rc" <<'EOF' | tee -a "$LOG"
+import json, sys
+from pathlib import Path
+root, wall, rc = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+logs = list(root.rglob("log.jsonl"))
+epochs = sum(len(p.read_text().splitlines()) for p in logs)
+done = sum(1 for p in root.rglob("metrics.json"))
+per_epoch = wall / max(epochs, 1)
+print(f"table2: {len(logs)} runs started, {done} finished, {epochs} run-epochs in {wall:.0f} s "
+      f"({1e3 * per_epoch:.2f} ms per run-epoch of 50 steps; exit {rc}); "
+      f"the 70-run table would take {per_epoch * 70 * 4000 / 60:.1f} min, all 350 runs {per_epoch * 350 * 4000 / 60:.1f} min")
+EOF
+"$PY" -m cdb table table2 --runs "$RUNS/table2_gpu" --out "$OUT" \
+  --command "scripts/gpu_check.sh (cdb-run -m experiment=table2 dataset.majority_ratio=0.99 ${TABLE2[*]})" \
+  > /dev/null 2>&1 || log "no finished run for the table yet"
+
+log "3/3 CIFAR-100-LT, ${CIFAR_EPOCHS} epochs"
+"$PY" scripts/bench.py --device "$DEVICE" --cifar-lt-run "$CIFAR_EPOCHS" --out "$OUT/bench_cifar_lt" \
+  > /tmp/cdb_cifar.out 2>&1 || fail "cifar-lt failed: $(tail -3 /tmp/cdb_cifar.out)"
+grep -h "s per epoch" "$OUT/bench_cifar_lt.md" | tee -a "$LOG" || true
+log "done (exit $failed)"
+exit $failed
