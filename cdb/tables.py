@@ -21,7 +21,7 @@ import yaml
 
 from . import paper
 from .errors import CdbError
-from .train.io import atomic_write_text
+from .train.io import atomic_write_text, read_json
 
 
 @dataclass
@@ -59,7 +59,7 @@ def load_runs(root: str | Path) -> list[Run]:
         c = m.parent / "config.yaml"
         if not c.exists():
             continue
-        metrics = json.loads(m.read_text())
+        metrics = read_json(m)
         if metrics.get("status") == "complete":
             runs.append(Run(m.parent, yaml.safe_load(c.read_text()), metrics))
     return runs
