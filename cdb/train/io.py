@@ -60,7 +60,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         os.replace(tmp, path)
     except RuntimeError as exc:  # torch reports a failed write (disk full, size limit) as a RuntimeError
         Path(tmp).unlink(missing_ok=True)
-        if "writ" in str(exc).lower():
+        if any(w in str(exc) for w in ("PytorchStreamWriter", "inline_container", "write")):
             raise CdbError(disk_full_message(path, exc)) from exc
         raise
     except BaseException:
