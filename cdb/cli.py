@@ -5,7 +5,6 @@ cdb-table  turn run directories into the paper's tables
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import settings  # noqa: F401  (registers the config resolvers the trainer presets use)
+from . import rundir, settings  # settings also registers the config resolvers the trainer presets use
 from .callbacks import FAILED_KEY
 from .errors import DEBUG_ENV, CdbError, debug_enabled, user_message
 
@@ -176,8 +175,6 @@ def _run_in(cfg: DictConfig, run_dir: Path) -> dict:
 
     if not is_main_process():
         return train_from_config(cfg, run_dir)
-    from . import rundir
-
     with rundir.claim(run_dir, bool(cfg.resume)) as claim:
         try:
             if not claim.finished:
@@ -203,9 +200,7 @@ def _task(cfg: DictConfig) -> dict | None:
         metrics = _run_in(cfg, run_dir)
     except Exception as exc:
         line = user_message(exc)
-        for d in (run_dir, run_dir.parent):  # the directory Hydra made for a run that never started
-            with contextlib.suppress(OSError):
-                d.rmdir()
+        rundir.remove_empty(run_dir)  # the directory Hydra made for a run that never started
         if line is None or debug_enabled():
             if not multirun:
                 raise  # a bug, or debug on: Hydra prints the traceback and exits 1
@@ -245,6 +240,7 @@ def run(argv: list[str] | None = None) -> None:
     import hydra
 
     argv = sys.argv[1:] if argv is None else argv
+    argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
     if _debug_requested(argv):
         os.environ[DEBUG_ENV] = "1"  # inherited by spawned DDP processes
     if debug_enabled():
@@ -254,9 +250,7 @@ def run(argv: list[str] | None = None) -> None:
         root = _output_root(argv)
         if root is not None and not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i")
                                         or a.startswith("--cfg") for a in argv):
-            from .rundir import check_writable
-
-            check_writable(root)
+            rundir.check_writable(root)
     except CdbError as exc:
         if debug_enabled():
             raise

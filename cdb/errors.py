@@ -48,6 +48,6 @@ def user_message(exc: BaseException) -> str | None:
 
 def disk_full_message(path, exc: BaseException) -> str:
     """One line for a write that failed for lack of space (or a file-size limit)."""
-    reason = getattr(exc, "strerror", None) or "the write failed"
-    return (f"could not write {path}: {reason}; free space there (or set output_root / CDB_OUTPUT_ROOT elsewhere), "
-            "then run the same command with resume=true to continue from the last checkpoint")
+    reason = getattr(exc, "strerror", None) or "the write failed (disk full or a file-size limit)"
+    return (f"could not write {path}: {reason}; free space there (or set output_root / CDB_OUTPUT_ROOT elsewhere) "
+            "and run the command again (resume=true continues from the last checkpoint, if one was saved)")

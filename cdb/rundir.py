@@ -85,6 +85,7 @@ def lock(run_dir: str | Path) -> Iterator[Path]:
         log.warning("took over the lock of %s from a process that ended without releasing it (%s)", run_dir, stale)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    log.debug("holding %s (pid %d)", path, os.getpid())
     try:
         yield path
     finally:
@@ -132,7 +133,17 @@ def claim(run_dir: str | Path, resume: bool) -> Iterator[Claim]:
                     _remove_half_made(run_dir)
                 raise
     finally:
-        if failed_fresh:  # the lock is released now; rmdir removes only empty directories, so a run that
-            for d in (run_dir, run_dir.parent):  # claimed this directory meanwhile keeps it
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+        if failed_fresh:  # the lock is released now
+            remove_empty(run_dir)
+
+
+def remove_empty(run_dir: Path) -> None:
+    """rmdir the run directory and the folders above it that it leaves empty (<overrides>/, <name>/).
+
+    rmdir removes only empty directories, so a finished run, a run that claimed the directory meanwhile,
+    or a sweep folder (it holds multirun.yaml) is never touched."""
+    for d in (run_dir, run_dir.parent, run_dir.parent.parent):
+        try:
+            d.rmdir()
+        except OSError:
+            return

@@ -145,6 +145,7 @@ def test_bad_checkpoint_is_one_line_and_never_suggests_weights_only_false(tmp_pa
         load_checkpoint(path)
     msg = str(exc.value)
     assert str(path) in msg and "weights_only" not in msg and len(msg.splitlines()) == 1
+    assert ("could run code" in msg) == (content == "hostile")
     assert not (tmp_path / "pwned").exists()
 
 

@@ -56,6 +56,7 @@ def test_refused_run_leaves_the_finished_run_untouched(finished, mnist_dir, tmp_
     before = snapshot(run)
     assert {"config.yaml", "data.json", ".hydra/config.yaml", ".hydra/overrides.yaml", "run.log"} <= set(before)
     assert not list(run.glob("cli.log")) and b"settings:" in before["run.log"][0]
+    assert b"data: dataset=mnist_imbalanced, train=5000, val=1000, test=1600" in before["run.log"][0]
     time.sleep(0.05)  # a rewrite would show in the mtimes too
     # data_root, trainer.progress and trainer.channels_last are not part of the directory name
     r = cdb_run(["loss=ce", *TINY, f"data_root={tmp_path / 'elsewhere'}", "trainer.progress=true",
@@ -108,9 +109,20 @@ def test_bad_values_are_one_line_and_leave_no_directory(mnist_dir, tmp_path, ove
     assert not list(tmp_path.rglob("seed=*")), list(tmp_path.rglob("*"))
 
 
-def test_debug_flag_shows_the_traceback(mnist_dir, tmp_path):
+def test_debug_flag_shows_the_traceback(mnist_dir, tmp_path, monkeypatch):
     r = cdb_run(["loss=ce", *TINY, "seed=abc", "hydra.verbose=true"], mnist_dir, tmp_path)
     assert r.returncode != 0 and "Traceback" in r.stderr and "seed='abc'" in r.stderr
+    monkeypatch.setenv("CDB_DEBUG", "1")
+    r = cdb_run(["loss=ce", *TINY, "seed=abc"], mnist_dir, tmp_path)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "seed='abc'" in r.stderr
+
+
+def test_verbose_run_logs_debug_lines(mnist_dir, tmp_path):
+    r = cdb_run(["loss=ce", *TINY, "-v"], mnist_dir, tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = next(tmp_path.rglob("run.log")).read_text()
+    assert "[DEBUG] - holding" in log and "[INFO] - settings:" in log
+    assert "holding" in r.stderr  # the console shows debug lines too under -v / hydra.verbose
 
 
 def _damaged_mnist(tmp_path: Path, mnist_dir: Path, how: str) -> Path:

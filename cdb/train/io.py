@@ -79,7 +79,9 @@ def load_checkpoint(path: str | Path) -> dict:
     except FileNotFoundError:
         raise
     except Exception as exc:  # truncated zip, pickle with code in it, random bytes, ...
-        kind = "holds objects other than tensors" if "weights_only" in str(exc) else "is damaged or not a checkpoint"
+        # torch names the blocked global ("GLOBAL posix.system") when a file wants to run code on load
+        kind = ("holds objects other than tensors (loading it could run code)" if "GLOBAL" in str(exc)
+                else "is damaged or not a checkpoint")
         raise CdbError(f"checkpoint {path} {kind} and was not loaded; remove that run directory (or that file) "
                        "to start the run over") from exc
     if not isinstance(state, dict):
