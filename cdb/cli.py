@@ -141,7 +141,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
     torch.manual_seed(seed)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model = build_model(model_cfg.pop("name"), data.num_classes, data.input_shape, **model_cfg)
+    model = build_model(model_cfg.pop("name"), data.num_classes, data.input_shape,
+                        head=cfg.loss.get("head", "linear"), **model_cfg)  # LDAM's loss config asks for cosine
     criterion = build_criterion(OmegaConf.to_container(cfg.loss, resolve=True), data.num_classes,
                                 data.class_counts)
     tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))

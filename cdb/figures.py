@@ -3,13 +3,13 @@ Figure 1 (training class distribution and class-wise test accuracy) and the clas
 
 Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
 the command that made it in its metadata ("Description").
-`python scripts/figures.py figure2 --out results` / `python scripts/figures.py run <run dir> --out results`.
+`cdb-figures figure2 --out results` / `cdb-figures run <run dir> --out results` (also `python -m cdb figures`
+and `python scripts/figures.py` from a checkout).
 """
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -74,7 +74,9 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise CdbError(f"{path} is missing: pass a run directory (it holds config.yaml, log.jsonl, metrics.json)")
-    return json.loads(path.read_text())
+    from .tables import read_json  # one-line error for a corrupt file
+
+    return read_json(path)
 
 
 def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
@@ -141,9 +143,10 @@ def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str 
             weights_over_time(run_dir, Path(out) / f"{name}_weights.png", command)]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
+    """`cdb-figures figure2|run ...`; `prog` is how it was invoked, recorded in each PNG."""
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="figures", description="Write the paper's figures as PNG files.")
+    p = argparse.ArgumentParser(prog=prog, description="Write the paper's figures as PNG files.")
     sub = p.add_subparsers(dest="what", required=True)
     f2 = sub.add_parser("figure2", help="weight vs difficulty for several tau (paper Figure 2)")
     f2.add_argument("--taus", default=",".join(f"{t:g}" for t in FIGURE2_TAUS), help="comma-separated tau values")
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", default="results")
     r.add_argument("--name", default=None, help="file name prefix (default: from the run directory)")
     args = p.parse_args(argv)
-    command = "python scripts/figures.py " + " ".join(argv)
+    command = " ".join([prog, *argv])
     try:
         if args.what == "figure2":
             try:
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
     except CdbError as exc:
-        print(f"figures: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     for path in paths:
         print(path)

@@ -1,27 +1,29 @@
-"""Run directories in, paper-style tables out (Markdown + CSV), each cell beside the paper's number.
+"""Run directories in, paper-style tables out (Markdown, CSV, JSON or LaTeX), each cell beside the paper's number.
 
-A table is a TableSpec: which runs belong to which (row, column) cell and what value they contribute.
-Cells aggregate every matching run as mean ± std (population std, ddof=0) with the run count; a cell with
-no run says so and is never filled otherwise. Tables are built only from files in run directories
-(config.yaml + metrics.json), so every number traces back to its runs.
+A table is a TableSpec: which runs belong to which (row, column) cell and what value they contribute. pandas
+does the bookkeeping: one frame row per (run, cell) contribution, `groupby` (row, col) for mean, std and run
+count. The std is the population std (ddof=0), as these tables have always printed: the spread of the runs
+in hand, not an estimate of a wider population. A cell with no run says so and is never filled otherwise.
+Tables are built only from files in run directories (config.yaml + metrics.json), so every number traces
+back to its runs.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import io as _io
+import glob
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
+import pandas as pd
 import yaml
 
 from . import paper
 from .errors import CdbError
-from .train.io import atomic_write_text, read_json
+
+FORMATS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}  # --format value: file extension
 
 
 @dataclass
@@ -47,22 +49,57 @@ class TableSpec:
     settings: list[str] = field(default_factory=lambda: ["trainer.unit", "trainer.length", "trainer.lr",
                                                          "trainer.milestones", "trainer.eval_every",
                                                          "trainer.select", "loss.normalize", "loss.reduction"])
+    empty: str = "no run"                    # what a cell without runs says
+    flag_collapsed: bool = True              # count runs that ended predicting (almost) one class
 
 
-def load_runs(root: str | Path) -> list[Run]:
-    """Every finished run (metrics.json with status complete, plus config.yaml) under `root`."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CdbError(f"--runs {str(root)!r} is not a directory of run directories")
-    runs = []
-    for m in sorted(root.rglob("metrics.json")):
-        c = m.parent / "config.yaml"
-        if not c.exists():
+# ---- reading run directories -------------------------------------------------------------------------
+def read_json(path: str | Path):
+    """A JSON file's content; a file that is not JSON is a one-line CdbError naming it (no traceback)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, OSError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CdbError(f"{path} cannot be read as JSON ({exc}): an interrupted write or a hand edit? "
+                       "Repair it or move that run directory out of --runs") from None
+
+
+def read_yaml(path: str | Path):
+    """A YAML file's content, with the same one-line error as read_json."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (yaml.YAMLError, ValueError, OSError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise CdbError(f"{path} cannot be read as YAML ({reason}): repair it or move that run directory "
+                       "out of --runs") from None
+
+
+def run_dirs(runs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Directories holding a metrics.json under `runs`: one or more folders or globs (searched recursively)."""
+    roots: list[Path] = []
+    for item in [runs] if isinstance(runs, (str, Path)) else runs:
+        text = str(item)
+        if glob.has_magic(text):
+            found = [Path(p) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_dir()]
+            if not found:
+                raise CdbError(f"--runs {text!r} matches no directory")
+            roots += found
+        elif Path(text).is_dir():
+            roots.append(Path(text))
+        else:
+            raise CdbError(f"--runs {text!r} is not a directory of run directories (nor a glob of them)")
+    return sorted({m.parent for root in roots for m in root.rglob("metrics.json")})
+
+
+def load_runs(runs: str | Path | Sequence[str | Path]) -> list[Run]:
+    """Every finished run (metrics.json with status complete, plus config.yaml) under `runs`."""
+    out = []
+    for d in run_dirs(runs):
+        if not (d / "config.yaml").exists():
             continue
-        metrics = read_json(m)
-        if metrics.get("status") == "complete":
-            runs.append(Run(m.parent, yaml.safe_load(c.read_text()), metrics))
-    return runs
+        metrics = read_json(d / "metrics.json")
+        if isinstance(metrics, dict) and metrics.get("status") == "complete":
+            out.append(Run(d, read_yaml(d / "config.yaml"), metrics))
+    return out
 
 
 def get(d: dict, dotted: str, default=None):
@@ -84,21 +121,35 @@ def collapsed(run: Run) -> bool:
     return bool(per_class) and len(per_class) > 1 and min(per_class) < 1.0
 
 
-def aggregate(spec: TableSpec, runs: list[Run]) -> dict[tuple[str, str], dict]:
-    values: dict[tuple[str, str], list[float]] = {}
-    members: dict[tuple[str, str], list[Run]] = {}
+# ---- runs -> frames ------------------------------------------------------------------------------------
+def contributions(spec: TableSpec, runs: list[Run]) -> pd.DataFrame:
+    """One row per (run, cell) contribution: row, col, value, collapsed, path, run (the Run itself)."""
+    records = []
     for run in runs:
-        for row, col, v in spec.cells(run):
+        try:
+            cells = list(spec.cells(run))
+        except (KeyError, TypeError, ValueError) as exc:   # a metrics.json or config.yaml without a needed entry
+            raise CdbError(f"{run.path}: metrics.json / config.yaml lack what {spec.name} needs "
+                           f"({type(exc).__name__}: {exc})") from None
+        for row, col, value in cells:
             if row in spec.rows and col in spec.cols:
-                values.setdefault((row, col), []).append(float(v))
-                members.setdefault((row, col), []).append(run)
-    out = {}
-    for key, vs in values.items():
-        mean = sum(vs) / len(vs)
-        std = math.sqrt(sum((v - mean) ** 2 for v in vs) / len(vs))
-        out[key] = {"mean": mean, "std": std, "n": len(vs), "runs": members[key],
-                    "collapsed": sum(collapsed(r) for r in members[key])}
-    return out
+                records.append({"row": row, "col": col, "value": float(value),
+                                "collapsed": spec.flag_collapsed and collapsed(run), "path": str(run.path),
+                                "run": run})
+    return pd.DataFrame(records, columns=["row", "col", "value", "collapsed", "path", "run"])
+
+
+def aggregate(spec: TableSpec, contrib: pd.DataFrame) -> pd.DataFrame:
+    """Every (row, col) cell of the table, in order: mean, std (ddof=0), n runs, collapsed runs, paper value."""
+    g = contrib.groupby(["row", "col"])
+    stats = pd.DataFrame({"mean": g["value"].mean(), "std": g["value"].std(ddof=0), "n": g["value"].size(),
+                          "collapsed": g["collapsed"].sum()})
+    grid = pd.MultiIndex.from_product([spec.rows, spec.cols], names=["row", "col"])
+    stats = stats.reindex(grid)
+    stats[["n", "collapsed"]] = stats[["n", "collapsed"]].fillna(0).astype(int)
+    stats["paper"] = [paper_value(spec, row, col) for row, col in grid]
+    return stats.reset_index().assign(table=spec.name)[["table", "row", "col", "mean", "std", "n", "collapsed",
+                                                        "paper"]]
 
 
 def paper_value(spec: TableSpec, row: str, col: str) -> str:
@@ -108,12 +159,29 @@ def paper_value(spec: TableSpec, row: str, col: str) -> str:
     return vals[spec.cols.index(col)] if isinstance(vals, list) else str(vals)
 
 
-def settings_summary(spec: TableSpec, agg: dict[tuple[str, str], dict]) -> list[str]:
+def cell_text(spec: TableSpec, c) -> str:
+    """'mean ± std (n[, k collapsed]) · paper P', or the empty-cell text."""
+    ours = spec.empty
+    if c.n:
+        flag = f", {c.collapsed} collapsed" if c.collapsed else ""
+        ours = f"{c.mean:.2f} ± {c.std:.2f} ({c.n}{flag})"
+    return f"{ours} · paper {c.paper}" if c.paper else ours
+
+
+def grid(spec: TableSpec, cells: pd.DataFrame) -> pd.DataFrame:
+    """The table as printed: one row per table row, one column per table column, cell texts."""
+    text = cells.assign(text=[cell_text(spec, c) for c in cells.itertuples()])
+    out = text.pivot(index="row", columns="col", values="text").reindex(index=spec.rows, columns=spec.cols)
+    out.index.name, out.columns.name = None, None
+    return out
+
+
+def settings_summary(spec: TableSpec, contrib: pd.DataFrame) -> list[str]:
     """One line per setting: its value(s) over the runs behind the table, and which rows used which
     value when the rows differ (e.g. a method run at its own learning rate)."""
     rows: dict[str, list[Run]] = {}
-    for (row, _), cell in agg.items():
-        rows.setdefault(row, []).extend(cell["runs"])
+    for row, run in zip(contrib["row"], contrib["run"]):
+        rows.setdefault(row, []).append(run)
     runs = [r for rs in rows.values() for r in rs]
     lines = []
     for key in spec.settings:
@@ -136,47 +204,52 @@ def settings_summary(spec: TableSpec, agg: dict[tuple[str, str], dict]) -> list[
     return lines
 
 
-def render(spec: TableSpec, runs: list[Run], command: str, runs_dir: str) -> tuple[str, str]:
-    agg = aggregate(spec, runs)
-    used = {r.path for cell in agg.values() for r in cell["runs"]}
-    md = [f"# {spec.title}", ""]
-    md.append(f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `cdb-table {spec.name}` "
-              f"from {len(used)} finished runs under `{runs_dir}`.")
-    md.append("")
-    md.append(f"Command: `{command}`" if command else "Command: (not recorded)")
-    md.append("")
-    md.append(f"Each cell: ours, {spec.value_name}, mean ± std over n runs (n in brackets) · the paper's value. "
-              "\"no run\" = no finished run for that cell; nothing is filled in otherwise. \"k collapsed\" = k of "
-              "those runs ended predicting (almost) one class: some class below 1% test accuracy.")
-    md.append("")
-    md.append("| | " + " | ".join(spec.cols) + " |")
-    md.append("|---|" + "---|" * len(spec.cols))
-    for row in spec.rows:
-        cells = []
-        for col in spec.cols:
-            c = agg.get((row, col))
-            ours = "no run"
-            if c:
-                flag = f", {c['collapsed']} collapsed" if c["collapsed"] else ""
-                ours = f"{c['mean']:.2f} ± {c['std']:.2f} ({c['n']}{flag})"
-            pv = paper_value(spec, row, col)
-            cells.append(f"{ours} · paper {pv}" if pv else ours)
-        md.append(f"| {row} | " + " | ".join(cells) + " |")
-    md.append("")
-    settings = settings_summary(spec, agg)
-    if settings:
-        md += ["Settings of the runs behind the table:", "", *settings, ""]
-    for note in spec.notes:
-        md.append(f"- {note}")
-    buf = _io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["table", "row", "col", "mean", "std", "n", "collapsed", "paper"])
-    for row in spec.rows:
-        for col in spec.cols:
-            c = agg.get((row, col))
-            stats = [f"{c['mean']:.4f}", f"{c['std']:.4f}", c["n"], c["collapsed"]] if c else ["", "", 0, 0]
-            w.writerow([spec.name, row, col, *stats, paper_value(spec, row, col)])
-    return "\n".join(md).rstrip() + "\n", buf.getvalue()
+# ---- frames -> text ------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """A built table: its spec, the per-run contributions, the aggregated cells and where the runs came from."""
+    spec: TableSpec
+    contrib: pd.DataFrame
+    cells: pd.DataFrame
+    runs_dir: str
+    command: str = ""
+
+    def markdown(self) -> str:
+        spec = self.spec
+        n_runs = self.contrib["path"].nunique()
+        md = [f"# {spec.title}", "",
+              f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `cdb-table {spec.name}` "
+              f"from {n_runs} finished runs under `{self.runs_dir}`.", "",
+              f"Command: `{self.command}`" if self.command else "Command: (not recorded)", "",
+              f"Each cell: ours, {spec.value_name}, mean ± std over n runs (n in brackets; population std, "
+              "ddof=0)" + (" · the paper's value" if spec.paper else "") + f". \"{spec.empty}\" = no finished "
+              "run for that cell; nothing is filled in otherwise." + (
+                  " \"k collapsed\" = k of those runs ended predicting (almost) one class: some class below 1% "
+                  "test accuracy." if spec.flag_collapsed else ""), "",
+              grid(spec, self.cells).to_markdown(tablefmt="github", disable_numparse=True), ""]
+        settings = settings_summary(spec, self.contrib)
+        if settings:
+            md += ["Settings of the runs behind the table:", "", *settings, ""]
+        md += [f"- {note}" for note in spec.notes]
+        return "\n".join(md).rstrip() + "\n"
+
+    def csv(self) -> str:
+        """One line per cell: table,row,col,mean,std,n,collapsed,paper (mean/std with 4 decimals, empty if no run)."""
+        return self.cells.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+
+    def json(self) -> str:
+        """The CSV's records (15 decimals; null where a cell has no run)."""
+        return self.cells.to_json(orient="records", indent=2, force_ascii=False, double_precision=15) + "\n"
+
+    def latex(self) -> str:
+        """The Markdown grid as a LaTeX table (booktabs), for a paper."""
+        caption = self.spec.title.replace("%", r"\%")
+        return grid(self.spec, self.cells).to_latex(escape=True, caption=caption, label=f"tab:{self.spec.name}")
+
+    def text(self, fmt: str) -> str:
+        if fmt not in FORMATS:
+            raise CdbError(f"--format {fmt!r} is not allowed: one of {list(FORMATS)}")
+        return {"md": self.markdown, "csv": self.csv, "json": self.json, "latex": self.latex}[fmt]()
 
 
 # ---- the tables ------------------------------------------------------------------------------------------
@@ -204,11 +277,12 @@ def _table1_cells(run: Run):
 
 # ---- Tables 3-7: long-tailed CIFAR-100, ImageNet-LT, EGTEA ---------------------------------------------
 # Rows of methods the paper copied from other papers (†) are filled only by runs of that method (matched by
-# the loss config's label); a run never fills a row of another method.
+# the loss config's label); a run never fills a row of another method. Keys: the `label` of each shipped
+# configs/loss/*.yaml (mwn.yaml says "MW-Net") and the other spellings of those methods' names.
 DAGGER_ROWS = {
     "Focal": "Focal †", "CB": "Class-Balanced †", "Class-Balanced": "Class-Balanced †", "L2RW": "L2RW †",
-    "MWN": "Meta-Weight Net †", "Meta-Weight Net": "Meta-Weight Net †", "EQL": "Equalization loss †",
-    "LDAM-DRW": "LDAM-DRW †",
+    "MW-Net": "Meta-Weight Net †", "MWN": "Meta-Weight Net †", "Meta-Weight Net": "Meta-Weight Net †",
+    "EQL": "Equalization loss †", "LDAM-DRW": "LDAM-DRW †",
 }
 LT_SETTINGS = ["dataset.split", "dataset.val_per_class", "trainer.length", "trainer.batch_size", "trainer.lr",
                "trainer.schedule", "trainer.milestones", "trainer.gamma", "trainer.warmup", "trainer.select",
@@ -338,24 +412,61 @@ SPECS: dict[str, TableSpec] = {
 }
 
 
-def build_table(name: str, runs_dir: str | Path, out_dir: str | Path, command: str = "") -> Path:
-    if name not in SPECS:
-        raise CdbError(f"table {name!r} is not known: one of {sorted(SPECS)}")
-    spec = SPECS[name]
-    runs = load_runs(runs_dir)
-    md, csv_text = render(spec, runs, command, str(runs_dir))
-    out = Path(out_dir)
-    atomic_write_text(out / f"{name}.md", md)
-    atomic_write_text(out / f"{name}.csv", csv_text)
-    return out / f"{name}.md"
+def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override") -> Table:
+    """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`."""
+    loaded = load_runs(runs)
+    where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
+    if name == "compare":
+        from .compare import compare_spec
+
+        if not loaded:   # a paper table is still written, with "no run" cells; a comparison of nothing is not
+            raise CdbError(f"--runs {where!r} holds no finished run (metrics.json with status complete)")
+        spec = compare_spec(loaded, by)
+    elif name in SPECS:
+        spec = SPECS[name]
+    else:
+        raise CdbError(f"table {name!r} is not known: one of {sorted(SPECS) + ['compare']}")
+    contrib = contributions(spec, loaded)
+    return Table(spec, contrib, aggregate(spec, contrib), where, command)
+
+
+def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
+                formats: Sequence[str] = ("md", "csv"), by: str = "override") -> Path:
+    """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
+    from .train.io import atomic_write_text
+
+    table = make_table(name, runs_dir, command, by)
+    texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
+    paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
+    for path, text in zip(paths, texts.values()):
+        atomic_write_text(path, text)
+    return paths[0]
 
 
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="cdb-table", description="Build a paper table from run directories.")
-    p.add_argument("name", help=f"one of {sorted(SPECS)}")
-    p.add_argument("--runs", required=True, help="folder that holds the run directories (searched recursively)")
-    p.add_argument("--out", default="results", help="where NAME.md and NAME.csv go (default: results)")
+    p = argparse.ArgumentParser(
+        prog="cdb-table", description="Build a table from run directories: a paper table (mean ± std over seeds "
+        "beside the paper's number), or `compare`: every setting of a sweep side by side.")
+    p.add_argument("name", help=f"one of {sorted(SPECS) + ['compare']}")
+    p.add_argument("--runs", required=True, nargs="+", metavar="DIR_OR_GLOB",
+                   help="folder(s) or glob(s) of folders holding run directories (searched recursively); quote a "
+                        "glob ('outputs/sweep*') or let the shell expand it")
+    p.add_argument("--out", default="results",
+                   help="where NAME.<ext> goes (default: results); '-' prints the first format and writes nothing")
+    p.add_argument("--format", default="md,csv", metavar="FMT[,FMT]",
+                   help=f"comma-separated, from {list(FORMATS)} (latex writes NAME.tex); the first one is also "
+                        "printed (default: md,csv)")
+    p.add_argument("--by", default="override", metavar="override|KEY",
+                   help="compare only: one row per run-directory override name without the seed (default), or "
+                        "per value of a config key such as loss.label")
     p.add_argument("--command", default="", help="the command that produced the runs, recorded in the table")
     args = p.parse_args(argv)
-    path = build_table(args.name, args.runs, args.out, args.command)
-    print(path.read_text())
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for fmt in formats or [args.format]:
+        if fmt not in FORMATS:
+            raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
+    if args.out == "-":
+        print(make_table(args.name, args.runs, args.command, args.by).text(formats[0]), end="")
+        return
+    path = build_table(args.name, args.runs, args.out, args.command, formats, args.by)
+    print(path.read_text(), end="")

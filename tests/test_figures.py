@@ -44,8 +44,7 @@ def test_figure_files(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "results"
     figures.main(["figure2", "--out", str(out), "--taus", "0,1,2"])
-    assert is_png_with_command(out / "figure2.png", "python scripts/figures.py figure2 --out "
-                               f"{out} --taus 0,1,2")
+    assert is_png_with_command(out / "figure2.png", f"cdb-figures figure2 --out {out} --taus 0,1,2")
     run = fake_run(tmp_path)
     paths = figures.run_figures(run, out, command="x")
     assert [p.name for p in paths] == ["table6_loss-cdb_seed-0_figure1.png", "table6_loss-cdb_seed-0_weights.png"]
@@ -55,13 +54,16 @@ def test_figure_files(tmp_path):
 def test_errors(tmp_path, monkeypatch, capsys):
     with pytest.raises(CdbError, match="metrics.json is missing"):
         figures.figure1(tmp_path, tmp_path / "f.png")
+    (tmp_path / "metrics.json").write_text('{"status": "comp')               # torn write: one line naming it
+    with pytest.raises(CdbError, match="metrics.json cannot be read as JSON"):
+        figures.figure1(tmp_path, tmp_path / "f.png")
     (tmp_path / "log.jsonl").write_text(json.dumps({"unit": 1}) + "\n")
     with pytest.raises(CdbError, match="no logged weights"):
         figures.weights_over_time(tmp_path, tmp_path / "w.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)             # as if it were not installed
     with pytest.raises(SystemExit):
         figures.main(["figure2", "--out", str(tmp_path)])
-    assert "plotting needs matplotlib" in capsys.readouterr().err
+    assert "cdb-figures: error: plotting needs matplotlib" in capsys.readouterr().err
 
 
 def test_script_entry_point(tmp_path):
@@ -69,4 +71,4 @@ def test_script_entry_point(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "figure2", "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert (tmp_path / "figure2.png").is_file()
+    assert is_png_with_command(tmp_path / "figure2.png", f"python scripts/figures.py figure2 --out {tmp_path}")

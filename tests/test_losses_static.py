@@ -133,13 +133,13 @@ def test_cdb_with_tau_zero_is_cross_entropy(name):
 
 def test_cdb_focal_weights_focal_loss():
     crit = build_criterion(load_loss_cfg("cdb_focal", tau=1.0), 2, torch.tensor([4950, 50]))
-    crit.weighting.update(1, torch.tensor([0.25, 0.75]))   # w = 1 - A = (0.75, 0.25), tau = 1
+    crit.weighting.update(1, torch.tensor([0.25, 0.75]))   # 1 - A = (0.75, 0.25), tau = 1, sum 1 -> x2: (1.5, 0.5)
     z = [[0.2, -0.4], [1.5, 0.5]]
     tg = [0, 1]
     want = 0.0
     for row, k in zip(z, tg):
         p = math.exp(row[k]) / (math.exp(row[0]) + math.exp(row[1]))
-        want += (0.75 if k == 0 else 0.25) * -((1 - p) ** 2) * math.log(p)
+        want += (1.5 if k == 0 else 0.5) * -((1 - p) ** 2) * math.log(p)
     assert float(crit(torch.tensor(z), torch.tensor(tg))) == pytest.approx(want / 2, rel=1e-5)
 
 

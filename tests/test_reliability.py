@@ -156,7 +156,7 @@ def test_corrupt_metrics_json_names_the_file(tmp_path):
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\n")
     (run / "metrics.json").write_text('{"status": "compl')
-    with pytest.raises(CdbError, match=f"{run / 'metrics.json'} is not valid JSON"):
+    with pytest.raises(CdbError, match=f"{run / 'metrics.json'} cannot be read as JSON"):
         load_runs(tmp_path)
 
 

@@ -227,7 +227,7 @@ def test_corrupt_metrics_json_under_cdb_table_is_one_line(finished, tmp_path):
                         "--out", str(tmp_path / "res")], cwd=REPO, capture_output=True, text=True, timeout=120)
     err = r.stderr.strip()
     assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"{run / 'metrics.json'} is not valid JSON" in err
+    assert f"{run / 'metrics.json'} cannot be read as JSON" in err
 
 
 # ---- item 6: modes and orphaned temporaries ------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """cdb-table: cells aggregate the right runs (mean, population std, count), unmatched cells stay empty."""
 import csv
+import importlib.util
 import json
+import re
+from pathlib import Path
 
 import pytest
 import yaml
 
+from cdb.cli import table
+from cdb.compare import short_names
 from cdb.errors import CdbError
-from cdb.tables import build_table
+from cdb.tables import build_table, main, make_table
 
 
 def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,
@@ -73,3 +78,158 @@ def test_unknown_table_and_missing_runs_dir(tmp_path):
         build_table("table99", tmp_path, tmp_path)
     with pytest.raises(CdbError, match="not a directory"):
         build_table("table2", tmp_path / "nope", tmp_path)
+
+
+def test_same_numbers_and_csv_lines_as_the_hand_written_tables(tmp_path):
+    # The exact lines the pre-pandas cdb-table (commit 9ee379a) wrote for these runs (it ended lines with \r\n):
+    # mean of {2, 4, 5} = 11/3, population std sqrt(((2-11/3)^2 + (4-11/3)^2 + (5-11/3)^2) / 3) = sqrt(42/27).
+    runs = tmp_path / "runs"
+    for seed, err in enumerate([2.0, 4.0, 5.0]):
+        _fake_run(runs, "a", 1.5, 0.99, seed, err)
+    build_table("table2", runs, tmp_path / "out")
+    lines = (tmp_path / "out" / "table2.csv").read_text().splitlines()
+    assert lines[0] == "table,row,col,mean,std,n,collapsed,paper"
+    assert "table2,1.5,0.99,3.6667,1.2472,3,0,2.31 ± 0.38" in lines      # 11/3, sqrt(42/27) = 1.24722
+    assert "table2,0.5,0.9,,,0,0,1.06 ± 0.34" in lines                   # no run: empty, never filled
+    assert len(lines) == 1 + 7 * 5
+    md = (tmp_path / "out" / "table2.md").read_text()
+    assert re.search(r"\| 1\.5 +\|.*\| 3\.67 ± 1\.25 \(3\) · paper 2\.31 ± 0\.38 +\|", md)
+    assert "population std, ddof=0" in md
+
+
+def test_formats_json_latex_and_stdout(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
+    _fake_run(runs, "a", 1.5, 0.99, 1, 4.0)
+    out = tmp_path / "out"
+    main(["table2", "--runs", str(runs), "--out", str(out), "--format", "json,latex"])
+    assert not (out / "table2.md").exists() and not (out / "table2.csv").exists()
+    cells = {(c["row"], c["col"]): c for c in json.loads((out / "table2.json").read_text())}
+    assert cells[("1.5", "0.99")] | {"mean": 0, "std": 0} == {"table": "table2", "row": "1.5", "col": "0.99",
+                                                             "mean": 0, "std": 0, "n": 2, "collapsed": 0,
+                                                             "paper": "2.31 ± 0.38"}
+    assert cells[("1.5", "0.99")]["mean"] == pytest.approx(3.0) and cells[("1.5", "0.99")]["std"] == 1.0
+    assert cells[("0.5", "0.9")]["mean"] is None and cells[("0.5", "0.9")]["n"] == 0
+    assert capsys.readouterr().out == (out / "table2.json").read_text()     # the first format is printed
+    tex = (out / "table2.tex").read_text()
+    assert "\\begin{tabular}" in tex and "3.00 ± 1.00 (2) · paper 2.31 ± 0.38" in tex
+    assert "test error (\\%)" in tex                                      # % escaped: not a LaTeX comment
+    main(["table2", "--runs", str(runs), "--out", "-", "--format", "csv"])
+    assert "table2,1.5,0.99,3.0000,1.0000,2,0,2.31 ± 0.38" in capsys.readouterr().out
+    with pytest.raises(CdbError, match="--format 'xlsx' is not allowed"):
+        main(["table2", "--runs", str(runs), "--format", "md,xlsx"])
+
+
+def test_runs_glob_and_several_folders(tmp_path):
+    _fake_run(tmp_path / "sweep1", "a", 1.5, 0.99, 0, 2.0)
+    _fake_run(tmp_path / "sweep2", "a", 1.5, 0.99, 1, 4.0)
+    _fake_run(tmp_path / "other", "a", 1.5, 0.99, 2, 60.0)
+    for runs in (str(tmp_path / "sweep*"), [tmp_path / "sweep1", tmp_path / "sweep2"]):
+        table = make_table("table2", runs)
+        cell = table.cells.set_index(["row", "col"]).loc[("1.5", "0.99")]
+        assert (cell["mean"], cell["n"]) == (3.0, 2)
+    with pytest.raises(CdbError, match="matches no directory"):
+        make_table("table2", str(tmp_path / "nothing*"))
+
+
+def test_corrupt_metrics_json_is_one_line_naming_the_file(tmp_path, capsys):
+    _fake_run(tmp_path / "runs", "a", 1.5, 0.99, 0, 2.0)
+    bad = tmp_path / "runs" / "a" / "seed=0" / "metrics.json"
+    bad.write_text('{"status": "complete", "test": {"err')                # a torn write
+    with pytest.raises(SystemExit) as exc:
+        table(["table2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("cdb-table: error: ") and str(bad) in err
+    bad.write_text(json.dumps({"status": "complete", "test": {}}))       # valid JSON, but no test error
+    with pytest.raises(CdbError, match="seed=0.*lack what table2 needs"):
+        make_table("table2", tmp_path / "runs")
+
+
+def _sweep_run(root, setting, seed, error, balanced, per_class, label, extra=None):
+    d = root / setting / f"seed={seed}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "loss": {"label": label},
+                                                   "dataset": {"name": "folder"}}))
+    test = {"error": error, "macro_recall": balanced, "per_class_accuracy": per_class, **(extra or {})}
+    (d / "metrics.json").write_text(json.dumps({"status": "complete", "test": test,
+                                                "class_names": ["cat", "dog", "eel"][:len(per_class)]}))
+
+
+def test_compare_rows_per_setting_with_hand_computed_means(tmp_path):
+    sweep = tmp_path / "outputs" / "default"
+    _sweep_run(sweep, "loss=ce", 0, 10.0, 70.0, [90.0, 50.0], "CE")
+    _sweep_run(sweep, "loss=ce", 1, 14.0, 66.0, [92.0, 40.0], "CE")
+    _sweep_run(sweep, "loss=cdb", 0, 8.0, 80.0, [85.0, 75.0], "CDB-CE")
+    _sweep_run(sweep, "loss=cdb", 1, 9.0, 81.0, [86.0, 76.0], "CDB-CE")
+    _sweep_run(sweep, "loss=cdb", 2, 13.0, 85.0, [84.0, 86.0], "CDB-CE")
+    out = tmp_path / "results"
+    build_table("compare", sweep, out)
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader((out / "compare.csv").open())}
+    assert sorted({r for r, _ in rows}) == ["loss=cdb", "loss=ce"]
+    assert [c for r, c in rows if r == "loss=ce"] == ["test error", "balanced accuracy", "class cat", "class dog"]
+    ce, cdb = {c: rows[("loss=ce", c)] for _, c in rows}, {c: rows[("loss=cdb", c)] for _, c in rows}
+    # CE: error {10, 14} -> 12 ± 2; balanced {70, 66} -> 68 ± 2; dog {50, 40} -> 45 ± 5
+    assert [(ce[c]["mean"], ce[c]["std"], ce[c]["n"]) for c in ("test error", "balanced accuracy", "class dog")] \
+        == [("12.0000", "2.0000", "2"), ("68.0000", "2.0000", "2"), ("45.0000", "5.0000", "2")]
+    # CDB: error {8, 9, 13} -> 10 ± sqrt(14/3) = 2.1602; balanced {80, 81, 85} -> 82 ± sqrt(14/3)
+    assert (cdb["test error"]["mean"], cdb["test error"]["std"], cdb["test error"]["n"]) == ("10.0000", "2.1602", "3")
+    assert (cdb["balanced accuracy"]["mean"], cdb["class dog"]["mean"]) == ("82.0000", "79.0000")
+    md = (out / "compare.md").read_text()
+    assert "12.00 ± 2.00 (2)" in md and "10.00 ± 2.16 (3)" in md and "· paper" not in md   # no paper column
+    by_label = make_table("compare", sweep, by="loss.label")
+    assert list(by_label.spec.rows) == ["loss.label=CDB-CE", "loss.label=CE"]
+
+
+def test_compare_many_medium_few_instead_of_classes(tmp_path):
+    sweep = tmp_path / "sweep"
+    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0}
+    _sweep_run(sweep, "loss=ce", 0, 60.0, 40.0, [50.0] * 12, "CE", shots)
+    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE", {k: v + 2 for k, v in shots.items()})
+    _sweep_run(sweep, "loss=cdb", 0, 58.0, 44.0, [50.0] * 12, "CDB-CE")        # reports no shot groups
+    table = make_table("compare", sweep)
+    assert table.spec.cols == ["test error", "balanced accuracy", "many-shot", "medium-shot", "few-shot"]
+    cells = table.cells.set_index(["row", "col"])
+    assert cells.loc[("loss=ce", "few-shot"), "mean"] == 11.0 and cells.loc[("loss=ce", "few-shot"), "std"] == 1.0
+    assert cells.loc[("loss=cdb", "few-shot"), "n"] == 0
+    assert "| —" in table.markdown()                                      # not reported: a dash, never a number
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CdbError, match="holds no finished run"):
+        make_table("compare", tmp_path / "empty")
+
+
+def _stability_script():
+    path = Path(__file__).resolve().parent.parent / "scripts" / "mnist_stability.py"
+    spec = importlib.util.spec_from_file_location("mnist_stability", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mnist_stability_report_merges_and_summarises(tmp_path):
+    ms = _stability_script()
+    def row(setting, seed, last, best, collapsed):
+        return {"setting": setting, "ratio": 0.99, "seed": seed, "overrides": "loss=cdb", "last_error": last,
+                "best_error": best, "last_minority_acc": 100 - 2 * last, "best_minority_acc": 90.0,
+                "collapsed": collapsed, "weight_flips": 1, "validations": 40, "seconds": 12.5, "run_dir": "x"}
+    ms.write_report(ms.merge_rows(tmp_path / "mnist_stability.csv", [row("a", 0, 50.0, 30.0, True),
+                                                                     row("b", 0, 4.0, 3.0, False)]), tmp_path, "c1")
+    # a later invocation reruns a/0 and adds a/1: earlier rows are kept, a rerun replaces its row
+    runs = ms.merge_rows(tmp_path / "mnist_stability.csv", [row("a", 0, 6.0, 5.0, False), row("a", 1, 2.0, 1.0, False)])
+    ms.write_report(runs, tmp_path, "c2")
+    assert list(zip(runs["setting"], runs["seed"], runs["last_error"])) == [("b", 0, 4.0), ("a", 0, 6.0), ("a", 1, 2.0)]
+    md = (tmp_path / "mnist_stability.md").read_text()
+    # a: last error {6, 2} -> 4 ± 2, best {5, 1} -> 3 ± 2, 2 runs, none collapsed
+    assert re.search(r"\| a +\| 0\.99 +\| 2 +\| 4\.00 ± 2\.00 +\| 3\.00 ± 2\.00 +\| 0 +\|", md), md
+    assert re.search(r"\| b +\| 0\.99 +\| 0 +\| 4\.00 +\| 3\.00 +\| 92\.0 +\| False", md), md
+    assert "Generated by `c2`" in md
+
+
+def test_compare_row_labels_drop_the_overrides_every_row_shares():
+    names = {"dataset.path=_d,dataset=folder,loss=ce,trainer.milestones=[1,2]",
+             "dataset.path=_d,dataset=folder,loss=cdb,trainer.milestones=[1,2]"}
+    short, shared = short_names(names)
+    assert sorted(short.values()) == ["loss=cdb", "loss=ce"]
+    assert shared == ["dataset.path=_d", "dataset=folder", "trainer.milestones=[1,2]"]
+    assert short_names({"a=1"}) == ({"a=1": "a=1"}, [])                  # one setting keeps its full name
+    assert sorted(short_names({"a=1,b=2", "a=1"})[0].values()) == ["a=1", "b=2"]   # never an empty label

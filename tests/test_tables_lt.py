@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import yaml
 
@@ -88,3 +89,14 @@ def test_table6_and_table7_from_the_same_runs(tmp_path):
     assert t6[("CDB-CE", "Acc@Top1")]["n"] == "1"                  # the fixed-tau run is not Table 6's CDB-CE
     assert [float(t7[("CE", c)]["mean"]) for c in SPECS["table7"].cols] == [74, 75, 61, 56]
     assert t7[("Focal", "Majority recall")]["n"] == "0"
+
+
+def test_shipped_mwn_label_fills_the_meta_weight_net_row(tmp_path):
+    mwn = Path(__file__).resolve().parent.parent / "configs" / "loss" / "mwn.yaml"
+    label = yaml.safe_load(mwn.read_text())["label"]                      # "MW-Net"
+    runs = tmp_path / "runs"
+    make_run(runs, "mwn", cifar(label, None, 100, weighting="mwn"), {"accuracy": 41.0})
+    build_table("table3", runs, tmp_path / "out")
+    t3 = cells(tmp_path / "out" / "table3.csv")
+    assert float(t3[("Meta-Weight Net †", "100")]["mean"]) == 41.0 and t3[("Meta-Weight Net †", "100")]["n"] == "1"
+    assert sum(int(r["n"]) for r in t3.values()) == 1                     # and no other row

@@ -33,7 +33,7 @@ WEIGHTINGS = {
 }
 REDUCTIONS = ("mean", "weighted_mean", "sum")
 # keys of a loss config that are not hyper-parameters of the base loss or the weighting
-META_KEYS = {"name", "base", "weighting", "reduction", "label"}
+META_KEYS = {"name", "base", "weighting", "reduction", "label", "head"}  # head: read by build_model
 
 
 @dataclass

@@ -26,8 +26,8 @@ def ldam(logits: torch.Tensor, targets: torch.Tensor, class_counts: torch.Tensor
          scale: float = 30.0) -> torch.Tensor:
     """Label-distribution-aware margin loss: CE(s * (z - m_y e_y), y) (Cao et al. 2019, eq. 13).
 
-    Cao et al. use s = 30 on a cosine-normalised last layer; on a plain linear
-    head s multiplies raw logits. max_margin = 0 and scale = 1 give plain CE.
+    Cao et al. use s = 30 on cosine logits: loss=ldam_drw selects the cosine head (`loss.head: cosine`,
+    cdb/models/heads.py). max_margin = 0 and scale = 1 give plain CE.
     """
     check(max_margin >= 0, "loss.max_margin", max_margin, "a number >= 0")
     check(scale > 0, "loss.scale", scale, "a number > 0")

@@ -76,7 +76,7 @@ class DeferredReweighting(Weighting):
         if self.active:
             self.weights = effective_number_weights(class_counts, beta)
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor) -> dict:
+    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         note = ""
         if not self.active and epoch >= self.drw_start:
             self.active = True

@@ -7,11 +7,14 @@ ones (CDB) from validation, meta ones from a meta step on validation data.
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
 
 from ..errors import ConfigError, check
+
+log = logging.getLogger(__name__)
 
 
 class Weighting:
@@ -31,8 +34,9 @@ class Weighting:
             return None
         return self.weights.to(targets.device)[targets]
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor) -> dict:
-        """Called after every validation; returns what to log (weights, tau, notes)."""
+    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
+        """Called after every validation with class-wise accuracy (and validation images per class, when known);
+        returns what to log (weights, tau, notes)."""
         return {"weights": self.weights.tolist()}
 
     def state_dict(self) -> dict:
@@ -43,7 +47,7 @@ class Weighting:
 
 
 def dynamic_tau(acc: torch.Tensor, rule: str = "paper", eps: float | None = None) -> float:
-    """tau from class-wise validation accuracies.
+    """tau from class-wise validation accuracies (of the classes that have validation images).
 
     paper (eq. 3-4): tau = 2 / (1 + exp(-b)), b = max A / (min A + eps) - 1, eps = 1e-4.
     authors_sigmoid (authors' CIFAR/EGTEA code): tau = sigmoid(max A / (min A + 0.01)).
@@ -61,28 +65,44 @@ def dynamic_tau(acc: torch.Tensor, rule: str = "paper", eps: float | None = None
     raise ConfigError(f"loss.tau_rule={rule!r} is not allowed: one of paper, authors_sigmoid, authors_2sigmoid")
 
 
-def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "none", floor: float = 0.0,
-                min_weight: float = 0.0) -> tuple[torch.Tensor, str]:
+def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "mean", floor: float = 0.0,
+                min_weight: float = 0.0, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
     """w_c = (1 - A_c)^tau (paper eq. 2), with optional lower bounds and normalisation.
 
     tau = 0 gives ones (0^0 = 1, plain CE). floor bounds the difficulty, d_c >= floor; min_weight bounds
     the weight relative to the largest one, w_c >= min_weight * max w (scale-free, so it holds for any tau).
-    If every weight is 0 (every class at 100% validation accuracy) the weights fall back to uniform and the
-    returned note says so, instead of dividing by zero.
-    normalize: "none" (eq. 2 as written) or "mean" (rescale to sum C, mean 1, as the authors' code does).
+    normalize: "mean" (rescale to sum C, mean 1: the authors' code) or "none" (eq. 2 as written).
+
+    valid marks the classes with validation images; the others have no accuracy and get the neutral weight,
+    the mean weight of the valid classes (1 after normalisation), instead of the largest.
+    If every valid weight is 0 (every class at 100% validation accuracy, tau > 0) eq. 2 is 0/0 after
+    normalisation; the weights take the limit of equal difficulties d -> 0, which is continuous with the
+    neighbouring cases: uniform (all 1) under "mean", all 0 under "none" (eq. 2 itself tends to 0 there).
+    The returned note says when a fallback was taken.
     """
-    d = (1.0 - acc.double()).clamp(min=floor, max=1.0)
-    w = torch.pow(d, tau)  # torch.pow(0, 0) == 1
-    if min_weight > 0:
-        w = torch.maximum(w, min_weight * w.max())
-    note = ""
-    if float(w.sum()) <= 0.0:
-        w = torch.ones_like(w)
-        note = "every class at 100% validation accuracy: uniform weights"
-    elif normalize == "mean":
-        w = w * (len(w) / w.sum())
-    elif normalize != "none":
+    if normalize not in ("none", "mean"):
         raise ConfigError(f"loss.normalize={normalize!r} is not allowed: one of none, mean")
+    acc = acc.double()
+    valid = torch.ones_like(acc, dtype=torch.bool) if valid is None else valid.bool()
+    if not bool(valid.any()):
+        return torch.ones_like(acc).float(), "no class has validation images: uniform weights"
+    d = (1.0 - acc[valid]).clamp(min=floor, max=1.0)
+    w_valid = torch.pow(d, tau)  # torch.pow(0, 0) == 1
+    if min_weight > 0:
+        w_valid = torch.maximum(w_valid, min_weight * w_valid.max())
+    note = ""
+    if float(w_valid.sum()) <= 0.0:
+        fill = 1.0 if normalize == "mean" else 0.0
+        note = ("every class at 100% validation accuracy: weights " +
+                ("uniform (the limit of equal difficulties under mean normalisation)" if fill else
+                 "0 (eq. 2's limit without normalisation)"))
+        return torch.full_like(acc, fill).float(), note
+    w = torch.full_like(acc, float(w_valid.mean()))
+    w[valid] = w_valid
+    if not bool(valid.all()):
+        note = f"{int((~valid).sum())} class(es) without validation images keep the neutral (mean) weight"
+    if normalize == "mean":
+        w = w * (len(w) / w.sum())
     return w.float(), note
 
 
@@ -98,7 +118,7 @@ class CDBWeighting(Weighting):
     """
 
     def __init__(self, num_classes: int, class_counts=None, tau="dynamic", tau_rule: str = "paper",
-                 eps: float | None = None, normalize: str = "none", floor: float = 0.0, ema: float = 0.0,
+                 eps: float | None = None, normalize: str = "mean", floor: float = 0.0, ema: float = 0.0,
                  warmup: int = 0, min_weight: float = 0.0):
         super().__init__(num_classes, class_counts)
         self.dynamic = isinstance(tau, str)
@@ -119,20 +139,27 @@ class CDBWeighting(Weighting):
         self.current_tau = 0.0 if self.dynamic else float(tau)
         self.smoothed: torch.Tensor | None = None
         self.updates = 0
+        self._warned_missing = False
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor) -> dict:
+    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         acc = val_class_acc.double().cpu()
+        valid = torch.ones_like(acc, dtype=torch.bool) if val_support is None else val_support.cpu() > 0
+        if not bool(valid.all()) and not self._warned_missing:
+            self._warned_missing = True
+            log.warning("CDB: classes %s have no validation images; they keep the neutral (mean) weight and "
+                        "are left out of the dynamic-tau rule", torch.nonzero(~valid).flatten().tolist())
         if self.ema > 0 and self.smoothed is not None:
             acc = self.ema * self.smoothed + (1 - self.ema) * acc
         self.smoothed = acc
         self.updates += 1
-        tau = dynamic_tau(acc, self.tau_rule, self.eps) if self.dynamic else float(self.tau)
+        tau = (dynamic_tau(acc[valid], self.tau_rule, self.eps) if bool(valid.any()) else 1.0) if self.dynamic \
+            else float(self.tau)
         self.current_tau = tau
         note = ""
         if self.updates <= self.warmup:
             note = f"warm-up {self.updates}/{self.warmup}: plain CE"
         else:
-            self.weights, note = cdb_weights(acc, tau, self.normalize, self.floor, self.min_weight)
+            self.weights, note = cdb_weights(acc, tau, self.normalize, self.floor, self.min_weight, valid)
         return {"weights": self.weights.tolist(), "tau": tau, "note": note}
 
     def state_dict(self) -> dict:

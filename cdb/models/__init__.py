@@ -6,6 +6,7 @@ from typing import Any
 from torch import nn
 
 from ..registry import resolve
+from .heads import use_head
 
 MODELS = {
     "lenet5": "cdb.models.lenet:LeNet5",
@@ -15,7 +16,11 @@ MODELS = {
 }
 
 
-def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], **kwargs: Any) -> nn.Module:
-    """Instantiate the named model for `num_classes` outputs; `input_shape` is (C, H, W) or (T, C, H, W)."""
+def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], head: str = "linear",
+                **kwargs: Any) -> nn.Module:
+    """Instantiate the named model for `num_classes` outputs; `input_shape` is (C, H, W) or (T, C, H, W).
+
+    head: "linear" (the model's own classifier) or "cosine" (NormedLinear, which LDAM's loss config selects).
+    """
     cls = resolve(MODELS, name, "model.name")
-    return cls(num_classes=num_classes, in_channels=input_shape[-3], **kwargs)
+    return use_head(cls(num_classes=num_classes, in_channels=input_shape[-3], **kwargs), head)

@@ -1,4 +1,8 @@
-"""LeNet-5 (LeCun et al. 1998) for 28x28 single-channel input, as used by Ren et al. 2018 and the paper."""
+"""LeNet-5 (LeCun et al. 1998) for 28x28 single-channel input.
+
+The paper trains "a LeNet-5 model ... following [29]" (Ren et al. 2018) and gives no layer sizes; this is
+the classic LeNet-5 layout, not a copy of Ren et al.'s network, whose exact layers we have not verified.
+"""
 from torch import nn
 
 

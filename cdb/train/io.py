@@ -90,16 +90,6 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file of a run directory; a damaged one is a one-line CdbError naming it."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CdbError(f"{path} is not valid JSON ({exc}); remove that file and run that run's command again "
-                       "with resume=true to rewrite it") from None
-
-
 def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():

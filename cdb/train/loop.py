@@ -273,7 +273,7 @@ class Trainer:
         """Validate, update the weighting from class-wise validation accuracy, log, keep the best, checkpoint."""
         res = self.validate(self.data.val)
         acc = res.class_accuracy
-        info = self.criterion.weighting.update(self.unit, acc)
+        info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
         row = {
             "unit": self.unit,
             "step": self.unit * self.steps_per_unit,

@@ -1,0 +1,86 @@
+"""`cdb-table compare`: the settings of any sweep side by side, e.g. CDB-CE against CE on your own data.
+
+One row per setting: by default the run directory's override name without the seed (runs live in
+<output_root>/<name>/<overrides>/seed=<n>), so `cdb-run -m dataset=folder loss=ce,cdb seed='range(5)'` gives
+rows `loss=ce` and `loss=cdb` (overrides every row shares go to a note); `--by KEY` groups by a config value
+instead (e.g. loss.label). Columns: test error, balanced
+accuracy (the mean of the per-class accuracies, metrics.json's `macro_recall`), then the accuracy of each class
+(<= 10 classes) and the many/medium/few-shot accuracy where metrics.json has them.
+"""
+from __future__ import annotations
+
+import re
+
+from .tables import Run, TableSpec, get
+
+MAX_CLASS_COLUMNS = 10
+BASE = {"test error": "error", "balanced accuracy": "macro_recall"}
+SHOTS = {"many-shot": "many_accuracy", "medium-shot": "medium_accuracy", "few-shot": "few_accuracy"}
+SETTINGS = ["dataset.name", "model.name", "loss.label", "loss.tau", "trainer.unit", "trainer.length",
+            "trainer.lr", "trainer.select"]
+
+
+def setting(run: Run, by: str = "override") -> str:
+    """The row of a run: its override name (the run directory's parent when the run directory is seed=<n>,
+    else the loss label), or the value of config key `by`."""
+    if by == "override":
+        if run.path.name.startswith("seed="):
+            return run.path.parent.name
+        return str(get(run.cfg, "loss.label", run.path.name))
+    value = get(run.cfg, by)
+    return f"{by}={value}"
+
+
+def _items(override_name: str) -> list[str]:
+    """'a=1,b.c=[1,2],d=x' -> ['a=1', 'b.c=[1,2]', 'd=x']: split at the commas that start a new key=."""
+    return re.split(r",(?=[^,=\[\]]+=)", override_name)
+
+
+def short_names(names: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Row labels without the overrides every row shares (e.g. dataset=folder in a loss=ce,cdb sweep), and those
+    shared overrides. One setting keeps its full name."""
+    if len(names) < 2:
+        return {n: n for n in names}, []
+    split = {n: _items(n) for n in names}
+    shared = set.intersection(*(set(items) for items in split.values()))
+    short = {n: ",".join(i for i in items if i not in shared) or n for n, items in split.items()}
+    if len(set(short.values())) < len(short):   # never merge two settings
+        return {n: n for n in names}, []
+    return short, sorted(shared)
+
+
+def _class_names(runs: list[Run]) -> list[str]:
+    """Column names of the per-class accuracies: the runs' class names when they all agree, else indices."""
+    sizes = {len(r.metrics.get("test", {}).get("per_class_accuracy") or []) for r in runs}
+    if len(sizes) != 1 or not 0 < max(sizes) <= MAX_CLASS_COLUMNS:
+        return []
+    names = {tuple(map(str, r.metrics.get("class_names") or [])) for r in runs}
+    common = names.pop() if len(names) == 1 else ()
+    return list(common) if len(common) == max(sizes) else [str(c) for c in range(max(sizes))]
+
+
+def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
+    """A TableSpec over exactly these runs: rows = their settings (sorted), columns = the metrics they report."""
+    names = _class_names(runs)
+    shots = {col: key for col, key in SHOTS.items() if any(key in r.metrics.get("test", {}) for r in runs)}
+    cols = [*BASE, *(f"class {n}" for n in names), *shots]
+    label, shared = short_names({setting(r, by) for r in runs})
+
+    def cells(run: Run):
+        t, row = run.metrics["test"], label[setting(run, by)]
+        out = [(row, col, t[key]) for col, key in {**BASE, **shots}.items() if key in t]
+        if names:
+            out += [(row, f"class {n}", a) for n, a in zip(names, t["per_class_accuracy"])]
+        return out
+
+    return TableSpec(
+        name="compare", title=f"Comparison of {len(runs)} finished runs, by {by}",
+        rows=sorted(label.values()), cols=cols, cells=cells, value_name="%", settings=SETTINGS,
+        empty="—", flag_collapsed=bool(names),
+        notes=([f"every row also has: {', '.join(shared)}"] if shared else [])
+        + ["test error and accuracies of the selected checkpoint (trainer.select) on the test split.",
+               "balanced accuracy: the mean over classes of the per-class accuracy (macro recall)."]
+        + (["class c: test accuracy of class c."] if names else [])
+        + ([f"{', '.join(shots)}: accuracy on classes with many / medium / few training images (see "
+            "cdb.metrics.shot_groups)."] if shots else [])
+        + ["\"—\": no run of that setting reports the metric."])
