@@ -76,9 +76,9 @@ def _group_values(key: str, value: str, choices: list[str]) -> list[str]:
     return [str(v)]
 
 
-LAUNCHER_PLUGINS = {"local2": "hydra_plugins.hydra_joblib_launcher", "joblib": "hydra_plugins.hydra_joblib_launcher",
-                    "slurm": "hydra_plugins.hydra_submitit_launcher", "submitit_slurm": "hydra_plugins.hydra_submitit_launcher",
-                    "submitit_local": "hydra_plugins.hydra_submitit_launcher"}
+_JOBLIB, _SUBMITIT = "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"
+LAUNCHER_PLUGINS = {"local2": _JOBLIB, "joblib": _JOBLIB,  # hydra/launcher choice -> the plugin it needs
+                    "slurm": _SUBMITIT, "submitit_slurm": _SUBMITIT, "submitit_local": _SUBMITIT}
 
 
 def _check_launcher(value: str) -> None:
@@ -159,13 +159,14 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     return trainer
 
 
-def _save_hydra_dir(run_dir: Path) -> None:
+def _save_hydra_dir(cfg: DictConfig, run_dir: Path) -> None:
     """What Hydra writes to .hydra/ (hydra.output_subdir=null leaves it to us), once the run proceeds."""
     from hydra.core.hydra_config import HydraConfig
 
     from .train.io import atomic_write_text
 
     hydra_cfg = HydraConfig.instance().cfg
+    atomic_write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
     atomic_write_text(run_dir / ".hydra" / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
     atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
 
@@ -179,8 +180,7 @@ def _run_in(cfg: DictConfig, run_dir: Path) -> dict:
     with rundir.claim(run_dir, bool(cfg.resume)) as claim:
         try:
             if not claim.finished:
-                _save_hydra_dir(run_dir)
-                OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+                _save_hydra_dir(cfg, run_dir)
             log.info("run directory %s (%s)", run_dir, "new" if claim.fresh else
                      "finished: reporting" if claim.finished else "resuming" if cfg.resume else "existing")
             return train_from_config(cfg, run_dir)
@@ -199,7 +199,7 @@ def _task(cfg: DictConfig) -> dict | None:
     try:
         settings.check_run(cfg, hydra_cfg.overrides.task)
         metrics = _run_in(cfg, run_dir)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         line = user_message(exc)
         rundir.remove_empty(run_dir)  # the directory Hydra made for a run that never started
         if line is None or debug_enabled():
@@ -209,6 +209,8 @@ def _task(cfg: DictConfig) -> dict | None:
             line = line or f"{type(exc).__name__}: {exc}"
         else:
             print(f"cdb-run: error: {line}", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            raise SystemExit(130) from None  # Ctrl-C ends a sweep too
         if multirun:
             return {FAILED_KEY: line}  # one bad job does not stop the sweep; the summary lists it
         raise SystemExit(2) from None

@@ -76,4 +76,5 @@ def check_run(cfg: DictConfig, overrides=()) -> None:
     if value is not None and "${imbalance}" not in OmegaConf.to_yaml(cfg.dataset):
         name = OmegaConf.select(cfg, "dataset.name")
         hint = "; its imbalance is dataset.majority_ratio" if name == "mnist_imbalanced" else ""
-        check(False, "imbalance", cfg.get("imbalance"), f"dataset {name} does not use it (only long-tailed datasets do){hint}")
+        check(False, "imbalance", cfg.get("imbalance"),
+              f"dataset {name} does not use it (only long-tailed datasets do){hint}")

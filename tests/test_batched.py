@@ -119,6 +119,7 @@ def test_a_batched_run_resumes_batched(mnist_dir, tmp_path, separate):
 
     runs = compose_runs(_overrides(mnist_dir, tmp_path), SEEDS)
     for cfg, _ in runs:
+        cfg.trainer.milestones = list(cfg.trainer.milestones)  # the 40-step run's schedule (it follows the length)
         cfg.trainer.length = 20
     BatchedSeeds([build_trainer(cfg, d) for cfg, d in runs], vectorize=False).fit()
     assert [row["unit"] for row in _log(runs[0][1])] == [10, 20]
