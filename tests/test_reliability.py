@@ -70,12 +70,13 @@ def test_failed_fresh_run_leaves_no_half_made_directory(tmp_path):
     from cdb.rundir import claim
 
     run = tmp_path / "exp" / "loss=ce" / "seed=0"
+    (tmp_path / "exp" / "loss=cdb" / "seed=0").mkdir(parents=True)  # another run of the sweep
     with pytest.raises(CdbError):
         with claim(run, resume=False) as c:
             assert c.fresh
             (run / "config.yaml").write_text("seed: 0\n")
             raise CdbError("data missing")
-    assert not run.exists() and not run.parent.exists() and (tmp_path / "exp").exists()
+    assert not run.exists() and not run.parent.exists() and (tmp_path / "exp" / "loss=cdb" / "seed=0").exists()
 
 
 # ---- item 6: file modes and full disks ----------------------------------------------------------------------
