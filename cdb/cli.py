@@ -139,6 +139,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     seed = int(cfg.seed)
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
+    from .recipe import resolve_auto
+    cfg = resolve_auto(cfg, data)  # model=auto / trainer=auto (dataset=folder): chosen from the data, logged
     torch.manual_seed(seed)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model = build_model(model_cfg.pop("name"), data.num_classes, data.input_shape,
@@ -250,6 +252,10 @@ def run(argv: list[str] | None = None) -> None:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _check_group_choices(argv)
+        from . import dryrun
+        dry, argv = dryrun.requested(argv)
+        if dry:  # before Hydra starts: no run directory, no .hydra/
+            return dryrun.main(argv)
         root = _output_root(argv)
         if root is not None and not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i")
                                         or a.startswith("--cfg") for a in argv):

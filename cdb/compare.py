@@ -9,6 +9,7 @@ accuracy (the mean of the per-class accuracies, metrics.json's `macro_recall`), 
 """
 from __future__ import annotations
 
+import json
 import re
 
 from .tables import Run, TableSpec, get
@@ -65,6 +66,8 @@ def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
     shots = {col: key for col, key in SHOTS.items() if any(key in r.metrics.get("test", {}) for r in runs)}
     cols = [*BASE, *(f"class {n}" for n in names), *shots]
     label, shared = short_names({setting(r, by) for r in runs})
+    thresholds = sorted({json.dumps(r.metrics["test"]["group_thresholds"], sort_keys=True)
+                         for r in runs if "group_thresholds" in r.metrics.get("test", {})})
 
     def cells(run: Run):
         t, row = run.metrics["test"], label[setting(run, by)]
@@ -83,4 +86,5 @@ def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
         + (["class c: test accuracy of class c."] if names else [])
         + ([f"{', '.join(shots)}: accuracy on classes with many / medium / few training images (see "
             "cdb.metrics.shot_groups)."] if shots else [])
+        + [f"many/medium/few thresholds of the runs: {'; '.join(thresholds)}"] * bool(thresholds)
         + ["\"—\": no run of that setting reports the metric."])

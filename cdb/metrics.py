@@ -1,6 +1,7 @@
 """Every reported metric from one confusion matrix (rows = true class, columns = predicted class)."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -38,6 +39,10 @@ def summarize(cm: torch.Tensor, topk_correct: dict[int, int] | None = None,
     for k, correct in (topk_correct or {}).items():
         out[f"top{k}"] = 100.0 * correct / float(total) if total > 0 else 0.0
     for name, classes in (groups or {}).items():
+        if name == THRESHOLDS:  # how the groups were drawn: reported as they are
+            out["group_thresholds"] = dict(classes)
+            out["group_classes"] = {k: list(v) for k, v in groups.items() if k != THRESHOLDS}
+            continue
         idx = torch.as_tensor(list(classes), dtype=torch.long)
         if len(idx) == 0:
             continue
@@ -69,6 +74,39 @@ def shot_groups(train_counts, many_above: int = SHOT_THRESHOLDS[0],
 def shot_thresholds_text(many_above: int = SHOT_THRESHOLDS[0], few_below: int = SHOT_THRESHOLDS[1]) -> str:
     return (f"many: > {many_above} training images, medium: {few_below}-{many_above}, "
             f"few: < {few_below}")
+
+
+THRESHOLDS = "thresholds"  # key of a groups dict that records how the groups were drawn (summarize reports it)
+
+
+def shot_thresholds(train_counts, many_above="auto", few_below="auto") -> dict:
+    """{many_above, few_below, rule}: the given numbers, or for "auto" a rule that fits any class count.
+
+    auto: OLTR's > 100 / < 20 when there are at least 100 classes and the counts reach past both (ImageNet-LT
+    style sets, comparable with published numbers); otherwise the terciles of the training counts
+    (linear-interpolated 1/3 and 2/3 quantiles), so a 99:1 pair is one many-shot and one few-shot class.
+    Thresholds are whole numbers that keep the strict inequalities' groups: many > floor(q2/3), few < ceil(q1/3).
+    """
+    counts = torch.as_tensor([int(n) for n in train_counts], dtype=torch.float64)
+    auto = many_above == "auto", few_below == "auto"
+    oltr = len(counts) >= 100 and counts.max() > SHOT_THRESHOLDS[0] and counts.min() < SHOT_THRESHOLDS[1]
+    if oltr:
+        m, f, rule = *SHOT_THRESHOLDS, "OLTR (>= 100 classes spanning both thresholds)"
+    else:
+        q = torch.quantile(counts, torch.tensor([1 / 3, 2 / 3], dtype=torch.float64))
+        m, f, rule = math.floor(float(q[1]) + 1e-9), math.ceil(float(q[0]) - 1e-9), "terciles of the training counts"
+    if not any(auto):
+        rule = "given"
+    elif not all(auto):
+        rule = f"given, the other from the {rule}"
+    return {"many_above": m if auto[0] else many_above, "few_below": f if auto[1] else few_below, "rule": rule}
+
+
+def shot_report(train_counts, many_above="auto", few_below="auto") -> tuple[dict, str]:
+    """(groups with their thresholds under THRESHOLDS, one line that says how they were drawn)."""
+    t = shot_thresholds(train_counts, many_above, few_below)
+    groups = {**shot_groups(train_counts, t["many_above"], t["few_below"]), THRESHOLDS: t}
+    return groups, f"{shot_thresholds_text(t['many_above'], t['few_below'])} ({t['rule']})"
 
 
 def result_line(metrics: dict) -> str:

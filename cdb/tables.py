@@ -213,6 +213,7 @@ class Table:
     cells: pd.DataFrame
     runs_dir: str
     command: str = ""
+    beside: "Table | None" = None   # the same table from other runs (e.g. the paper's full schedule), shown after
 
     def markdown(self) -> str:
         spec = self.spec
@@ -231,15 +232,38 @@ class Table:
         if settings:
             md += ["Settings of the runs behind the table:", "", *settings, ""]
         md += [f"- {note}" for note in spec.notes]
+        if self.beside is not None:
+            md += ["", *self.beside.beside_markdown()]
         return "\n".join(md).rstrip() + "\n"
 
+    def beside_markdown(self) -> list[str]:
+        """This table as a section after another one: only the columns some run fills, its own settings."""
+        spec, n_runs = self.spec, self.contrib["path"].nunique()
+        cols = [c for c in spec.cols if c in set(self.contrib["col"])]
+        md = [f"## Beside it: {n_runs} runs under `{self.runs_dir}`", "",
+              f"Command: `{self.command}`" if self.command else "Command: (not recorded)", ""]
+        if cols:
+            md += [grid(spec, self.cells).reindex(columns=cols).to_markdown(tablefmt="github", disable_numparse=True),
+                   ""]
+        else:
+            md += ["No run fills a cell of this table.", ""]
+        settings = settings_summary(spec, self.contrib)
+        return md + (["Settings of these runs:", "", *settings] if settings else [])
+
+    def _all_cells(self) -> pd.DataFrame:
+        if self.beside is None:
+            return self.cells
+        extra = self.beside.cells[self.beside.cells["n"] > 0].assign(table=f"{self.spec.name}_beside")
+        return pd.concat([self.cells, extra], ignore_index=True)
+
     def csv(self) -> str:
-        """One line per cell: table,row,col,mean,std,n,collapsed,paper (mean/std with 4 decimals, empty if no run)."""
-        return self.cells.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+        """One line per cell: table,row,col,mean,std,n,collapsed,paper (mean/std with 4 decimals, empty if no run);
+        cells of the runs beside the table follow as table NAME_beside (filled cells only)."""
+        return self._all_cells().to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
     def json(self) -> str:
         """The CSV's records (15 decimals; null where a cell has no run)."""
-        return self.cells.to_json(orient="records", indent=2, force_ascii=False, double_precision=15) + "\n"
+        return self._all_cells().to_json(orient="records", indent=2, force_ascii=False, double_precision=15) + "\n"
 
     def latex(self) -> str:
         """The Markdown grid as a LaTeX table (booktabs), for a paper."""
@@ -412,8 +436,10 @@ SPECS: dict[str, TableSpec] = {
 }
 
 
-def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override") -> Table:
-    """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`."""
+def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override",
+               beside: Sequence[str | Path] | None = None, beside_command: str = "") -> Table:
+    """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`; with `beside`, the
+    same table from those runs (another profile, e.g. the paper's full schedule) follows it."""
     loaded = load_runs(runs)
     where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
     if name == "compare":
@@ -427,15 +453,17 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
     else:
         raise CdbError(f"table {name!r} is not known: one of {sorted(SPECS) + ['compare']}")
     contrib = contributions(spec, loaded)
-    return Table(spec, contrib, aggregate(spec, contrib), where, command)
+    other = make_table(name, beside, beside_command, by) if beside else None
+    return Table(spec, contrib, aggregate(spec, contrib), where, command, other)
 
 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
-                formats: Sequence[str] = ("md", "csv"), by: str = "override") -> Path:
+                formats: Sequence[str] = ("md", "csv"), by: str = "override",
+                beside: Sequence[str | Path] | None = None, beside_command: str = "") -> Path:
     """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
     from .train.io import atomic_write_text
 
-    table = make_table(name, runs_dir, command, by)
+    table = make_table(name, runs_dir, command, by, beside, beside_command)
     texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):
@@ -460,13 +488,19 @@ def main(argv: list[str]) -> None:
                    help="compare only: one row per run-directory override name without the seed (default), or "
                         "per value of a config key such as loss.label")
     p.add_argument("--command", default="", help="the command that produced the runs, recorded in the table")
+    p.add_argument("--beside", nargs="+", metavar="DIR_OR_GLOB",
+                   help="runs of the same table under another profile (e.g. the paper's full schedule), shown in a "
+                        "section after the table with only the columns they fill")
+    p.add_argument("--beside-command", default="", help="the command that produced the --beside runs")
     args = p.parse_args(argv)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     for fmt in formats or [args.format]:
         if fmt not in FORMATS:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
     if args.out == "-":
-        print(make_table(args.name, args.runs, args.command, args.by).text(formats[0]), end="")
+        print(make_table(args.name, args.runs, args.command, args.by, args.beside,
+                         args.beside_command).text(formats[0]), end="")
         return
-    path = build_table(args.name, args.runs, args.out, args.command, formats, args.by)
+    path = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
+                       args.beside_command)
     print(path.read_text(), end="")

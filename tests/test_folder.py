@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from cdb.data import build_dataset
-from cdb.data.longtail import longtail_counts
 from cdb.errors import ConfigError, DataError
 from lt_fixtures import QUICK, cdb_run, metrics_of, write_image_folder, write_jpeg
 
@@ -30,19 +29,32 @@ def test_image_folder_with_carved_validation(folder_root):
     assert d.class_counts.tolist() == [10, 7, 5]                  # 2 per class carved for validation
     assert torch.bincount(d.val.targets, minlength=3).tolist() == [2, 2, 2]
     assert len(d.test) == 6
-    assert not set(d.train.paths) & set(d.val.paths)
-    assert d.info["groups"] == {"many": [], "medium": [], "few": [0, 1, 2]}
-    x, y = d.val[0]
-    assert x.shape == (3, 8, 8) and y == 0
-    assert build(folder_root).val.paths == d.val.paths            # seeded
+    files = d.info["files"]
+    assert not set(files["train"]) & set(files["val"])
+    # terciles of (10, 7, 5): 1/3 quantile 6.33, 2/3 quantile 7.67 -> many > 7, few < 7
+    assert {k: v for k, v in d.info["groups"].items() if k != "thresholds"} == \
+        {"many": [0], "medium": [1], "few": [2]}
+    # 12x12 RGB JPEGs cropped to 8: small, so held in memory as uint8 with crop+flip batched augmentation
+    assert d.val.x.shape == (6, 3, 8, 8) and d.val.x.dtype == torch.uint8 and d.augment == "crop_flip"
+    assert build(folder_root).info["files"]["val"] == files["val"]            # seeded
     other = build_dataset("folder", root=str(folder_root), seed=5, path="pets", val_per_class=2)
-    assert other.val.paths != d.val.paths
+    assert other.info["files"]["val"] != files["val"]
 
 
-def test_imbalance_profile(folder_root):
+def test_large_or_imagenet_augmented_images_are_read_from_disk(folder_root):
+    d = build(folder_root, augment="imagenet", mean=[0.5] * 3, std=[0.25] * 3)
+    x, y = d.val[0]
+    assert x.shape == (3, 8, 8) and x.dtype == torch.float32 and y == 0
+    assert d.train.paths == d.info["files"]["train"]
+    assert d.info["transforms"]["train"].startswith("random resized crop 8")
+
+
+def test_imbalance_profile_starts_from_the_largest_class(folder_root):
     d = build(folder_root, imbalance=5)
-    # smallest class after carving has 5 images: n_c = floor(5 * (1/5)^(c/2)) = 5, 2, 1
-    assert d.class_counts.tolist() == longtail_counts(5, 3, 5) == [5, 2, 1]
+    # after carving: cat 10, dog 7, eel 5 (head first by size); n_c = floor(n_max * (1/5)^(r/2)), n_max as large
+    # as the classes allow: rank 1 needs floor(n_max / sqrt 5) <= 7 and rank 2 floor(n_max / 5) <= 5, so n_max = 10
+    assert d.class_counts.tolist() == [10, int(10 / 5 ** 0.5), 10 // 5] == [10, 4, 2]
+    assert d.info["head"] == "cat"
 
 
 def test_val_folder_and_list_layout(tmp_path):
@@ -78,9 +90,9 @@ def test_errors_name_what_is_missing(tmp_path, folder_root):
 
 def test_end_to_end_resnet10(tmp_path):
     write_image_folder(tmp_path / "data" / "mine", {"a": 6, "b": 4}, test_per_class=2, size=12)
-    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=mine", "dataset.val_per_class=1",
-                  "dataset.imbalance=3", "dataset.image_size=8", "dataset.resize=10", "trainer.batch_size=4",
-                  *QUICK)
+    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=mine", "dataset.val_per_class=1", "model=resnet10",
+                  "imbalance=3", "dataset.image_size=8", "dataset.resize=10", "dataset.augment=imagenet",
+                  "trainer=imagenet_lt_oltr", "trainer.batch_size=4", *QUICK)
     assert res.returncode == 0, res.stderr[-3000:]
     m = metrics_of(tmp_path)
-    assert m["train_class_counts"] == [3, 1] and m["class_names"] == ["a", "b"]   # floor(3 / 3^c)
+    assert m["train_class_counts"] == [5, 1] and m["class_names"] == ["a", "b"]   # n_max 5: floor(5 / 3^r)

@@ -183,9 +183,11 @@ def test_compare_rows_per_setting_with_hand_computed_means(tmp_path):
 
 def test_compare_many_medium_few_instead_of_classes(tmp_path):
     sweep = tmp_path / "sweep"
-    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0}
+    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0,
+             "group_thresholds": {"many_above": 21, "few_below": 4, "rule": "terciles"}}
     _sweep_run(sweep, "loss=ce", 0, 60.0, 40.0, [50.0] * 12, "CE", shots)
-    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE", {k: v + 2 for k, v in shots.items()})
+    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE",
+               {k: (v + 2 if isinstance(v, float) else v) for k, v in shots.items()})
     _sweep_run(sweep, "loss=cdb", 0, 58.0, 44.0, [50.0] * 12, "CDB-CE")        # reports no shot groups
     table = make_table("compare", sweep)
     assert table.spec.cols == ["test error", "balanced accuracy", "many-shot", "medium-shot", "few-shot"]
@@ -193,6 +195,7 @@ def test_compare_many_medium_few_instead_of_classes(tmp_path):
     assert cells.loc[("loss=ce", "few-shot"), "mean"] == 11.0 and cells.loc[("loss=ce", "few-shot"), "std"] == 1.0
     assert cells.loc[("loss=cdb", "few-shot"), "n"] == 0
     assert "| —" in table.markdown()                                      # not reported: a dash, never a number
+    assert 'thresholds of the runs: {"few_below": 4, "many_above": 21, "rule": "terciles"}' in table.markdown()
     (tmp_path / "empty").mkdir()
     with pytest.raises(CdbError, match="holds no finished run"):
         make_table("compare", tmp_path / "empty")
@@ -233,3 +236,23 @@ def test_compare_row_labels_drop_the_overrides_every_row_shares():
     assert shared == ["dataset.path=_d", "dataset=folder", "trainer.milestones=[1,2]"]
     assert short_names({"a=1"}) == ({"a=1": "a=1"}, [])                  # one setting keeps its full name
     assert sorted(short_names({"a=1,b=2", "a=1"})[0].values()) == ["a=1", "b=2"]   # never an empty label
+
+
+def test_beside_runs_follow_the_table_with_only_their_columns(tmp_path):
+    quick, full = tmp_path / "quick", tmp_path / "paper_schedule"
+    _fake_run(quick, "ce", 0, 0.99, 0, 7.0, label="CE", weighting="none")
+    _fake_run(full, "loss=ce", 0, 0.99, 0, 8.0, label="CE", weighting="none", lr=0.001)
+    _fake_run(full, "loss=ce", 0, 0.99, 1, 10.0, label="CE", weighting="none", lr=0.001)
+    _fake_run(full, "loss=cdb", "dynamic", 0.99, 0, 4.0, lr=0.001)
+    build_table("table1", [str(quick)], tmp_path / "out", command="make table1-quick", beside=[str(full)],
+                beside_command="make paper-schedule")
+    md = (tmp_path / "out" / "table1.md").read_text()
+    head, tail = md.split("## Beside it: 3 runs under")
+    assert "7.00 ± 0.00 (1) · paper 8.59 ± 0.41" in head and "9.00" not in head
+    assert "9.00 ± 1.00 (2) · paper 8.59 ± 0.41" in tail and "4.00 ± 0.00 (1) · paper 2.39 ± 0.41" in tail
+    assert "make paper-schedule" in tail and "| 0.9 " not in tail  # only the r = 0.99 column
+    assert "trainer.lr`: 0.001" in tail
+    rows = list(csv.DictReader((tmp_path / "out" / "table1.csv").open()))
+    beside = [r for r in rows if r["table"] == "table1_beside"]
+    assert [(r["row"], r["col"], r["mean"], r["n"]) for r in beside] == [("CE", "0.99", "9.0000", "2"),
+                                                                         ("CDB-CE", "0.99", "4.0000", "1")]

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 
 # info entries kept for audits and tests but too bulky for data.json (MNIST: thousands of indices)
-AUDIT_KEYS = frozenset({"train_indices"})
+AUDIT_KEYS = frozenset({"train_indices", "files"})
 
 
 @dataclass

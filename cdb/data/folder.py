@@ -1,31 +1,46 @@
-"""Bring your own data: an image folder (a sub-folder per class) or list files, made long-tailed on request.
+"""Bring your own data: an image folder (a sub-folder per class) or list files, made imbalanced on request.
 
-Layout "imagefolder": <path>/train/<class>/*.jpg and <path>/test/<class>/*.jpg,
-optionally <path>/val/<class>/*.jpg; class names are the sorted sub-folder
-names of train/. Layout "lists": train_list / test_list (optionally val_list)
-files of `relative/path label` lines, paths relative to `path`.
-Without a validation split, `val_per_class` images of every class are carved
-from train (random, seeded), as the paper does for CIFAR. With `imbalance` > 1,
-train then keeps floor(n_max * mu**c) images of class c (n_max = the smallest
-class after carving, mu = (1/imbalance)**(1/(C-1)), classes in label order).
-Images are decoded and transformed like ImageNet-LT (224 crops, ImageNet
-mean/std); many/medium/few-shot groups are reported.
+Layout "imagefolder": <path>/train/<class>/*.png and <path>/test/<class>/*.png,
+optionally <path>/val/<class>/; labels are the sorted sub-folder names of
+train/. Layout "lists": train_list / test_list (optionally val_list) files of
+`relative/path label` lines, paths relative to `path`. Without a validation
+split, `val_per_class` images of every class are carved from train (random,
+seeded), as the paper does for CIFAR.
+
+Imbalance (docs/datasets.md, docs/own-data.md): classes are ranked head first,
+by default by training size (largest first, ties by label), or in the order
+`class_order` gives. `imbalance` keeps floor(n_max * mu**r) images of the
+class at rank r (mu = (1/imbalance)**(1/(C-1)), the paper's long-tailed
+profile), n_max as large as the images allow; for two classes
+`majority_ratio` keeps round(N r) head and N - round(N r) tail images (like
+MNIST 4/9), N = `n_train` or as large as the images allow.
+
+Channels, size and normalisation come from the training images unless given;
+images of at most SMALL pixels that need no ImageNet crops are held in memory
+as uint8 tensors (batched augmentation, like CIFAR), larger ones are decoded
+per item with torchvision transforms.
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import torch
 
 from ..errors import DataError, check
-from ..metrics import shot_groups, shot_thresholds_text
-from .base import DatasetSplits
-from .images import ImageListDataset, image_transform, read_list, scan_image_folder
-from .longtail import carve_per_class, class_indices, longtail_counts, take_first
+from ..metrics import shot_report
+from .base import DatasetSplits, TensorSplit
+from .images import (GRAY_MODES, ImageListDataset, decode, image_transform, load_images, probe_images, read_list,
+                     scan_image_folder)
+from .longtail import carve_per_class, class_indices, fit_longtail, fit_majority
 
 HOW = ("Point dataset.path at a folder with train/<class>/ and test/<class>/ image sub-folders "
        "(dataset.layout=imagefolder), or give dataset.train_list and dataset.test_list files of "
        "'relative/path label' lines (dataset.layout=lists).")
+SMALL = 64           # images up to this side are "small": in memory, small-image model and trainer
+PHOTO_SIZE = 224     # crop size for larger images (ImageNet's)
+AUGMENTS = ("auto", "none", "cifar", "imagenet")
+MEAN_SAMPLE = 1000   # training images the mean/std of large (on-disk) images is measured on
 
 
 def _load_split(base: Path, layout: str, split: str, list_file: str | None,
@@ -44,16 +59,93 @@ def _load_split(base: Path, layout: str, split: str, list_file: str | None,
     return None, read_list(base / list_file, HOW)
 
 
+def choose_shape(base: Path, paths: list[str], channels, image_size) -> tuple[int, int]:
+    """(channels, image size): given, or from the training images' headers (auto).
+
+    channels auto: 1 when every probed image is grayscale, else 3. image_size auto: the median short side when
+    it is at most SMALL (small images keep their size), else PHOTO_SIZE.
+    """
+    check(channels in ("auto", 1, 3), "dataset.channels", channels, "auto, 1 or 3")
+    check(image_size == "auto" or (isinstance(image_size, int) and image_size > 0), "dataset.image_size",
+          image_size, "auto or a size in pixels")
+    if channels != "auto" and image_size != "auto":
+        return channels, image_size
+    modes, sizes = probe_images([base / p for p in paths])
+    if channels == "auto":
+        channels = 1 if modes <= GRAY_MODES else 3
+    if image_size == "auto":
+        side = int(statistics.median(min(h, w) for h, w in sizes))
+        image_size = side if side <= SMALL else PHOTO_SIZE
+    return channels, image_size
+
+
+def choose_augment(augment: str, channels: int, size: int) -> str:
+    """auto: none for grayscale up to 32 px (the paper's MNIST setup has none, and flips change digits),
+    cifar (crop with padding + flip) up to SMALL px, imagenet (random resized crop, flip, jitter) above."""
+    check(augment in AUGMENTS, "dataset.augment", augment, ", ".join(AUGMENTS))
+    if augment != "auto":
+        return augment
+    if size <= 32 and channels == 1:
+        return "none"
+    return "cifar" if size <= SMALL else "imagenet"
+
+
+def head_order(names: list[str], available: list[int], class_order) -> list[int]:
+    """Labels ranked head first: `class_order` (class names), else by training size, largest first."""
+    if class_order is None:
+        return sorted(range(len(names)), key=lambda c: (-available[c], c))
+    order = [str(n) for n in class_order]
+    check(sorted(order) == sorted(names), "dataset.class_order", list(class_order),
+          f"every class once, head first, from {names}")
+    return [names.index(n) for n in order]
+
+
+def profile(available: list[int], order: list[int], imbalance, majority_ratio, n_train) -> list[int] | None:
+    """Training images kept per label, or None to keep every image."""
+    check(imbalance is None or imbalance >= 1, "imbalance", imbalance,
+          "null (keep the class sizes as they are) or a number >= 1 (largest / smallest class)")
+    check(majority_ratio is None or 0.5 <= majority_ratio < 1, "dataset.majority_ratio", majority_ratio,
+          "null or a number in [0.5, 1)")
+    check(n_train is None or (isinstance(n_train, int) and n_train > 0), "dataset.n_train", n_train,
+          "null or a positive number of training images (with dataset.majority_ratio)")
+    if majority_ratio is not None:
+        check(len(order) == 2, "dataset.majority_ratio", majority_ratio,
+              f"only for two classes (there are {len(order)}): use imbalance= for more")
+        check(imbalance is None, "imbalance", imbalance, "null when dataset.majority_ratio is set (give one)")
+        ranked = fit_majority(available[order[0]], available[order[1]], majority_ratio, n_train)
+    elif imbalance is not None:
+        ranked = fit_longtail([available[c] for c in order], imbalance)
+    else:
+        return None
+    counts = [0] * len(order)
+    for r, c in enumerate(order):
+        counts[c] = ranked[r]
+    return counts
+
+
+def channel_stats(batches) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (unbiased) std of float (N, C, H, W) batches in [0, 1], summed in float64 a batch
+    at a time so that a large split never needs a float copy of itself."""
+    n, total, squares = 0, 0.0, 0.0
+    for x in batches:
+        x = x.double()
+        n += x.numel() // x.shape[1]
+        total = total + x.sum((0, 2, 3))
+        squares = squares + (x * x).sum((0, 2, 3))
+    mean = total / n
+    var = ((squares - n * mean * mean) / max(n - 1, 1)).clamp_min(1e-12)
+    return tuple(mean.tolist()), tuple(var.sqrt().tolist())
+
+
 def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagefolder", train_list: str | None = None,
                  val_list: str | None = None, test_list: str | None = None, val_per_class: int = 20,
-                 imbalance: float | None = None, image_size: int = 224, resize: int = 256, jitter: float = 0.4,
-                 many_above: int = 100, few_below: int = 20) -> DatasetSplits:
+                 imbalance: float | None = None, majority_ratio: float | None = None, n_train: int | None = None,
+                 class_order: list[str] | None = None, channels="auto", image_size="auto", resize: int | None = None,
+                 augment: str = "auto", mean=None, std=None, jitter: float = 0.4, many_above="auto",
+                 few_below="auto") -> DatasetSplits:
     """Splits of a user's image dataset; `path` is relative to `root` (data_root) unless absolute."""
     check(layout in ("imagefolder", "lists"), "dataset.layout", layout, "imagefolder or lists")
     check(bool(path), "dataset.path", path, "the folder of your dataset (dataset.path=/where/it/is)")
-    check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
-    check(imbalance is None or imbalance >= 1, "dataset.imbalance", imbalance,
-          "null (keep the class sizes as they are) or a number >= 1")
     base = Path(path).expanduser()
     base = base if base.is_absolute() else Path(root).expanduser() / base
     if not base.is_dir():
@@ -75,33 +167,81 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
         bad = [label for _, label in its if not 0 <= label < num_classes]
         if bad:
             raise DataError(f"{split} split has label {bad[0]}, outside the training labels 0..{num_classes - 1}")
-    train_tf, eval_tf = image_transform(True, image_size, resize, jitter), image_transform(False, image_size, resize)
-    full = ImageListDataset(base, train_items, train_tf)
+
+    # ---- which images: validation carved (or given), then the imbalance profile, head first ----
+    full = ImageListDataset(base, train_items)
     if val is None:
         check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
               "an integer >= 1 (images per class carved from train for validation)")
         rest, carved = carve_per_class(full.targets, num_classes, val_per_class, seed, "random", names)
-        val_ds = full.subset(torch.cat(carved), eval_tf)
+        val_items = [(full.paths[int(i)], int(full.targets[int(i)])) for i in torch.cat(carved)]
     else:
         g = torch.Generator().manual_seed(int(seed))  # shuffled, so an imbalance profile keeps a random subset
         rest = [idx[torch.randperm(len(idx), generator=g)] for idx in class_indices(full.targets, num_classes)]
-        val_ds = ImageListDataset(base, val[1], eval_tf)
-    if imbalance is not None and imbalance > 1:
-        n_max = min(len(r) for r in rest)
-        keep = take_first(rest, longtail_counts(n_max, num_classes, imbalance), names)
-    else:
-        keep = torch.cat(rest)
+        val_items = val[1]
+    available = [len(r) for r in rest]
+    order = head_order(names, available, class_order)
+    counts = profile(available, order, imbalance, majority_ratio, n_train)
+    keep = torch.cat([r[:n] for r, n in zip(rest, counts)] if counts else rest)
     train_ds = full.subset(keep)
-    counts = torch.bincount(train_ds.targets, minlength=num_classes)
+
+    # ---- how the images look: channels, size, augmentation, normalisation ----
+    channels, image_size = choose_shape(base, train_ds.paths, channels, image_size)
+    augment = choose_augment(augment, channels, image_size)
+    check(mean is None or len(mean) == channels, "dataset.mean", mean, f"null (from the training images) or "
+          f"{channels} numbers in [0, 1]")
+    check(std is None or len(std) == channels, "dataset.std", std, f"null or {channels} positive numbers")
+    in_memory = image_size <= SMALL and augment != "imagenet"
+    splits = {"train": train_ds.paths, "val": [p for p, _ in val_items], "test": [p for p, _ in test[1]]}
+    labels = {"train": train_ds.targets, "val": torch.as_tensor([lb for _, lb in val_items], dtype=torch.long),
+              "test": torch.as_tensor([lb for _, lb in test[1]], dtype=torch.long)}
+    if in_memory:
+        x = {s: load_images([base / p for p in ps], channels, image_size) for s, ps in splits.items()}
+        given = mean is not None and std is not None
+        mean, std = (tuple(mean), tuple(std)) if given else \
+            channel_stats(b.float() / 255 for b in x["train"].split(1024))
+        made = {s: TensorSplit(x[s], labels[s]) for s in splits}
+        batched = {"none": "none", "cifar": "crop_flip"}[augment]
+        transforms = {"train": f"{'none' if batched == 'none' else 'random crop (pad 4) + horizontal flip'}, "
+                               f"normalise", "eval": "normalise"}
+    else:
+        resize = resize or round(image_size * 256 / 224)
+        check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
+        if mean is None or std is None:
+            mean, std = _sample_mean_std(base, train_ds, channels, image_size, resize, seed)
+        made = {s: ImageListDataset(base, list(zip(splits[s], labels[s].tolist())),
+                                    image_transform(s == "train", image_size, resize, jitter, mean, std, augment),
+                                    channels) for s in splits}
+        batched = "none"
+        crop = f"resize {resize} + centre crop {image_size}"
+        transforms = {"train": {"none": crop, "cifar": f"{crop}, random crop (pad {max(1, image_size // 8)}) + flip",
+                                "imagenet": f"random resized crop {image_size} + flip + colour jitter {jitter}"}[augment]
+                      + ", normalise", "eval": f"{crop}, normalise"}
+    train_counts = torch.bincount(labels["train"], minlength=num_classes)
+    groups, group_text = shot_report(train_counts.tolist(), many_above, few_below)
     return DatasetSplits(
         name="folder",
-        train=train_ds,
-        val=val_ds,
-        test=ImageListDataset(base, test[1], eval_tf),
+        train=made["train"],
+        val=made["val"],
+        test=made["test"],
         num_classes=num_classes,
         class_names=names,
-        input_shape=(3, image_size, image_size),
-        info={"groups": shot_groups(counts, many_above, few_below),
-              "group_thresholds": shot_thresholds_text(many_above, few_below),
-              "imbalance": imbalance, "path": str(base)},
+        input_shape=(channels, image_size, image_size),
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(s) for s in std),
+        augment=batched,
+        info={"path": str(base), "head": names[order[0]], "class_order": [names[c] for c in order],
+              "imbalance": imbalance, "majority_ratio": majority_ratio, "channels": channels,
+              "image_size": image_size, "augment": augment, "in_memory": in_memory, "transforms": transforms,
+              "mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std],
+              "groups": groups, "group_thresholds": group_text,
+              "files": splits},  # the image of every row of each split, for audits (not in data.json)
     )
+
+
+def _sample_mean_std(base: Path, train: ImageListDataset, channels: int, size: int, resize: int, seed: int):
+    """Mean/std of up to MEAN_SAMPLE training images (seeded draw) after the evaluation crop."""
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(train), generator=g)[:MEAN_SAMPLE]
+    fit = image_transform(False, size, resize, 0.0, (0.0,) * channels, (1.0,) * channels)
+    return channel_stats(fit(decode(base / train.paths[int(i)], channels)).unsqueeze(0) for i in idx)

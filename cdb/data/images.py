@@ -2,7 +2,8 @@
 
 Shared by the ImageNet-LT, EGTEA and bring-your-own-folder builders. Decoding
 uses Pillow, transforms are torchvision.transforms.v2 on uint8 tensors; items
-come out normalised float32 (3, size, size).
+come out normalised float32 (channels, size, size). Small folders are loaded
+whole into a uint8 tensor instead (load_images).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..errors import DataError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # Pillow modes without colour
 
 
 def read_list(path: Path, how: str) -> list[tuple[str, int]]:
@@ -36,8 +38,9 @@ def read_list(path: Path, how: str) -> list[tuple[str, int]]:
     return items
 
 
-def decode(path: Path) -> torch.Tensor:
-    """uint8 RGB (3, H, W) from an image file; grayscale, CMYK and PNG-named-.JPEG files become RGB.
+def decode(path: Path, channels: int = 3) -> torch.Tensor:
+    """uint8 (channels, H, W) from an image file: channels=3 gives RGB (grayscale, CMYK and PNG-named-.JPEG
+    files become RGB), channels=1 gives luminance.
 
     Uses Pillow (a torchvision dependency): torchvision.io's decoders are
     deprecated from torchvision 0.29 on.
@@ -47,24 +50,63 @@ def decode(path: Path) -> torch.Tensor:
 
     try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB"))
+            arr = np.asarray(img.convert("L" if channels == 1 else "RGB"))
     except FileNotFoundError:
         raise DataError(f"image {path} is missing (listed in the split files); check the image folder "
                         "setting (dataset.images / dataset.path / dataset.frames)") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"cannot decode image {path}: {exc}") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    t = torch.from_numpy(arr.copy())
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[set[str], list[tuple[int, int]]]:
+    """(Pillow modes, (height, width) sizes) of up to `limit` files spread evenly over `paths`; reads headers only."""
+    from PIL import Image, UnidentifiedImageError
+
+    step = max(1, len(paths) // limit)
+    modes, sizes = set(), []
+    for path in list(paths)[::step][:limit]:
+        try:
+            with Image.open(path) as img:
+                modes.add(img.mode)
+                sizes.append((img.height, img.width))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot decode image {path}: {exc}") from None
+    return modes, sizes
+
+
+def load_images(paths: Sequence[Path], channels: int, size: int) -> torch.Tensor:
+    """uint8 (N, channels, size, size) of every file; images of another size are resized (short side) and
+    centre-cropped, as evaluation transforms do."""
+    from torchvision.transforms import v2
+
+    fit = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+    out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
+    for i, path in enumerate(paths):
+        img = decode(path, channels)
+        out[i] = img if img.shape[-2:] == (size, size) else fit(img)
+    return out
 
 
 def image_transform(train: bool, size: int = 224, resize: int = 256, jitter: float = 0.4,
-                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Callable:
-    """Train: RandomResizedCrop(size), flip, colour jitter (OLTR's ImageNet-LT recipe). Eval: resize + centre crop."""
+                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                    augment: str = "imagenet") -> Callable:
+    """Eval: resize (short side) + centre crop. Train, by `augment`: imagenet = RandomResizedCrop(size), flip,
+    colour jitter (OLTR's ImageNet-LT recipe); cifar = the eval crop, then random crop with size/8 padding and
+    flip; none = the eval crop."""
     from torchvision.transforms import v2
 
-    steps = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train else \
-        [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
-    if train and jitter > 0:
-        steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter, hue=0))
+    fit = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
+    if not train or augment == "none":
+        steps = fit
+    elif augment == "cifar":
+        steps = [*fit, v2.RandomCrop(size, padding=max(1, size // 8)), v2.RandomHorizontalFlip()]
+    else:
+        steps = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
+        if jitter > 0:  # saturation needs colour: grayscale images get brightness and contrast only
+            sat = jitter if len(mean) == 3 else 0
+            steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=sat, hue=0))
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)
 
@@ -72,17 +114,19 @@ def image_transform(train: bool, size: int = 224, resize: int = 256, jitter: flo
 class ImageListDataset(Dataset):
     """(image, label) pairs read from files under `root`; `targets` holds the labels for class counts."""
 
-    def __init__(self, root: Path, items: list[tuple[str, int]], transform: Callable | None = None):
+    def __init__(self, root: Path, items: list[tuple[str, int]], transform: Callable | None = None,
+                 channels: int = 3):
         self.root = Path(root)
         self.paths = [p for p, _ in items]
         self.targets = torch.as_tensor([label for _, label in items], dtype=torch.long)
         self.transform = transform
+        self.channels = channels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        img = decode(self.root / self.paths[i])
+        img = decode(self.root / self.paths[i], self.channels)
         if self.transform is not None:
             img = self.transform(img)
         return img, int(self.targets[i])
@@ -90,7 +134,7 @@ class ImageListDataset(Dataset):
     def subset(self, idx: torch.Tensor, transform: Callable | None = None) -> "ImageListDataset":
         """The items at `idx` (in that order), with another transform if given."""
         items = [(self.paths[int(i)], int(self.targets[int(i)])) for i in idx]
-        return ImageListDataset(self.root, items, self.transform if transform is None else transform)
+        return ImageListDataset(self.root, items, self.transform if transform is None else transform, self.channels)
 
 
 def scan_image_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:

@@ -1,6 +1,8 @@
 """Shared split helpers for long-tailed datasets: the exponential profile and per-class carving."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import DataError, check
@@ -62,3 +64,45 @@ def take_first(per_class: list[torch.Tensor], counts: list[int], names: list[str
             raise DataError(f"class {name!r} has {len(idx)} images but the imbalance profile needs {n}")
         out.append(idx[:n])
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def fit_longtail(available: list[int], imbalance: float) -> list[int]:
+    """The exponential profile with the largest n_max that `available` (images per class, head first) allows.
+
+    Class at rank r keeps floor(n_max * mu**r) <= available[r]; n_max is at most the head's count. A class
+    that would keep no image is an error (the head needs at least `imbalance` images).
+    """
+    c = len(available)
+    if c == 1 or imbalance == 1:
+        return [min(available)] * c
+    # floor(n * mu**r) <= a  <=>  n < (a + 1) / mu**r: start just above that bound, step down to the exact one
+    n = min([available[0]] + [math.ceil((a + 1) * imbalance ** (r / (c - 1))) for r, a in enumerate(available)])
+    while n > 0 and any(k > a for k, a in zip(longtail_counts(n, c, imbalance), available)):
+        n -= 1
+    counts = longtail_counts(n, c, imbalance) if n > 0 else [0] * c
+    if min(counts) < 1:
+        raise DataError(f"imbalance={imbalance:g} leaves the last class without images: the head class needs at "
+                        f"least {math.ceil(imbalance)} training images and has {available[0]} (lower the "
+                        "imbalance, or add images)")
+    return counts
+
+
+def fit_majority(head: int, tail: int, majority_ratio: float, n_train: int | None = None) -> tuple[int, int]:
+    """(head, tail) counts of a two-class split like MNIST 4/9: round(N * r) head images, the other N - that tail.
+
+    N is `n_train`, or else the largest N that the available `head` and `tail` images allow.
+    """
+    def split(n: int) -> tuple[int, int]:
+        h = int(round(n * majority_ratio))
+        return h, n - h
+
+    if n_train is None:
+        n_train = math.floor(min(head / majority_ratio, tail / (1 - majority_ratio))) + 2
+        while n_train > 0 and (split(n_train)[0] > head or split(n_train)[1] > tail):
+            n_train -= 1
+    h, t = split(n_train)
+    if h > head or t > tail or min(h, t) < 1:
+        raise DataError(f"majority_ratio={majority_ratio:g} with {n_train} training images needs {h} head and "
+                        f"{t} tail images (at least 1 each); there are {head} and {tail} after validation "
+                        "(lower dataset.majority_ratio or dataset.n_train, or pick the head with dataset.class_order)")
+    return h, t

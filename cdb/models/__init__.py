@@ -1,10 +1,12 @@
-"""Model zoo: name in, nn.Module out."""
+"""Model zoo: name in, nn.Module out; `choose_model` picks one for an input shape (model=auto)."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
 
+from ..errors import ConfigError
 from ..registry import resolve
 from .heads import use_head
 
@@ -14,13 +16,35 @@ MODELS = {
     "resnet10": "cdb.models.resnet:resnet10",
     "resnext3d_101": "cdb.models.resnext3d:resnext3d_101",
 }
+VIDEO = {"resnext3d_101"}  # models that take (T, C, H, W) clips; the others take (C, H, W) images
+
+
+def choose_model(input_shape: tuple[int, ...]) -> str:
+    """model=auto: LeNet-5 for grayscale up to 32 px (MNIST-like), ResNet-32 up to 64 px (CIFAR-like),
+    ResNet-10 above (ImageNet-like)."""
+    channels, size = input_shape[-3], max(input_shape[-2:])
+    if len(input_shape) == 4:
+        return "resnext3d_101"
+    if channels == 1 and size <= 32:
+        return "lenet5"
+    return "resnet32" if size <= 64 else "resnet10"
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], head: str = "linear",
                 **kwargs: Any) -> nn.Module:
     """Instantiate the named model for `num_classes` outputs; `input_shape` is (C, H, W) or (T, C, H, W).
 
-    head: "linear" (the model's own classifier) or "cosine" (NormedLinear, which LDAM's loss config selects).
+    Models take the data's channels; a model that needs the image size (LeNet-5's classifier) gets it, and a
+    model that cannot take the data says so in one line. head: "linear" (the model's own classifier) or
+    "cosine" (NormedLinear, which LDAM's loss config selects).
     """
     cls = resolve(MODELS, name, "model.name")
+    if (len(input_shape) == 4) != (name in VIDEO):
+        kind = "video clips (T, C, H, W)" if name in VIDEO else "images (C, H, W)"
+        raise ConfigError(f"model={name} takes {kind}, but the dataset gives inputs of shape {tuple(input_shape)}")
+    if input_shape[-2] != input_shape[-1] and "input_size" in inspect.signature(cls).parameters:
+        raise ConfigError(f"model={name} takes square images, but the dataset gives "
+                          f"{input_shape[-2]}x{input_shape[-1]}")
+    if "input_size" in inspect.signature(cls).parameters:
+        kwargs.setdefault("input_size", input_shape[-1])
     return use_head(cls(num_classes=num_classes, in_channels=input_shape[-3], **kwargs), head)

@@ -1,0 +1,70 @@
+"""model=auto and trainer=auto: pick the model and the trainer recipe from the data, and say so.
+
+dataset=folder defaults to both, because a folder's images may be 28x28 digits or
+photos. The choice is made once the dataset is built (its channels and image
+size are known), written into the run's config.yaml (model.name, the filled
+trainer.* values and `auto_choices`, which says what was chosen and why) and
+logged. Settings given on the command line (model=..., trainer=..., trainer.lr=...)
+are never replaced: trainer=auto leaves every trainer setting null, and only the
+nulls are filled from the chosen preset.
+"""
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .data.base import DatasetSplits
+from .data.folder import SMALL  # images up to this side get the small-image trainer
+from .errors import ConfigError
+from .models import choose_model
+
+log = logging.getLogger(__name__)
+
+SMALL_TRAINER, LARGE_TRAINER = "small_folder", "imagenet_lt_oltr"
+
+
+def _preset(group: str, name: str) -> DictConfig:
+    """configs/<group>/<name>.yaml, with the presets its `defaults` list names merged under it."""
+    from .cli import config_dir
+
+    path = config_dir() / group / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{group}={name!r} has no config file {path}")
+    cfg = OmegaConf.load(path)
+    parents = [OmegaConf.create()]
+    for parent in cfg.pop("defaults", []):
+        parents.append(_preset(group, parent))
+    return OmegaConf.merge(*parents, cfg)
+
+
+def choose_trainer(input_shape: tuple[int, ...]) -> str:
+    """trainer=auto: the CPU-friendly small-image preset up to SMALL px, OLTR's ImageNet-LT recipe above."""
+    return SMALL_TRAINER if max(input_shape[-2:]) <= SMALL else LARGE_TRAINER
+
+
+def resolve_auto(cfg: DictConfig, data: DatasetSplits) -> DictConfig:
+    """Replace model.name=auto and the null trainer settings of trainer=auto by the choice for `data`."""
+    shape = tuple(data.input_shape)
+    what = f"{shape[-2]}x{shape[-1]} images, {shape[-3]} channel{'s' if shape[-3] > 1 else ''}"
+    chosen = {}
+    if cfg.model.get("name") == "auto":
+        name = choose_model(shape)
+        with open_dict(cfg):
+            cfg.model = OmegaConf.merge(_preset("model", name), {k: v for k, v in cfg.model.items() if k != "name"})
+        chosen["model"] = name
+    unset = [k for k, v in cfg.trainer.items() if v is None]
+    if unset:
+        name = choose_trainer(shape)
+        preset = _preset("trainer", name)
+        with open_dict(cfg):
+            for k in unset:
+                if k in preset:
+                    cfg.trainer[k] = preset[k]
+        chosen["trainer"] = name
+    if chosen:
+        with open_dict(cfg):
+            cfg.auto_choices = {**chosen, "because": what}
+        log.info("%s: chose %s for %s (model=... / trainer=... on the command line choose yourself)",
+                 cfg.dataset.get("name"), ", ".join(f"{k}={v}" for k, v in chosen.items()), what)
+    return cfg
