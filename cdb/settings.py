@@ -43,11 +43,13 @@ for _name, _fn in (("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of))
 
 
 def check_trainer_types(trainer: dict) -> None:
-    """Each trainer.* value has its TrainerConfig field's type (trainer.lr=abc, trainer.batch_size=2.5 fail)."""
+    """Each trainer.* value has its TrainerConfig field's type (trainer.lr=abc, trainer.batch_size=2.5 fail).
+
+    The resolved TrainerConfig checks ranges and nulls again once the data has filled in trainer=auto."""
     from .train.loop import TrainerConfig
 
     for f in fields(TrainerConfig):
-        if f.name not in trainer:
+        if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/recipe.py)
             continue
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
         test, allowed = _KINDS.get(kind, (lambda v: True, ""))
