@@ -83,28 +83,5 @@ def write_image_folder(root: Path, per_class: dict[str, int], test_per_class: in
     return root
 
 
-# ---- running the CLI ----------------------------------------------------------------------------------
-REPO = Path(__file__).resolve().parent.parent
-QUICK = ["trainer.length=1", "trainer.device=cpu", "trainer.progress=false", "trainer.num_workers=0",
-         "trainer.warmup=0"]
-
-
-def cdb_run(tmp_path: Path, *overrides: str):
-    """`python -m cdb.cli <overrides>` from this checkout, data under tmp_path/data, runs under tmp_path/out."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "CDB_OUTPUT_ROOT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1",
-           "CDB_DATA_ROOT": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *overrides], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-
-
-def metrics_of(tmp_path: Path) -> dict:
-    """metrics.json of the one run under tmp_path/out."""
-    import json
-
-    found = list((tmp_path / "out").rglob("metrics.json"))
-    assert len(found) == 1, found
-    return json.loads(found[0].read_text())
+# Running the CLI lives in conftest.py; re-exported here for test files that still import it from this module.
+from conftest import QUICK, cdb_run, metrics_of  # noqa: E402,F401

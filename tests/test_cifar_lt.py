@@ -12,9 +12,8 @@ from cdb.data import build_dataset
 from cdb.data.cifar import load_cifar
 from cdb.data.longtail import longtail_counts
 from cdb.errors import ConfigError, DataError
-import json
-
-from lt_fixtures import QUICK, cdb_run, metrics_of, write_cifar100
+from conftest import QUICK, cdb_run, metrics_of, read_log, run_dirs
+from lt_fixtures import write_cifar100
 
 IMBALANCES = (200, 100, 50, 20, 10, 1)
 
@@ -94,7 +93,7 @@ def test_authors_split_is_file_order(cifar_root):
     idx = d.info["train_indices"]
     for cls in (0, 57, 99):
         in_file = torch.nonzero(y_all == cls).flatten().tolist()
-        n_c = longtail_counts(35, 100, 10)[cls]
+        n_c = expected_counts(35, 100, 10)[cls]
         assert [i for i in idx["val"] if y_all[i] == cls] == in_file[-25:]      # the last 25 of the class
         assert [i for i in idx["train"] if y_all[i] == cls] == in_file[:n_c]    # the first n_c, unshuffled
 
@@ -146,8 +145,8 @@ def test_headline_command_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     m = metrics_of(tmp_path)
     assert m["status"] == "complete" and m["test"]["n"] == 100
-    assert m["train_class_counts"] == longtail_counts(3, 100, 100)      # 3 per class after the hold-out
-    run_dir = next((tmp_path / "out").rglob("metrics.json")).parent
+    assert m["train_class_counts"] == expected_counts(3, 100, 100)      # 3 per class after the hold-out
+    run_dir, = run_dirs(tmp_path / "out")
     cfg = (run_dir / "config.yaml").read_text()
     assert "name: resnet32" in cfg and "imbalance: 100" in cfg and "milestones:\n  - 160\n  - 180" in cfg
-    assert len(json.loads((run_dir / "log.jsonl").read_text().splitlines()[0])["weights"]) == 100
+    assert len(read_log(run_dir)[0]["weights"]) == 100

@@ -2,16 +2,11 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from cdb.cli import config_dir
+from conftest import REPO, compose as _compose
 
-EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
-
-
-def _compose(overrides, hydra=False):
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=hydra)
+EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
 
 
 def test_defaults_are_the_paper_mnist_setting():

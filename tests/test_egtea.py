@@ -7,7 +7,8 @@ import torch
 from cdb.data import build_dataset
 from cdb.data.egtea import KINETICS_MEAN, normalize_clip, segment_indices
 from cdb.errors import ConfigError, DataError
-from lt_fixtures import QUICK, cdb_run, metrics_of, write_egtea
+from conftest import QUICK, cdb_run, metrics_of
+from lt_fixtures import write_egtea
 
 
 def clip(subject: str, k: int) -> str:
@@ -63,8 +64,8 @@ def test_splits_validation_by_subject_and_groups(egtea_root):
 
 def test_clip_tensor_and_frames_read(egtea_root):
     d = build(egtea_root, normalize="imagenet")
-    paths = d.test.frame_paths(0)                         # 12 frames, 10 segments: centre frames
-    assert [int(p.stem.split("_")[1]) for p in paths] == [1 + j for j in segment_indices(12, 10, False)]
+    paths = d.test.frame_paths(0)   # 12 frames, 10 segments of 1.2: centres floor((i + 0.5) * 1.2), 1-based names
+    assert [int(p.stem.split("_")[1]) for p in paths] == [1, 2, 4, 5, 6, 7, 8, 10, 11, 12]
     x, y = d.test[1]
     assert x.shape == (10, 3, 16, 16) and x.dtype == torch.float32 and y == 18
     x_train, _ = d.train[0]
@@ -81,7 +82,7 @@ def test_kinetics_normalisation_matches_pretrained_convention(egtea_root):
     # through the dataset: a centre frame k has channel 1 == 10 k (JPEG: within a few levels)
     d = build(egtea_root)
     x, _ = d.test[0]
-    k = 1 + segment_indices(12, 10, False)[0]
+    k = 1                                                 # the first centre frame of 12 (see above)
     assert abs(float(x[0, 1].mean()) - (10 * k - KINETICS_MEAN[1])) < 4
 
 
@@ -125,10 +126,23 @@ E2E = ["dataset=egtea", "model.pretrained=null", "dataset.image_size=16", "datas
 
 
 def check_egtea_run(tmp_path):
+    """Training counts from E2E_CLIPS by hand, and every reported metric recounted from the saved confusion
+    matrix: verbs 1 (x2), 2, 3 train (P21 is validation); majority=2 -> classes 0 and 1 (tie at 1 clip broken
+    by label); the two test clips are verbs 1 and 3 (classes 0 and 2)."""
     m = metrics_of(tmp_path)
-    for k in ("top5", "macro_recall", "macro_precision", "majority_recall", "minority_precision"):
-        assert k in m["test"]
-    assert m["test"]["n"] == 2 and m["train_class_counts"][:4] == [2, 1, 1, 0]
+    t, cm = m["test"], m["checkpoints"]["last"]["test_confusion"]
+    assert t["n"] == 2 and m["train_class_counts"] == [2, 1, 1] + [0] * 16
+    assert [sum(row) for row in cm] == [1, 0, 1] + [0] * 16
+    recall = {c: 100.0 * cm[c][c] for c in (0, 2)}                 # one test clip each
+    predicted = [sum(cm[r][c] for r in range(19)) for c in range(19)]
+    precision = [100.0 * cm[c][c] / predicted[c] if predicted[c] else 0.0 for c in range(19)]
+    assert t["accuracy"] == pytest.approx((recall[0] + recall[2]) / 2)
+    assert t["macro_recall"] == pytest.approx((recall[0] + recall[2]) / 2)
+    assert t["macro_precision"] == pytest.approx((precision[0] + precision[2]) / 2)
+    assert t["majority_recall"] == pytest.approx(recall[0]) and t["minority_recall"] == pytest.approx(recall[2])
+    assert t["majority_precision"] == pytest.approx((precision[0] + precision[1]) / 2)
+    assert t["minority_precision"] == pytest.approx(sum(precision[2:]) / 17)
+    assert t["top5"] in (0.0, 50.0, 100.0) and t["top5"] >= t["accuracy"]
 
 
 def test_end_to_end_small_3d_resnext(tmp_path):
@@ -143,9 +157,13 @@ def test_end_to_end_small_3d_resnext(tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_resnext3d_101(tmp_path):
-    """The real 3D-ResNeXt-101 (48M parameters, from scratch) for one epoch on 4 clips at 16x16 (~20 s)."""
+    """The real 3D-ResNeXt-101 (48M parameters, from scratch) for one epoch on 4 clips at 16x16 (~20 s).
+
+    At 16x16 with batches of 2, the deep stages' BatchNorm normalises 2 values per channel and the first step's
+    gradients reach ~1e13 (measured), so at the recipe's lr the model diverges to NaN outputs (which cdb-run
+    now reports as an error). A tiny lr keeps this pipeline check of the real architecture finite."""
     write_egtea(tmp_path / "data", E2E_CLIPS, size=(20, 20))
-    res = cdb_run(tmp_path, *E2E)
+    res = cdb_run(tmp_path, *E2E, "trainer.lr=1e-15")
     assert res.returncode == 0, res.stderr[-3000:]
     check_egtea_run(tmp_path)
 

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import FAST
-
-REPO = Path(__file__).resolve().parent.parent
+from conftest import FAST, REPO
 GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
+
 spec = importlib.util.spec_from_file_location("extract_frames", REPO / "scripts" / "extract_frames.py")
 ef = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ef)

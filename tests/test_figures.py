@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from cdb import figures
 from cdb.errors import CdbError
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_figure2_curves_by_hand():

@@ -4,13 +4,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-
-from cdb.cli import config_dir
 from cdb.errors import ConfigError
 from cdb.losses import build_criterion
 from cdb.models import build_model
 from cdb.models.heads import NormedLinear
+from conftest import compose
 
 
 def test_normed_linear_gives_cosines_by_hand():
@@ -26,9 +24,8 @@ def test_normed_linear_gives_cosines_by_hand():
 
 
 def test_ldam_drw_config_builds_a_cosine_head_and_other_losses_keep_linear():
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        ldam = compose("config", overrides=["loss=ldam_drw", "dataset=cifar_lt"])
-        ce = compose("config", overrides=["loss=ce", "dataset=cifar_lt"])
+    ldam = compose(["loss=ldam_drw", "dataset=cifar_lt"])
+    ce = compose(["loss=ce", "dataset=cifar_lt"])
     assert ldam.loss.head == "cosine" and ldam.loss.scale == 30.0 and ldam.loss.max_margin == 0.5
     assert "head" not in ce.loss
     m = build_model("resnet32", 100, (3, 32, 32), head=ldam.loss.head, blocks=1)

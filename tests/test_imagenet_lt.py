@@ -7,7 +7,8 @@ import torch
 from cdb.data import build_dataset
 from cdb.data.images import decode, read_list
 from cdb.errors import DataError
-from lt_fixtures import QUICK, cdb_run, metrics_of, write_imagenet_lt, write_jpeg
+from conftest import QUICK, cdb_run, confusion_error, metrics_of
+from lt_fixtures import write_imagenet_lt, write_jpeg
 
 # class sizes straddling the thresholds: many > 100, medium 20..100, few < 20
 COUNTS = [101, 100, 20, 19, 1]
@@ -82,6 +83,13 @@ def test_end_to_end_resnet10_reports_shot_groups(tmp_path):
                   "trainer.batch_size=32", "trainer.eval_batch_size=8", *QUICK)
     assert res.returncode == 0, res.stderr[-3000:]
     m = metrics_of(tmp_path)
-    for k in ("many_accuracy", "medium_accuracy", "few_accuracy", "top1"):  # top-5 needs > 5 classes
-        assert k in m["test"]
     assert m["test"]["n"] == 6 and m["train_class_counts"] == [101, 20, 2]
+    # 101 > 100 training images: many-shot; 20 (in 20..100): medium; 2 < 20: few. Each group is one class
+    # with 2 test images, so its accuracy is that class's diagonal count of the saved confusion matrix
+    cm = m["checkpoints"]["last"]["test_confusion"]
+    n, error, _ = confusion_error(cm)
+    t = m["test"]
+    assert n == 6 and [sum(row) for row in cm] == [2, 2, 2]
+    assert (t["many_accuracy"], t["medium_accuracy"], t["few_accuracy"]) == \
+        pytest.approx((50.0 * cm[0][0], 50.0 * cm[1][1], 50.0 * cm[2][2]))
+    assert t["top1"] == pytest.approx(100.0 - error) == pytest.approx(t["accuracy"])  # top-5 needs > 5 classes

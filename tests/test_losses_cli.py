@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from cdb.train.io import load_checkpoint
-from cli_runs import REPO, multirun
+from conftest import REPO, confusion_error, multirun, read_log
 
 LOSSES = sorted(p.stem for p in (REPO / "configs" / "loss").glob("*.yaml"))
 
@@ -32,8 +32,13 @@ def test_loss_trains_through_the_cli(short_runs, loss):
     run = short_runs[loss]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "complete"
-    assert 0.0 <= metrics["test"]["error"] <= 100.0
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    # the reported error is the one counted from the saved confusion matrix of all 1600 test images
+    confusion = metrics["checkpoints"]["last"]["test_confusion"]
+    n, error, per_class = confusion_error(confusion)
+    assert n == metrics["test"]["n"] == 1600 and [sum(r) for r in confusion] == [800, 800]
+    assert metrics["test"]["error"] == pytest.approx(error)
+    assert metrics["test"]["per_class_accuracy"] == pytest.approx(per_class)
+    rows = read_log(run)
     assert [r["unit"] for r in rows] == [1, 2]
     assert all(math.isfinite(r["train_loss"]) and r["train_loss"] >= 0 for r in rows)
     assert len(metrics["final_weights"]) == 2 and all(math.isfinite(w) for w in metrics["final_weights"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runs import multirun
+from conftest import multirun, read_log
 
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def test_meta_methods_complete_a_short_mnist_run(meta_runs, loss):
     run = meta_runs[loss]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "complete" and metrics["checkpoints"]["last"]["unit"] == 100
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    rows = read_log(run)
     assert [r["unit"] for r in rows] == [50, 100]
     assert all(math.isfinite(r["train_loss"]) for r in rows)
     # the logged per-class weights are the mean sample weight (1 = uniform); both classes were seen

@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from cdb.errors import ConfigError
 from cdb.losses import build_criterion
 from cdb.losses.static import ClassBalanced, DeferredReweighting, InverseFrequency, effective_number_weights
 from cdb.tables import SPECS
+from conftest import REPO, compose
 
-LOSS_DIR = Path(__file__).resolve().parent.parent / "configs" / "loss"
+LOSS_DIR = REPO / "configs" / "loss"
 
 
 def test_ifw_weights_are_inverse_frequency_with_mean_one():
@@ -82,8 +81,7 @@ def test_drw_switches_on_at_drw_start_and_resumes():
 # ---- criteria built from the shipped configs --------------------------------------------------------------
 def load_loss_cfg(name: str, **extra) -> dict:
     """configs/loss/<name>.yaml as cdb-run composes it (defaults lists and interpolations resolved)."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(LOSS_DIR.parent)):
-        cfg = compose("config", overrides=[f"loss={name}"])
+    cfg = compose([f"loss={name}"])
     return {**OmegaConf.to_container(cfg.loss, resolve=True), **extra}
 
 

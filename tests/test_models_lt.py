@@ -128,7 +128,10 @@ def test_pretrained_loader(tmp_path):
     assert torch.equal(m.layer4[0].downsample[0].weight, src.layer4[0].downsample[0].weight)
     assert m.fc.weight.shape == (19, 64)                    # classifier replaced, not loaded
     torch.save(src.state_dict(), tmp_path / "bare.pth")     # a bare state dict works too
-    resnext3d_101(num_classes=19, pretrained=str(tmp_path / "bare.pth"), **TINY)
+    bare = resnext3d_101(num_classes=19, pretrained=str(tmp_path / "bare.pth"), **TINY)
+    assert torch.equal(bare.conv1.weight, src.conv1.weight)
+    assert torch.equal(bare.layer3[0].conv2.weight, src.layer3[0].conv2.weight)
+    assert bare.fc.weight.shape == (19, 64)
 
 
 def test_pretrained_loader_errors(tmp_path):

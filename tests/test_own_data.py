@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +15,8 @@ from PIL import Image
 
 from cdb.data import build_dataset
 from cdb.errors import ConfigError, DataError
+from conftest import REPO, cdb_run, compose
 
-REPO = Path(__file__).resolve().parent.parent
 RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 TWO = {"4": 40, "9": 600}                                 # training PNGs per class; 20 test PNGs each
 TEN = {str(d): (130 if d == 3 else 70) for d in range(10)}  # digit 3 is the largest class, not the first folder
@@ -62,12 +59,6 @@ def digits(tmp_path_factory, mnist_dir):
 def build(root: Path, name: str, **kw):
     return build_dataset("folder", root=str(root), seed=0, path=name, val_per_class=VAL, **kw)
 
-
-def cli(root: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CDB_DATA_ROOT": str(root), "CDB_OUTPUT_ROOT": str(out), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
 
 
 def groups_by_name(d) -> dict[str, set[str]]:
@@ -148,8 +139,8 @@ def test_ten_classes_at_imbalance_100(digits):
 
 
 def test_lenet5_run_at_99_to_1(digits, tmp_path):
-    res = cli(digits, tmp_path, "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",
-              "dataset.majority_ratio=0.99", "loss=cdb", *STEPS)
+    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",
+                  "dataset.majority_ratio=0.99", "loss=cdb", *STEPS, data=digits)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = [p.parent for p in tmp_path.rglob("metrics.json")]
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -168,8 +159,8 @@ def test_lenet5_run_at_99_to_1(digits, tmp_path):
 
 
 def test_resnet32_run_at_imbalance_100(digits, tmp_path):
-    res = cli(digits, tmp_path, "dataset=folder", "dataset.path=ten", f"dataset.val_per_class={VAL}",
-              "imbalance=100", "dataset.image_size=32", "model=resnet32", "loss=ce", *STEPS)
+    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=ten", f"dataset.val_per_class={VAL}",
+                  "imbalance=100", "dataset.image_size=32", "model=resnet32", "loss=ce", *STEPS, data=digits)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = [p.parent for p in tmp_path.rglob("metrics.json")]
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -183,9 +174,9 @@ def test_resnet32_run_at_imbalance_100(digits, tmp_path):
 
 
 def test_dry_run_prints_counts_and_writes_nothing(digits, tmp_path):
-    out = tmp_path / "out"
-    res = cli(digits, out, "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",
-              "dataset.majority_ratio=0.99", "dry_run=true")
+    out = tmp_path / "out"                                # where cdb_run puts runs
+    res = cdb_run(tmp_path, "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",
+                  "dataset.majority_ratio=0.99", "dry_run=true", data=digits)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.split()}
     assert rows["4"] == ["6", "10", "20"] and rows["9"] == ["590", "10", "20"]        # train, val, test
@@ -193,14 +184,13 @@ def test_dry_run_prints_counts_and_writes_nothing(digits, tmp_path):
     assert "head class: 9" in res.stdout and "1 channel, 28x28" in res.stdout
     assert "model: lenet5" in res.stdout and "small_folder" in res.stdout
     assert not out.exists() and not (REPO / ".hydra").exists()
-    bad = cli(digits, out, "dataset=folder", "dataset.path=ten", "dataset.majority_ratio=0.99", "dry_run=true")
+    bad = cdb_run(tmp_path, "dataset=folder", "dataset.path=ten", "dataset.majority_ratio=0.99", "dry_run=true",
+                  data=digits)
     assert bad.returncode == 2 and bad.stderr.startswith("cdb-run: error: dataset.majority_ratio=0.99")
     assert len(bad.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_folder_config_keeps_class_sizes_unless_imbalance_is_given():
-    from helpers import compose
-
     cfg = compose(["dataset=folder", "dataset.path=x"])
     assert cfg.imbalance is None and cfg.dataset.imbalance is None      # not the top-level default of 100
     assert cfg.model.name == "auto" and cfg.trainer.lr is None          # chosen once the images are known

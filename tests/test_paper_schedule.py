@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
+
 sys.path.insert(0, str(REPO / "scripts"))
 import paper_schedule  # noqa: E402
 

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from cdb.cli import config_dir
-from lt_fixtures import cdb_run
+from conftest import cdb_run, compose
 
 PRESETS = {
     # preset: (run folder name, dataset, model, trainer lr, swept parameters)
@@ -21,8 +19,7 @@ PRESETS = {
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_preset_composes(preset):
     name, dataset, model, lr, sweep = PRESETS[preset]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    cfg = compose([f"experiment={preset}"], hydra=True)
     assert cfg.name == name and cfg.dataset.name == dataset and cfg.model.name == model
     assert cfg.trainer.lr == lr and cfg.loss.weighting == "cdb" and cfg.loss.tau == "dynamic"
     assert dict(cfg.hydra.sweeper.params or {}) == sweep
@@ -30,9 +27,8 @@ def test_preset_composes(preset):
 
 
 def test_cifar_recipe():
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["dataset=cifar_lt", "imbalance=50"])
-        authors = compose("config", overrides=["dataset=cifar_lt_authors", "imbalance=20"])
+    cfg = compose(["dataset=cifar_lt", "imbalance=50"])
+    authors = compose(["dataset=cifar_lt_authors", "imbalance=20"])
     assert cfg.dataset.imbalance == 50 and cfg.dataset.val_per_class == 50
     t = cfg.trainer
     assert (t.length, t.batch_size, t.lr, list(t.milestones), t.gamma, t.warmup, t.weight_decay) == \
@@ -58,9 +54,8 @@ def test_quick_profile_is_the_paper_schedule_compressed_by_one_factor(experiment
     0.0005 and an initial learning rate of 0.001, which is decayed by 0.1 after 3000 epochs". The quick
     profile divides length and milestone by s and multiplies the lr by s (equal lr x steps), one s for all;
     every loss of Table 1 trains at that lr, and the CDB rule is the literal one."""
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        quick = [compose("config", overrides=[f"experiment={experiment}", f"loss={loss}"])
-                 for loss in ("ce", "ifw", "focal", "cb", "eql", "l2rw", "cdb")]
+    quick = [compose([f"experiment={experiment}", f"loss={loss}"])
+             for loss in ("ce", "ifw", "focal", "cb", "eql", "l2rw", "cdb")]
     for cfg in quick:
         t = cfg.trainer
         s = 4000 / t.length

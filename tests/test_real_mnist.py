@@ -8,7 +8,7 @@ paper's literal rule collapses on at least one seed: the last model predicts a s
 import pytest
 
 from cdb.cli import train_from_config
-from helpers import compose
+from conftest import compose
 
 QUICK = ["trainer.unit=step", "trainer.length=2000", "trainer.lr=0.01", "trainer.milestones=[1500]",
          "trainer.eval_every=50", "trainer.progress=false", "dataset.majority_ratio=0.99", "threads=1"]

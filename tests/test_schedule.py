@@ -4,11 +4,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from hydra import compose, initialize_config_dir
-
-from cdb.cli import config_dir
 from cdb.errors import ConfigError
 from cdb.train.loop import TrainerConfig
+from conftest import compose
 
 
 def test_cosine_by_hand():
@@ -23,9 +21,8 @@ def test_cosine_by_hand():
 
 
 def test_imagenet_lt_recipes():
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        oltr = compose("config", overrides=["dataset=imagenet_lt"]).trainer
-        authors = compose("config", overrides=["dataset=imagenet_lt", "trainer=imagenet_lt_authors"]).trainer
+    oltr = compose(["dataset=imagenet_lt"]).trainer
+    authors = compose(["dataset=imagenet_lt", "trainer=imagenet_lt_authors"]).trainer
     assert (oltr.schedule, oltr.lr, oltr.batch_size, oltr.length, list(oltr.milestones)) == \
         ("step", 0.1, 128, 30, [10, 20])
     assert (authors.schedule, authors.lr, authors.batch_size, authors.length, authors.weight_decay) == \

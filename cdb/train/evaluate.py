@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import CdbError
 from ..metrics import class_accuracy, confusion_matrix
 from .batches import eval_batches
 
@@ -38,6 +39,10 @@ def evaluate(model, split, data, device, batch_size: int = 1000, topk=(1, 5), au
     for x, y in eval_batches(split, data, batch_size, device, num_workers, on_device):
         with autocast() if autocast else contextlib.nullcontext():
             logits = model(x)
+        # NaN logits would count as predictions of class 0 (argmax) and disagree with top-k: say so instead
+        if not torch.isfinite(logits).all():
+            raise CdbError("the model's outputs became non-finite (NaN or inf) during evaluation; lower "
+                           "trainer.lr or check the input normalisation (dataset.normalize) and model settings")
         cm += confusion_matrix(logits.argmax(1), y, c)
         if ks:
             top = logits.topk(max(ks), dim=1).indices
