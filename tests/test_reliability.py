@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cdb.errors import CdbError, DataError, user_message
-from helpers import REPO, compose
+from conftest import REPO, compose
 
 
 # ---- item 2: the lock ----------------------------------------------------------------------------------------

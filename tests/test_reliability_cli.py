@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import REPO, cdb_run
+from conftest import REPO, cdb_run
 
 TINY = ["trainer.unit=step", "trainer.length=2", "trainer.eval_every=1", "trainer.progress=false",
         "trainer.milestones=[]", "threads=1"]
@@ -36,8 +36,9 @@ def snapshot(d: Path) -> dict:
 @pytest.fixture(scope="module")
 def finished(mnist_dir, tmp_path_factory):
     """One finished tiny run; tests that damage it work on a copy."""
-    out = tmp_path_factory.mktemp("finished")
-    r = cdb_run(["loss=ce", *TINY, "-v"], mnist_dir, out)  # -v: debug lines too (test_verbose_run_logs_debug_lines)
+    base = tmp_path_factory.mktemp("finished")
+    r = cdb_run(base, "loss=ce", *TINY, "-v", data=mnist_dir)  # -v: debug lines too (test_verbose_run_logs_debug_lines)
+    out = base / "out"
     assert r.returncode == 0, r.stderr
     run = next(out.rglob("metrics.json")).parent
     return out, run, r
@@ -60,12 +61,12 @@ def test_refused_run_leaves_the_finished_run_untouched(finished, mnist_dir, tmp_
     assert b"data: dataset=mnist_imbalanced, train=5000, val=1000, test=1600" in before["run.log"][0]
     time.sleep(0.05)  # a rewrite would show in the mtimes too
     # data_root, trainer.progress and trainer.channels_last are not part of the directory name
-    r = cdb_run(["loss=ce", *TINY, f"data_root={tmp_path / 'elsewhere'}", "trainer.progress=true",
-                 "trainer.channels_last=true"], mnist_dir, out)
+    r = cdb_run(tmp_path, "loss=ce", *TINY, f"data_root={tmp_path / 'elsewhere'}", "trainer.progress=true",
+                "trainer.channels_last=true", data=mnist_dir)
     one_line(r, f"{run} already holds a run; pass resume=true")
     assert snapshot(run) == before
     # resume=true on a finished run only reports it, and keeps its record
-    r = cdb_run(["loss=ce", *TINY, "trainer.channels_last=true", "resume=true"], mnist_dir, out)
+    r = cdb_run(tmp_path, "loss=ce", *TINY, "trainer.channels_last=true", "resume=true", data=mnist_dir)
     assert r.returncode == 0 and "test error" in r.stdout, r.stderr
     after = snapshot(run)
     assert {k: v for k, v in after.items() if k != "run.log"} == {k: v for k, v in before.items() if k != "run.log"}
@@ -102,15 +103,15 @@ def test_second_concurrent_run_is_refused_with_one_line(mnist_dir, tmp_path):
     ("imbalance=50", "imbalance=50 is not allowed: dataset mnist_imbalanced does not use it"),
 ])
 def test_bad_values_are_one_line_and_leave_no_directory(mnist_dir, tmp_path, override, needle):
-    one_line(cdb_run(["loss=ce", *TINY, override], mnist_dir, tmp_path), needle)
+    one_line(cdb_run(tmp_path, "loss=ce", *TINY, override, data=mnist_dir), needle)
     assert not list(tmp_path.rglob("seed=*")), list(tmp_path.rglob("*"))
 
 
 def test_debug_flag_shows_the_traceback(mnist_dir, tmp_path, monkeypatch):
-    r = cdb_run(["loss=ce", *TINY, "seed=abc", "hydra.verbose=true"], mnist_dir, tmp_path)
+    r = cdb_run(tmp_path, "loss=ce", *TINY, "seed=abc", "hydra.verbose=true", data=mnist_dir)
     assert r.returncode != 0 and "Traceback" in r.stderr and "seed='abc'" in r.stderr
     monkeypatch.setenv("CDB_DEBUG", "1")
-    r = cdb_run(["loss=ce", *TINY, "seed=abc"], mnist_dir, tmp_path)
+    r = cdb_run(tmp_path, "loss=ce", *TINY, "seed=abc", data=mnist_dir)
     assert r.returncode != 0 and "Traceback" in r.stderr and "seed='abc'" in r.stderr
 
 
@@ -137,7 +138,7 @@ def _damaged_mnist(tmp_path: Path, mnist_dir: Path, how: str) -> Path:
                                           ("flipped", "header 0x03080000, expected 0x00000803")])
 def test_damaged_mnist_is_one_line(mnist_dir, tmp_path, how, needle):
     data = _damaged_mnist(tmp_path, mnist_dir, how)
-    err = one_line(cdb_run(["loss=ce", *TINY], data, tmp_path / "out"), needle)
+    err = one_line(cdb_run(tmp_path, "loss=ce", *TINY, data=data), needle)
     assert "t10k-images-idx3-ubyte" in err
     assert not list((tmp_path / "out").rglob("seed=*"))  # the failed run left no half-made directory
 
@@ -151,7 +152,7 @@ def test_truncated_cifar_pickle_is_one_line(tmp_path):
     for name in ("train", "test"):
         (folder / name).write_bytes(good[:100])
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [str(i) for i in range(100)]}))
-    err = one_line(cdb_run(["dataset=cifar_lt", *TINY], tmp_path, tmp_path / "out"), "is not a CIFAR python pickle")
+    err = one_line(cdb_run(tmp_path, "dataset=cifar_lt", *TINY, data=tmp_path), "is not a CIFAR python pickle")
     assert str(folder / "train") in err
 
 
@@ -162,7 +163,7 @@ def test_hostile_last_pt_on_resume_is_one_line(finished, mnist_dir, tmp_path):
     out, run = copy_run(finished, tmp_path)
     last = run / "checkpoints" / "last.pt"
     torch.save({"model": Hostile(f"touch {tmp_path / 'pwned'}")}, last)
-    err = one_line(cdb_run(["loss=ce", *TINY, "resume=true"], mnist_dir, out), str(last))
+    err = one_line(cdb_run(tmp_path, "loss=ce", *TINY, "resume=true", data=mnist_dir), str(last))
     assert "weights_only" not in err and not (tmp_path / "pwned").exists()
 
 
@@ -172,7 +173,7 @@ def test_unwritable_output_directory_is_one_line(mnist_dir, tmp_path):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        one_line(cdb_run(["loss=ce", *TINY], mnist_dir, locked / "outputs"),
+        one_line(cdb_run(tmp_path, "loss=ce", *TINY, f"output_root={locked / 'outputs'}", data=mnist_dir),
                  f"cannot write {locked}: permission denied; choose a writable output_root")
     finally:
         locked.chmod(0o755)
@@ -195,7 +196,7 @@ def test_unwritable_output_directory_in_process(tmp_path, monkeypatch, capsys):
 
 def test_output_root_under_a_file_is_one_line(mnist_dir, tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    one_line(cdb_run(["loss=ce", *TINY], mnist_dir, tmp_path / "file" / "outputs"),
+    one_line(cdb_run(tmp_path, "loss=ce", *TINY, f"output_root={tmp_path / 'file' / 'outputs'}", data=mnist_dir),
              f"{tmp_path / 'file'} is a file; choose another output_root")
 
 
@@ -231,14 +232,14 @@ def test_files_are_readable_by_others_and_orphans_are_removed(finished, mnist_di
     orphans = [run / ".log.jsonl.x1y2.tmp", run / "checkpoints" / ".last.pt.z3.tmp"]
     for o in orphans:
         o.write_bytes(b"half a file from a kill -9")
-    r = cdb_run(["loss=ce", *TINY, "resume=true"], mnist_dir, out)
+    r = cdb_run(tmp_path, "loss=ce", *TINY, "resume=true", data=mnist_dir)
     assert r.returncode == 0, r.stderr
     assert not any(o.exists() for o in orphans)
 
 
 # ---- item 7: sweeps -----------------------------------------------------------------------------------------
 def test_sweep_summary_counts_ok_and_failed(mnist_dir, tmp_path):
-    r = cdb_run(["-m", "loss=cdb", "loss.tau=1,-1", *TINY], mnist_dir, tmp_path)
+    r = cdb_run(tmp_path, "-m", "loss=cdb", "loss.tau=1,-1", *TINY, data=mnist_dir)
     assert r.returncode == 1, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("cdb-run: sweep") or ln.startswith("cdb-run: job")]
     assert lines[0] == "cdb-run: sweep: 1 ok, 1 failed", r.stderr
