@@ -37,7 +37,7 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: trainer vs a plain DataLoader loop, batched vs sequential seeds -> results/bench.md, .json
+bench: venv  ## speed: LeNet-5 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size
 	$(PY) scripts/bench.py --out results/bench
 
 EPOCHS ?= 200
@@ -50,8 +50,11 @@ clean:  ## remove build artefacts (keeps .venv, data, outputs)
 # ---- paper tables ------------------------------------------------------------------------------------
 OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 JOBS ?= 2
-# Parallel local sweep: JOBS processes of one thread each; resume=true makes a sweep restartable.
-SWEEP = hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true
+# Runs per pack (cdb/train/sweep.py): auto = the size `make bench` recorded for the device (1 on this CPU).
+PACK ?= auto
+# Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
+# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`.
+SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
 .PHONY: table1 table1-quick table2 table2-quick paper-schedule
 
 # The paper-schedule runs at r = 0.99 (make paper-schedule) with the default settings go beside the quick tables.

@@ -1,4 +1,4 @@
-"""`python -m cdb COMMAND [ARGS]`: every console script as a sub-command (run, table, figures, sweep).
+"""`python -m cdb COMMAND [ARGS]`: every console script as a sub-command (run, table, figures).
 
 Dispatch only: `python -m cdb run loss=ce` is `cdb-run loss=ce`, `python -m cdb table table1 --runs DIR` is
 `cdb-table table1 --runs DIR`, and so on. Nothing heavy (torch, Hydra) is imported before the command is
@@ -14,7 +14,6 @@ COMMANDS = {
     "run": ("cdb.cli", "run", "cdb-run", "train one run, or a Hydra sweep with -m (run --help: config groups)"),
     "table": ("cdb.cli", "table", "cdb-table", "a paper table, or `compare` of a sweep's settings, from run dirs"),
     "figures": ("cdb.figures", "main", "cdb-figures", "the paper's figures as PNG (Figure 2; Figure 1 of a run)"),
-    "sweep": ("cdb.train.batched", "main", "cdb-sweep", "one setting's seeds as one batched model (for GPUs)"),
 }
 
 

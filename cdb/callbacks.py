@@ -42,6 +42,12 @@ class SweepSummary(Callback):
             error = value[FAILED_KEY]
         else:
             error = None
+        self.write(config, job_return, error)
+
+    def write(self, config: DictConfig, job_return: Any, error: str | None) -> None:
+        """Record one job's outcome (a later call for the same job replaces it)."""
+        if self.folder is None:
+            return
         num = OmegaConf.select(config, "hydra.job.num", default=0)
         record = {"num": num, "overrides": ",".join(job_return.overrides or []), "error": error}
         Path(self.folder, f"{num}.json").write_text(json.dumps(record))
@@ -58,3 +64,11 @@ class SweepSummary(Callback):
             print(f"cdb-run: job #{r['num']} ({r['overrides']}) failed: {r['error']}", file=sys.stderr)
         if failed:
             raise SystemExit(1)  # BaseException: passes Hydra's callback guard and ends the command non-zero
+
+
+def record_failure(hydra_context: Any, config: DictConfig, job_return: Any, error: str) -> None:
+    """For a launcher that learns of a job's failure after Hydra's on_job_end (the pack launcher builds each job
+    in run_job, then trains the pack): the sweep summary counts the job as failed with this line."""
+    for cb in getattr(hydra_context.callbacks, "callbacks", []):
+        if isinstance(cb, SweepSummary):
+            cb.write(config, job_return, error)

@@ -5,6 +5,7 @@ cdb-table  turn run directories into the paper's tables
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -189,6 +190,28 @@ def _run_in(cfg: DictConfig, run_dir: Path) -> dict:
         except BaseException as exc:  # into run.log while the directory still exists
             log.error("run failed: %s", user_message(exc) or repr(exc), extra={"console": False})
             raise
+
+
+def claimed_trainer(cfg: DictConfig, run_dir: str | Path, stack: contextlib.ExitStack):
+    """The Trainer of one job for a launcher that builds jobs now and trains them later (the pack launcher),
+    with the checks and the run-directory claim cdb-run makes around a single run; the claim stays on `stack`
+    until the caller closes it. A job that fails here leaves its run directory as it was (or none)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(run_dir)
+    job = contextlib.ExitStack()
+    try:
+        settings.check_run(cfg, HydraConfig.get().overrides.task)
+        claim = job.enter_context(rundir.claim(run_dir, bool(cfg.resume)))
+        if not claim.finished:
+            _save_hydra_dir(cfg, run_dir)
+        trainer = build_trainer(cfg, run_dir)
+    except BaseException:
+        job.__exit__(*sys.exc_info())  # the claim sees the failure: a fresh directory is removed
+        rundir.remove_empty(run_dir)
+        raise
+    stack.push(job)
+    return trainer
 
 
 def _task(cfg: DictConfig) -> dict | None:

@@ -1,8 +1,9 @@
-"""scripts/bench.py: the FLOP count behind its GFLOP/s column (by hand from LeNet-5's layer sizes), the
-reference CDB epoch's weights, and the report it writes from measured cases."""
+"""scripts/bench.py: the FLOP count behind its GFLOP/s column (by hand from LeNet-5's layer sizes), the rule that
+picks the default pack size, the report it writes, and the whole-run CIFAR-100-LT timing on a small set."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -20,61 +21,58 @@ def bench():
 
 
 def test_lenet_training_flops_by_hand(bench):
-    out = bench.case_flops(None, None)
     # multiply-adds x 2 per image. conv1: 6 maps of 28x28, 1x5x5 taps; conv2: 16 maps of 10x10, 6x5x5 taps;
     # fc 400-120-84-2. Backward: conv1 weight gradient only (the image needs none), conv2 weight and input
     # gradients, every linear layer weight and input gradient.
     conv1, conv2 = 2 * 6 * 28 * 28 * 25, 2 * 16 * 10 * 10 * 150
     fc = 2 * (400 * 120 + 120 * 84 + 84 * 2)
     per_image = (conv1 + conv2 + fc) + (conv1 + 2 * conv2) + 2 * fc
-    assert out["train_flops_per_image"]["lenet"] == per_image == 2_259_888
-    assert out["sgemm_gflops"] > 0
+    assert bench.lenet_train_flops() == per_image == 2_259_888
 
 
-def test_reference_epoch_sets_cdb_weights_from_validation(bench):
-    class Const(torch.nn.Module):   # predicts class 0 for everything: class-wise accuracy (1, 0)
-        def __init__(self):
-            super().__init__()
-            self.b = torch.nn.Parameter(torch.tensor([5.0, -5.0]))
-
-        def forward(self, x):
-            return self.b.expand(len(x), 2)
-
-    ds = [(torch.zeros(1), i % 2) for i in range(8)]
-    model = Const()
-    run = bench._reference_epochs(model, ds, ds, 4, torch.device("cpu"), 2, 2.0, 0)
-    run(1)
-    assert run.state["w"].tolist() == [0.0, 1.0]    # (1 - acc_c)^tau with acc = (1, 0)
+def _row(k, layout, speedup):
+    return {"k": k, "layout": layout, "step_ms": 10.0, "images_per_s_per_run": 1.0, "per_run_speedup": speedup,
+            "gflops": 1.0, "pct_sgemm": 1.0}
 
 
-def test_report_ratios_and_efficiency(bench):
-    cases = [
-        {"case": "flops", "threads": 2, "device": "cpu", "images_per_s": 0.0, "sgemm_gflops": 100.0,
-         "train_flops_per_image": {"lenet": 2e6, "resnet32": 1e8}, "peak_rss_mib": 1.0},
-        {"case": "lenet/reference", "threads": 2, "device": "cpu", "images_per_s": 5000.0, "step_ms": 20.0,
-         "peak_rss_mib": 700.0, "data": "real"},
-        {"case": "lenet/trainer", "threads": 2, "device": "cpu", "images_per_s": 15000.0, "step_ms": 6.7,
-         "peak_rss_mib": 700.0, "data": "real"},
-    ]
-    assert bench._ratio(cases, "lenet/trainer", "lenet/reference", 2) == pytest.approx(3.0)
-    report = {"command": "make bench", "date": "d", "wall_s": 1.0, "machine": {"cpu": "c", "cores": 2, "torch": "t",
-              "gpu": None}, "load_average_before": [0, 0, 0], "load_average_after": [0, 0, 0],
-              "settings": {"workers": 0, "rounds": 3}, "ratios": {"lenet: trainer / reference": 3.0}, "cases": cases}
-    md = bench._markdown(report)
-    assert "| lenet: trainer / reference | 3.00x |" in md
-    assert "| lenet/trainer | 2 | cpu | 15000.0 | 6.7 | 30.0 | 30 |" in md   # 15000 images/s x 2 MFLOP = 30 GFLOP/s
-    assert "100.0 GFLOP/s in this run" in md and "3 interleaved rounds" in md
+def test_default_pack_is_one_when_any_pack_is_slower_per_run(bench):
+    slow = bench.choose_pack([_row(1, "channels_last", 1.0), _row(2, "channels_last", 1.3),
+                          _row(2, "channels_first", 0.63)], "cpu")
+    assert slow["pack"] == 1 and "K=2 (channels_first) at 0.63x" in slow["why"]
+    fast = bench.choose_pack([_row(1, "channels_first", 1.0), _row(8, "channels_first", 3.5),
+                          _row(64, "channels_first", 2.0)], "cuda")
+    assert fast["pack"] == 8 and "3.50x" in fast["why"]
+
+
+def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp_path):
+    defaults = (REPO / "cdb" / "train" / "pack_defaults.json").read_text()
+    bench.main(["--quick", "--device", "cpu", "--out", str(tmp_path / "b")])
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert [(c["k"], c["layout"]) for c in r["cases"]] == [(1, "channels_first"), (2, "channels_first"),
+                                                           (1, "channels_last"), (2, "channels_last")]
+    for c in r["cases"]:
+        # images/s of the pack (100 images per run per step) x FLOPs per image, against the measured sgemm rate
+        assert c["gflops"] == pytest.approx(100 * c["k"] / (c["step_ms"] / 1e3) * 2_259_888 / 1e9)
+        assert c["pct_sgemm"] == pytest.approx(100 * c["gflops"] / r["sgemm_gflops"])
+    one = {c["layout"]: c["step_ms"] for c in r["cases"] if c["k"] == 1}
+    for c in r["cases"]:
+        assert c["per_run_speedup"] == pytest.approx(c["k"] * one[c["layout"]] / c["step_ms"])
+    assert "| 2 | channels_last |" in (tmp_path / "b.md").read_text()
+    assert (REPO / "cdb" / "train" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
 
 
 def test_whole_cifar_lt_run_on_small_synthetic_data(bench, tmp_path):
     """The GPU timing mode (`--cifar-lt-run 200`) runs the real trainer end to end; here 2 epochs on a small
     long-tailed set (12 -> 1 images per class) to check it completes and reports what it ran."""
-    from cdb.data.longtail import longtail_counts
-
     data = bench.synthetic_cifar_lt(imbalance=10, n_max=12, val_per_class=1, test_per_class=1)
-    counts = longtail_counts(12, 100, 10)
-    assert counts[0] == 12 and counts[-1] == 1 and data.class_counts.tolist() == counts
+    # Cui et al.'s profile, n_c = floor(12 * (1/10)^(c/99)): 12 images in class 0 down to 1 in class 99
+    expected = [int(12 * 0.1 ** (c / 99)) for c in range(100)]
+    assert expected[0] == 12 and expected[-1] == 1 and sum(expected) == 422
+    assert data.class_counts.tolist() == expected
     r = bench.cifar_lt_run(2, "cpu", tmp_path / "run", data=data, channels_last=True)
-    assert r["epochs"] == 2 and r["train_images"] == sum(counts) and r["wall_s"] > 0
-    assert 0.0 <= r["test_error"] <= 100.0
-    assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    assert r["epochs"] == 2 and r["train_images"] == 422 and r["wall_s"] > 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    cm = torch.tensor(m["checkpoints"]["last"]["test_confusion"])
+    assert cm.sum() == 100  # one test image per class
+    assert r["test_error"] == pytest.approx(100.0 * (1 - cm.trace().item() / 100))
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()

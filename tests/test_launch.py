@@ -33,6 +33,14 @@ def test_slurm_preset_is_submitit_with_one_task_per_run():
     assert launcher.partition == "gpu"
 
 
+def test_sweeps_launch_through_the_pack_launcher_and_pack_stays_out_of_the_run_name():
+    cfg = _compose(["pack=8", "seed=3", "loss=ce"])
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.cdb_pack_launcher.pack_launcher.PackLauncher"
+    assert cfg.hydra.launcher.n_jobs == 1 and cfg.pack == 8
+    assert cfg.hydra.job.override_dirname == "loss=ce"  # the same run directory with or without packing
+    assert _compose([]).pack == "auto"
+
+
 def test_runtime_settings_compose_with_the_preset_and_stay_out_of_the_run_name():
     cfg = _compose(["trainer.devices=2", "trainer.channels_last=true", "trainer.amp=true", "loss=ce"])
     assert cfg.trainer.devices == 2 and cfg.trainer.batch_size == 100  # runtime keys beside the MNIST preset's

@@ -23,7 +23,7 @@ def _cfg(mnist_dir, extra=()):
 def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
     full = train_from_config(_cfg(mnist_dir, extra), tmp_path / "full")
 
-    original = Trainer._after_units
+    original = Trainer.after_units
 
     def interrupt_at_25(self, *a, **k):
         row = original(self, *a, **k)
@@ -31,10 +31,10 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
             raise KeyboardInterrupt
         return row
 
-    monkeypatch.setattr(Trainer, "_after_units", interrupt_at_25)
+    monkeypatch.setattr(Trainer, "after_units", interrupt_at_25)
     with pytest.raises(CdbError, match="resume=true"):
         train_from_config(_cfg(mnist_dir, extra), tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "_after_units", original)
+    monkeypatch.setattr(Trainer, "after_units", original)
     last = tmp_path / "cut" / "checkpoints" / "last.pt"
     assert load_checkpoint(last)["unit"] == 25
     cut_rows = read_log(tmp_path / "cut")

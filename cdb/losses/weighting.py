@@ -25,14 +25,27 @@ class Weighting:
         self.class_counts = class_counts
         self.weights = torch.ones(num_classes)
 
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._weights
+
+    @weights.setter
+    def weights(self, w: torch.Tensor) -> None:
+        # Decided here, when the weights change (at a validation), not in every step: a check on the tensor's
+        # values inside a step would make the host wait for the device (tests/test_pack_loop.py counts that).
+        self._weights, self._uniform, self._on = w, bool(torch.all(w == 1)), {}
+
     def class_weights(self) -> torch.Tensor:
         return self.weights
 
     def sample_weights(self, targets: torch.Tensor, ctx=None) -> torch.Tensor | None:
         """Per-sample weights for a batch; None means unweighted."""
-        if torch.all(self.weights == 1):
+        if self._uniform:
             return None
-        return self.weights.to(targets.device)[targets]
+        dev = targets.device
+        if dev not in self._on:  # one copy per device per weight update, not one per step
+            self._on[dev] = self._weights.to(dev)
+        return self._on[dev][targets]
 
     def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         """Called after every validation with class-wise accuracy (and validation images per class, when known);

@@ -85,6 +85,13 @@ def _on_device(split: TensorSplit, device, keep: bool = True) -> TensorSplit:
     return cache[key]
 
 
+def _to(idx: torch.Tensor, device) -> torch.Tensor:
+    """An index tensor onto `device` without making the host wait for the GPU (pinned, asynchronous copy)."""
+    if torch.device(device).type != "cuda":
+        return idx
+    return idx.pin_memory().to(device, non_blocking=True)
+
+
 def train_batches(data: DatasetSplits, batches: list[torch.Tensor | Shard], device, seed: int, first_step: int,
                   num_workers: int = 0, on_device: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (inputs, labels) on `device` for the given index batches; step numbers start at first_step.
@@ -100,7 +107,7 @@ def train_batches(data: DatasetSplits, batches: list[torch.Tensor | Shard], devi
         aug = AUGMENTATIONS[data.augment]
         for i, b in enumerate(batches):
             idx, lo, hi = (b.index, b.lo, b.hi) if isinstance(b, Shard) else (b, 0, len(b))
-            idx = idx.to(src.x.device)
+            idx = _to(idx, src.x.device)
             if aug is None:
                 x = src.x[idx[lo:hi]].to(device, non_blocking=True)
             else:

@@ -25,6 +25,7 @@ import torch.distributed as tdist
 
 from ..errors import CdbError, ConfigError
 from .batches import Shard
+from .config import resolve_device
 from .evaluate import EvalResult
 
 BACKENDS = ("auto", "nccl", "gloo")
@@ -69,13 +70,19 @@ def hydra_rank_overrides() -> list[str]:
 
 
 class Dist:
-    """The hooks the Trainer calls when it trains as one of `world_size` data-parallel processes."""
+    """The placement of a run on one of `world_size` data-parallel processes (cdb.train.placement.Local is the
+    one-process placement with the same hooks): the loop is the same, only these hooks differ."""
 
     def __init__(self, rank: int, world_size: int, local_rank: int, device: torch.device, sync_bn: bool = True):
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.device = device
         self.sync_bn = sync_bn
         self._eval_shards: dict[int, tuple[Any, Any]] = {}
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes the run directory; the others only train and evaluate their shards."""
+        return self.rank == 0
 
     # ---- model -----------------------------------------------------------------------------------------
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -189,20 +196,16 @@ def _device_and_backend(device: str, backend: str, local_rank: int) -> tuple[tor
     """The device of this rank (cuda:LOCAL_RANK or cpu) and its backend (NCCL on GPUs, gloo on CPU)."""
     if backend not in BACKENDS:
         raise ConfigError(f"trainer.dist_backend={backend!r} is not allowed: one of {list(BACKENDS)}")
-    use_cuda = device == "cuda" or device.startswith("cuda:") or (device == "auto" and torch.cuda.is_available())
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"trainer.device={device!r} is not allowed with more than one process: auto, cpu or cuda "
                           "(each process takes cuda:LOCAL_RANK)")
-    if use_cuda:
-        if not torch.cuda.is_available():
-            raise ConfigError("trainer.device='cuda' is not available: no CUDA device here; use trainer.device=cpu")
+    dev = resolve_device(device)  # the one resolver: auto takes the GPU when there is one
+    if dev.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise ConfigError(f"process with LOCAL_RANK={local_rank} has no GPU: this node has "
                               f"{torch.cuda.device_count()}; lower trainer.devices or --nproc_per_node")
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)
-    else:
-        dev = torch.device("cpu")
     if backend == "auto":
         backend = "nccl" if dev.type == "cuda" else "gloo"
     if backend == "nccl" and dev.type != "cuda":

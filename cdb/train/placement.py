@@ -1,0 +1,46 @@
+"""Where a run's computation is placed: one process (`Local`) or one of several DDP processes (`Dist`).
+
+The loop calls the same hooks on either, so there is one loop: `Local` is
+the identity placement (every hook returns its input), `cdb.train.distributed.Dist`
+shards batches and evaluation splits and sums counts over processes.
+"""
+from __future__ import annotations
+
+import torch
+
+from .config import resolve_device
+
+
+class Local:
+    """Everything in this process, on one device."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def __init__(self, device: str | torch.device = "auto"):
+        self.device = resolve_device(device) if isinstance(device, str) else device
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+    def shard_batches(self, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+        return batches
+
+    def shard_split(self, split):
+        return split
+
+    def loss(self, criterion, logits: torch.Tensor, targets: torch.Tensor, ctx, batch):
+        """(loss to back-propagate, the same detached for the log)."""
+        loss = criterion(logits, targets, ctx)
+        return loss, loss.detach()
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def reduce_eval(self, res):
+        return res
+
+    def same_on_all(self, flag: bool, what: str) -> bool:
+        return bool(flag)
+
+    def barrier(self) -> None:
+        pass

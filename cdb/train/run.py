@@ -1,0 +1,239 @@
+"""One run: its model, optimizer, data, loss, weighting, run directory and the files it writes.
+
+A `Trainer` holds everything that belongs to one run and nothing about how
+its steps are computed: `cdb.train.loop.Pack` trains one or more Trainers
+(a pack of K >= 1) and calls the public methods below at each validation.
+Every piece of state a resumed run needs is in its checkpoint; the order of
+batches is a function of (seed, step), so nothing about the data stream has
+to be saved.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from ..data.augment import normalize
+from ..data.base import DatasetSplits, TensorSplit
+from ..errors import CdbError
+from ..losses import Criterion
+from ..metrics import summarize
+from . import io, speed
+from .batches import steps_per_unit, train_batches, unit_batches
+from .config import TrainerConfig
+from .evaluate import EvalResult, evaluate
+from .placement import Local
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepContext:
+    """What a meta weighting (L2RW, Meta-Weight-Net) may use inside a training step."""
+
+    model: torch.nn.Module
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    lr: float
+    criterion: Criterion
+    val_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+    step: int
+
+
+class Trainer:
+    """Train `model` on `data` with `criterion`, writing everything to `run_dir` (`fit` trains it alone).
+
+    dist: None (one process) or a cdb.train.distributed.Dist (one of several data-parallel processes).
+    """
+
+    def __init__(self, model: torch.nn.Module, data: DatasetSplits, criterion: Criterion, cfg: TrainerConfig,
+                 run_dir: str | Path, seed: int = 0, dist=None):
+        self.cfg, self.data, self.criterion, self.seed = cfg, data, criterion, int(seed)
+        self.run_dir = Path(run_dir)
+        self.place = Local(cfg.device) if dist is None else dist
+        self.device = self.place.device
+        speed.configure_backends(cfg, self.device)
+        self.model = speed.prepare_model(model.to(self.device), cfg)
+        # self.net trains alone (DDP and/or compiled); evaluation uses self.eval_net, which is never DDP-wrapped:
+        # each rank evaluates its own shard, so no collective may hide in its forward
+        self.net = speed.compile_model(self.place.wrap(self.model), cfg)
+        self.eval_net = self.net if self.place.world_size == 1 else speed.compile_model(self.model, cfg)
+        self.autocast = speed.autocast(cfg, self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        self.steps_per_unit = steps_per_unit(len(data.train), cfg.batch_size, cfg.unit)
+        self.unit = 0          # units completed
+        self.best = {"val_balanced_accuracy": -1.0, "unit": None}
+
+    # ---- paths and state -------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.place.is_main
+
+    @property
+    def dist(self):
+        """The DDP placement, or None in one process."""
+        return None if isinstance(self.place, Local) else self.place
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def state(self, complete: bool = False) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "weighting": self.criterion.weighting.state_dict(),
+            "unit": self.unit,
+            "best": dict(self.best),
+            "torch_rng": torch.get_rng_state(),
+            "complete": complete,
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.criterion.weighting.load_state_dict(state["weighting"])
+        self.unit, self.best = int(state["unit"]), dict(state["best"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train this run alone (a pack of one); the final metrics."""
+        from .loop import Pack
+
+        out = Pack([self]).fit(resume)[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    # ---- data ------------------------------------------------------------------------------------------
+    def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
+        """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
+        cfg = self.cfg
+        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed))
+        stream = train_batches(self.data, batches, self.device, self.seed, u * self.steps_per_unit,
+                               cfg.num_workers, cfg.data_on_device)
+        for (x, y), b in zip(stream, batches):
+            yield speed.prepare_input(x, cfg), y, b
+
+    def val_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The validation batch meta weightings use at `step`: a seeded stream over the validation split, a
+        function of (seed, step) like the training batches, so a resumed run draws the same ones."""
+        n = len(self.data.val)
+        idx = unit_batches(n, min(self.cfg.batch_size, n), "step", step, self.seed + 7)
+        return val_batch_tensors(self.data, idx[0], self.device)
+
+    # ---- one validation --------------------------------------------------------------------------------
+    def validate(self, split) -> EvalResult:
+        """Counts over the whole split; under DDP each rank counts a disjoint shard and the counts are summed."""
+        res = evaluate(self.eval_net, self.place.shard_split(split), self.data, self.device, self.cfg.eval_batch_size,
+                       autocast=self.autocast, on_device=self.cfg.data_on_device, num_workers=self.cfg.num_workers)
+        return self.place.reduce_eval(res)
+
+    # ---- the files of the run --------------------------------------------------------------------------
+    def begin(self, resume: bool = False) -> dict | None:
+        """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
+        last = self.path("checkpoints/last.pt")
+        found = self.place.same_on_all(last.exists(), str(last))
+        if found:
+            if not resume:
+                raise CdbError(f"{self.run_dir} already holds a run; pass resume=true to continue it "
+                               "(a finished run is then only reported), or remove that directory to start over")
+            self.load_state(io.load_checkpoint(last))
+            metrics = self.path("metrics.json")
+            if self.unit >= self.cfg.length and metrics.exists():
+                log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
+                return json.loads(metrics.read_text())
+            log.info("%s: resumed at unit %d", self.run_dir, self.unit)
+        log_rows = [r for r in io.read_jsonl(self.path("log.jsonl")) if r["unit"] <= self.unit]
+        if self.is_main:
+            io.write_jsonl(self.path("log.jsonl"), log_rows)
+        return None
+
+    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float) -> dict:
+        """At a validation boundary (self.unit just reached): check the training loss, validate, update the
+        weighting from class-wise validation accuracy, log, keep the best, checkpoint. Returns the log row.
+
+        loss_sum is this run's summed (logged) loss over `count` steps, still on the device: reading it here is
+        the only host synchronisation of the units before it.
+        """
+        total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
+        if not math.isfinite(total):
+            first = (self.unit - self.cfg.eval_every) * self.steps_per_unit
+            raise CdbError(f"training loss of {self.run_dir.name} became non-finite between steps {max(first, 0)} "
+                           f"and {self.unit * self.steps_per_unit}; lower trainer.lr or check the loss settings")
+        res = self.validate(self.data.val)
+        acc = res.class_accuracy
+        info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
+        row = {
+            "unit": self.unit,
+            "step": self.unit * self.steps_per_unit,
+            "lr": self.cfg.lr_at(self.unit - 1),
+            "train_loss": total / max(count, 1),
+            "val_balanced_accuracy": res.balanced_accuracy,
+            "val_class_accuracy": [100.0 * float(a) for a in acc],
+            **info,
+            "time_s": round(elapsed, 3),
+        }
+        log.info("%s unit %d: loss %.4f, val balanced acc %.2f, weights %s, tau %s", self.run_dir.name, self.unit,
+                 row["train_loss"], row["val_balanced_accuracy"], [round(w, 4) for w in row["weights"]],
+                 row.get("tau"))
+        improved = row["val_balanced_accuracy"] > self.best["val_balanced_accuracy"]
+        if improved:
+            self.best = {"val_balanced_accuracy": row["val_balanced_accuracy"], "unit": self.unit}
+        if self.is_main:
+            if improved:
+                io.atomic_torch_save({"model": self.model.state_dict(), "unit": self.unit},
+                                     self.path("checkpoints/best.pt"))
+            with open(self.path("log.jsonl"), "a") as f:
+                f.write(json.dumps(row) + "\n")
+            n_val = self.unit // self.cfg.eval_every
+            if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
+                io.atomic_torch_save(self.state(), self.path("checkpoints/last.pt"))
+        return row
+
+    def finish(self, elapsed: float) -> dict:
+        """Test the last (and best) checkpoint, write metrics.json and the final checkpoint; the metrics."""
+        groups = self.data.info.get("groups")
+        out = {"status": "complete", "selected": self.cfg.select, "checkpoints": {}}
+        best = self.path("checkpoints/best.pt")
+        self.place.barrier()  # rank 0 has written best.pt (after the last validation) before any rank looks
+        found = self.place.same_on_all(best.exists(), str(best))
+        best_state = io.load_checkpoint(best) if found else None
+        last_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        for name, state in (("last", None), ("best", best_state)):
+            if name == "best":
+                if state is None:
+                    continue
+                self.model.load_state_dict(state["model"])
+            val, test = self.validate(self.data.val), self.validate(self.data.test)
+            out["checkpoints"][name] = {
+                "unit": self.unit if name == "last" else state["unit"],
+                "val": summarize(val.confusion, val.topk_correct, groups),
+                "test": summarize(test.confusion, test.topk_correct, groups),
+                "test_confusion": test.confusion.tolist(),
+            }
+        self.model.load_state_dict(last_state)
+        sel = out["checkpoints"].get(self.cfg.select) or out["checkpoints"]["last"]
+        out["test"] = sel["test"]
+        out["train_class_counts"] = self.data.class_counts.tolist()
+        out["class_names"] = self.data.class_names
+        out["final_weights"] = self.criterion.weighting.class_weights().tolist()
+        out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
+        if self.is_main:
+            io.atomic_torch_save(self.state(complete=True), self.path("checkpoints/last.pt"))
+            io.atomic_write_json(self.path("metrics.json"), out)
+        return out
+
+
+def val_batch_tensors(data: DatasetSplits, idx: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One validation batch for meta steps: no augmentation, the same normalisation as evaluation."""
+    split = data.val
+    if isinstance(split, TensorSplit):
+        return normalize(split.x[idx], data.mean, data.std).to(device), split.y[idx].to(device)
+    xs, ys = zip(*(split[int(j)] for j in idx))
+    return torch.stack(xs).to(device), torch.as_tensor(ys).to(device)

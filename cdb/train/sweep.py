@@ -1,0 +1,176 @@
+"""The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.loop.Pack).
+
+`cdb-run -m ... pack=8` (hydra/launcher=pack is the default launcher)
+groups the jobs that can share one packed network (same model, trainer
+settings and training-set size; seeds, ratios, tau and losses may differ)
+into packs of up to 8 in sweep order. Every job still gets exactly the run
+directory, .hydra/ folder and files `cdb-run` writes for it alone, so
+`cdb-table` and resume=true work unchanged. Packs train one after another in
+this process, or with n_jobs > 1 in n_jobs worker processes (joblib, as
+Hydra's joblib launcher does); pack=1 makes every job its own pack.
+pack=auto takes the size the benchmark chose for the device (pack_defaults.json).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ..errors import CdbError, ConfigError
+
+log = logging.getLogger(__name__)
+DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make bench`
+# settings a pack's runs may differ in; every other setting must match for two jobs to share a pack
+PER_RUN = ("seed", "loss", "resume", "threads", "pack")
+
+
+def default_pack(device_type: str) -> tuple[int, str]:
+    """(pack size, why) for a device type, as the benchmark recorded it; 1 when it recorded nothing."""
+    table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
+    entry = table.get(device_type)
+    if entry is None:
+        return 1, f"no benchmark of packs on {device_type} recorded in {DEFAULTS.name}"
+    return int(entry["pack"]), entry.get("why", "")
+
+
+def resolve_pack(value: Any, device_type: str) -> int:
+    if value in (None, "auto"):
+        k, why = default_pack(device_type)
+        log.info("pack=auto on %s: pack size %d (%s)", device_type, k, why)
+        return k
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"pack={value!r} is not allowed: an integer >= 1 or auto")
+    return value
+
+
+def pack_key(cfg: DictConfig) -> str:
+    """Jobs with the same key can share a pack (the Pack itself checks the built runs once more)."""
+    task = cfg.copy()
+    with open_dict(task):
+        task.pop("hydra", None)  # Hydra's own settings (run dir, job number) differ per job and need HydraConfig
+    c = OmegaConf.to_container(task, resolve=True)
+    loss = c.get("loss", {})
+    meta = loss.get("weighting") in ("l2rw", "mwn")  # a meta step through its own model: always alone
+    for k in PER_RUN:
+        c.pop(k, None)
+    c.get("dataset", {}).pop("majority_ratio", None)
+    return json.dumps(c, sort_keys=True, default=str) + (f"#{id(cfg)}" if meta else "")
+
+
+class PackLauncher(Launcher):
+    """Hydra launcher that trains a sweep's jobs as packs (see the module docstring)."""
+
+    def __init__(self, n_jobs: int = 1) -> None:
+        self.n_jobs = int(n_jobs)
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from .config import resolve_device
+
+        setup_globals()
+        cfg = self.config
+        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        Path(str(cfg.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = []
+        for i, overrides in enumerate(job_overrides):
+            sweep_cfg = self.hydra_context.config_loader.load_sweep_config(cfg, list(overrides))
+            with open_dict(sweep_cfg):
+                sweep_cfg.hydra.job.id = sweep_cfg.hydra.job.num = initial_job_idx + i
+            jobs.append(sweep_cfg)
+        try:
+            device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default="auto"))).type
+            size = resolve_pack(OmegaConf.select(jobs[0], "pack", default=1), device)
+        except CdbError as exc:
+            print(f"cdb-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        groups: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(pack_key(job), []).append(i)
+        packs = [ids[j: j + size] for ids in groups.values() for j in range(0, len(ids), size)]
+        packs.sort(key=lambda p: p[0])  # sweep order: every cell's seed 0 before any seed 1
+        log.info("Launching %d jobs as %d packs of up to %d runs, %d at a time", len(jobs), len(packs), size,
+                 min(self.n_jobs, len(packs)))
+        member_jobs = [[jobs[i] for i in members] for members in packs]
+        if self.n_jobs > 1 and len(packs) > 1:  # one process per pack, n_jobs at a time (joblib, as Hydra's own)
+            from joblib import Parallel, delayed
+
+            state = Singleton.get_state()
+            done = Parallel(n_jobs=self.n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs")(
+                delayed(_pack_in_process)(self.hydra_context, js, state) for js in member_jobs)
+        else:
+            done = []
+            for js in member_jobs:
+                done.append(train_pack(self.hydra_context, js))
+                configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        returns: list[JobReturn | None] = [None] * len(jobs)
+        for members, rets in zip(packs, done):
+            for i, ret in zip(members, rets):
+                returns[i] = ret
+        return returns
+
+
+def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], singleton_state) -> list[JobReturn]:
+    """Body of one worker process: Hydra's global state as in the parent, then the pack."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    return train_pack(hydra_context, jobs)
+
+
+def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobReturn]:
+    """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
+    import contextlib
+
+    from ..callbacks import record_failure
+    from ..cli import claimed_trainer
+    from ..metrics import result_line
+    from .loop import Pack, pack_refusal
+
+    trainers, returns = [], []
+    with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
+        for job in jobs:
+            def build(task_cfg: DictConfig):
+                return claimed_trainer(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+            HydraConfig.instance().set_config(job)
+            ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
+                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            returns.append(ret)
+            try:
+                trainers.append(ret.return_value)
+            except CdbError as exc:
+                print(f"cdb-run: error: {exc}", file=sys.stderr)
+                ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+                trainers.append(None)
+        built = [t for t in trainers if t is not None]
+        why = pack_refusal(built) if built else None
+        if why:
+            log.info("these %d runs train one by one: %s", len(built), why)
+        resume = bool(jobs[0].resume)
+        results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
+            (Pack(built).fit(resume) if built else [])
+        it = iter(results)
+        for job, ret, t in zip(jobs, returns, trainers):
+            if t is None:
+                continue
+            res = next(it)
+            if isinstance(res, CdbError):
+                print(f"cdb-run: error: {res}", file=sys.stderr)
+                ret.return_value = None
+                record_failure(hydra_context, job, ret, str(res))
+            else:
+                print(f"{t.run_dir}: {result_line(res)}")
+                ret.return_value = res
+    return returns
