@@ -246,3 +246,11 @@ def test_sweep_summary_counts_ok_and_failed(mnist_dir, tmp_path):
     assert lines[1].startswith("cdb-run: job #1 (loss=cdb,loss.tau=-1") and "loss.tau=-1" in lines[1]
     assert len(list(tmp_path.rglob("metrics.json"))) == 1
     assert not list(tmp_path.rglob(".cdb-jobs-*"))
+
+
+def test_sweep_counts_a_job_that_fails_while_training(mnist_dir, tmp_path):
+    """The pack launcher builds every job first and trains later: a failure in training is counted too."""
+    r = cdb_run(tmp_path, "-m", "loss=ce", "trainer.lr=1e30,0.01", *TINY, data=mnist_dir)
+    assert r.returncode == 1, r.stderr
+    assert "cdb-run: sweep: 1 ok, 1 failed" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "trainer.lr=1e+30" in r.stderr and "non-finite" in r.stderr

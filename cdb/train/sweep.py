@@ -159,8 +159,11 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
         if why:
             log.info("these %d runs train one by one: %s", len(built), why)
         resume = bool(jobs[0].resume)
-        results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
-            (Pack(built).fit(resume) if built else [])
+        try:
+            results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
+                (Pack(built).fit(resume) if built else [])
+        except CdbError as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
+            results = [exc] * len(built)
         it = iter(results)
         for job, ret, t in zip(jobs, returns, trainers):
             if t is None:
