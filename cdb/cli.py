@@ -5,13 +5,21 @@ cdb-table  turn run directories into the paper's tables
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import CdbError
+from . import rundir, settings  # settings also registers the config resolvers the trainer presets use
+from .callbacks import FAILED_KEY
+from .errors import DEBUG_ENV, CdbError, debug_enabled, user_message
+
+log = logging.getLogger(__name__)
 
 CONFIG_PACKAGE = "cdb_configs"
 GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
@@ -47,6 +55,44 @@ def config_dir() -> Path:
     return Path(str(files(CONFIG_PACKAGE)))
 
 
+def _group_values(key: str, value: str, choices: list[str]) -> list[str]:
+    """The config names a `group=value` override asks for, read with Hydra's own override parser, so that
+    sweep syntax (a,b / choice(a,b) / glob(c*)) is checked like a plain value; range() is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, Glob
+    from hydra.errors import HydraException
+
+    try:
+        override = OverridesParser.create().parse_override(f"{key}={value}")
+    except HydraException:
+        return []  # not valid override syntax: Hydra reports it in its own words
+    v = override.value()
+    if isinstance(v, Glob):
+        matched = v.filter(choices)
+        if not matched:
+            raise CdbError(f"{key}={value} matches no config: one of {choices}")
+        return matched
+    if isinstance(v, ChoiceSweep) or override.is_sweep_override():
+        return list(override.sweep_string_iterator()) if isinstance(v, ChoiceSweep) else []
+    return [str(v)]
+
+
+_JOBLIB, _SUBMITIT = "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"
+LAUNCHER_PLUGINS = {"local2": _JOBLIB, "joblib": _JOBLIB,  # hydra/launcher choice -> the plugin it needs
+                    "slurm": _SUBMITIT, "submitit_slurm": _SUBMITIT, "submitit_local": _SUBMITIT}
+
+
+def _check_launcher(value: str) -> None:
+    """hydra/launcher=... needs its Hydra plugin: name the pip extra that installs it."""
+    import importlib.util
+
+    module = LAUNCHER_PLUGINS.get(value)
+    if module and importlib.util.find_spec(module) is None:
+        plugin = module.split(".")[-1].replace("_", "-")
+        raise CdbError(f"hydra/launcher={value} needs the {plugin} plugin, which is not installed: "
+                       "pip install 'cdb[sweep]'")
+
+
 def _check_group_choices(argv: list[str]) -> None:
     """Fail in one line on `group=choice` overrides that name no config (Hydra prints a page otherwise)."""
     root = config_dir()
@@ -55,9 +101,11 @@ def _check_group_choices(argv: list[str]) -> None:
             continue
         key, value = arg.split("=", 1)
         key = key.lstrip("+~")
+        if key == "hydra/launcher":
+            _check_launcher(value)
         if key in GROUPS and value not in ("null", ""):
             choices = sorted(p.stem for p in (root / key).glob("*.yaml"))
-            for v in value.split(","):
+            for v in _group_values(key, value, choices):
                 if v not in choices:
                     raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")
 
@@ -104,21 +152,92 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     trainer = Trainer(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist)
     if trainer.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
-        atomic_write_text(run_dir / "config.yaml", resolved)
-        atomic_write_json(run_dir / "data.json", data.summary())
+        log.info("settings:\n%s", resolved.rstrip())
+        summary = data.summary()
+        log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
+                                                                         "train_class_counts") if k in summary))
+        if not (run_dir / "metrics.json").exists():  # a finished run (resume=true) is only reported: keep its record
+            atomic_write_text(run_dir / "config.yaml", resolved)
+            atomic_write_json(run_dir / "data.json", summary)
+    return trainer
+
+
+def _save_hydra_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """What Hydra writes to .hydra/ (hydra.output_subdir=null leaves it to us), once the run proceeds."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from .train.io import atomic_write_text
+
+    hydra_cfg = HydraConfig.instance().cfg
+    atomic_write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
+    atomic_write_text(run_dir / ".hydra" / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
+    atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+
+
+def _run_in(cfg: DictConfig, run_dir: Path) -> dict:
+    """Claim the run directory (lock, pre-flight checks), then train; ranks > 0 under torchrun only train."""
+    from .train.distributed import is_main_process
+
+    if not is_main_process():
+        return train_from_config(cfg, run_dir)
+    with rundir.claim(run_dir, bool(cfg.resume)) as claim:
+        try:
+            if not claim.finished:
+                _save_hydra_dir(cfg, run_dir)
+            log.info("run directory %s (%s)", run_dir, "new" if claim.fresh else
+                     "finished: reporting" if claim.finished else "resuming" if cfg.resume else "existing")
+            return train_from_config(cfg, run_dir)
+        except BaseException as exc:  # into run.log while the directory still exists
+            log.error("run failed: %s", user_message(exc) or repr(exc), extra={"console": False})
+            raise
+
+
+def claimed_trainer(cfg: DictConfig, run_dir: str | Path, stack: contextlib.ExitStack):
+    """The Trainer of one job for a launcher that builds jobs now and trains them later (the pack launcher),
+    with the checks and the run-directory claim cdb-run makes around a single run; the claim stays on `stack`
+    until the caller closes it. A job that fails here leaves its run directory as it was (or none)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(run_dir)
+    job = contextlib.ExitStack()
+    try:
+        settings.check_run(cfg, HydraConfig.get().overrides.task)
+        claim = job.enter_context(rundir.claim(run_dir, bool(cfg.resume)))
+        if not claim.finished:
+            _save_hydra_dir(cfg, run_dir)
+        trainer = build_trainer(cfg, run_dir)
+    except BaseException:
+        job.__exit__(*sys.exc_info())  # the claim sees the failure: a fresh directory is removed
+        rundir.remove_empty(run_dir)
+        raise
+    stack.push(job)
     return trainer
 
 
 def _task(cfg: DictConfig) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
-    run_dir = HydraConfig.get().runtime.output_dir
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode.name == "MULTIRUN"
+    logging.captureWarnings(True)  # warnings go to run.log (and, as warnings, to the console)
     try:
-        metrics = train_from_config(cfg, run_dir)
-    except CdbError as exc:
-        print(f"cdb-run: error: {exc}", file=sys.stderr)
-        if HydraConfig.get().mode.name == "MULTIRUN":
-            return None  # one bad job does not stop the sweep; the message says which
+        settings.check_run(cfg, hydra_cfg.overrides.task)
+        metrics = _run_in(cfg, run_dir)
+    except (Exception, KeyboardInterrupt) as exc:
+        line = user_message(exc)
+        rundir.remove_empty(run_dir)  # the directory Hydra made for a run that never started
+        if line is None or debug_enabled():
+            if not multirun:
+                raise  # a bug, or debug on: Hydra prints the traceback and exits 1
+            traceback.print_exc()
+            line = line or f"{type(exc).__name__}: {exc}"
+        else:
+            print(f"cdb-run: error: {line}", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            raise SystemExit(130) from None  # Ctrl-C ends a sweep too
+        if multirun:
+            return {FAILED_KEY: line}  # one bad job does not stop the sweep; the summary lists it
         raise SystemExit(2) from None
     from .train.distributed import is_main_process
 
@@ -130,24 +249,49 @@ def _task(cfg: DictConfig) -> dict | None:
     return metrics
 
 
+def _debug_requested(argv: list[str]) -> bool:
+    """hydra.verbose=<anything but false> on the command line asks for debug output, tracebacks included."""
+    return any(a.startswith("hydra.verbose=") and a.split("=", 1)[1].lower() not in ("false", "null", "[]", "")
+               for a in argv)
+
+
+def _output_root(argv: list[str]) -> str | None:
+    """The output root a command writes under (None when hydra.run/sweep.dir is given: Hydra decides)."""
+    if any(a.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for a in argv):
+        return None
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("output_root=")]
+    return given[-1] if given else os.environ.get("CDB_OUTPUT_ROOT", "outputs")
+
+
 def run(argv: list[str] | None = None) -> None:
     """`cdb-run [overrides]`: see `cdb-run --help` and the README."""
     import hydra
 
     argv = sys.argv[1:] if argv is None else argv
+    argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
+    if _debug_requested(argv):
+        os.environ[DEBUG_ENV] = "1"  # inherited by spawned DDP processes
+    if debug_enabled():
+        os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _check_group_choices(argv)
         from . import dryrun
         dry, argv = dryrun.requested(argv)
         if dry:  # before Hydra starts: no run directory, no .hydra/
             return dryrun.main(argv)
+        root = _output_root(argv)
+        if root is not None and not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i")
+                                        or a.startswith("--cfg") for a in argv):
+            rundir.check_writable(root)
     except CdbError as exc:
+        if debug_enabled():
+            raise
         print(f"cdb-run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if not {"-h", "--help", "--hydra-help"} & set(argv):  # help answers without importing torch (slow)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
         from .train.distributed import hydra_rank_overrides
 
-        argv = [*argv, *hydra_rank_overrides()]  # under torchrun only rank 0 writes .hydra/
+        argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_task)
     main()

@@ -147,7 +147,7 @@ def test_lenet5_run_at_99_to_1(digits, tmp_path):
     assert cfg["model"]["name"] == "lenet5" and cfg["auto_choices"]["model"] == "lenet5"
     assert cfg["auto_choices"]["trainer"] == "small_folder" and cfg["trainer"]["num_workers"] == 0
     assert cfg["trainer"]["length"] == 2 and cfg["trainer"]["batch_size"] == 64     # yours kept, the rest filled
-    assert "chose model=lenet5, trainer=small_folder" in (run / "cli.log").read_text()
+    assert "chose model=lenet5, trainer=small_folder" in (run / "run.log").read_text()
     data = json.loads((run / "data.json").read_text())
     assert data["channels"] == 1 and data["head"] == "9" and data["train_class_counts"] == [6, 590]
     m = json.loads((run / "metrics.json").read_text())

@@ -42,8 +42,10 @@ def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
     res = cdb_run(tmp_path, "-m", "experiment=table3")
     assert res.stderr.count("cdb-run: error: CIFAR-100 file") == 5           # one line per run, no traceback
     assert "Traceback" not in res.stderr
-    assert sorted(p.name for p in (tmp_path / "out" / "table3").iterdir() if p.is_dir()) == [
-        "imbalance=10", "imbalance=100", "imbalance=20", "imbalance=200", "imbalance=50"]
+    # the sweep fails as a whole, says so, and leaves no half-made run directory (issue 11)
+    assert res.returncode == 1 and "cdb-run: sweep: 0 ok, 5 failed" in res.stderr
+    assert res.stderr.count("failed: CIFAR-100 file") == 5
+    assert not list((tmp_path / "out").rglob("seed=*"))
 
 
 @pytest.mark.parametrize("experiment", ["table1_quick", "table2_quick", "demo"])

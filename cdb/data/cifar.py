@@ -59,9 +59,17 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _load(path: Path) -> dict:
-    with open(path, "rb") as f:
-        obj = _ArrayUnpickler(f, encoding="latin1").load()
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    """One CIFAR pickle as a dict; a truncated, foreign or hostile file is a one-line DataError naming it."""
+    try:
+        with open(path, "rb") as f:
+            obj = _ArrayUnpickler(f, encoding="latin1").load()
+        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    except OSError:
+        raise
+    except Exception as exc:  # the unpickler runs no code, so any failure means a damaged or foreign file
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path} is not a CIFAR python pickle ({type(exc).__name__}: {detail}); replace it with "
+                        "a fresh copy of the python version from https://www.cs.toronto.edu/~kriz/cifar.html") from None
 
 
 def _how_to_get(classes: int, path: Path) -> str:
@@ -96,7 +104,7 @@ def load_cifar(root: str, classes: int = 100, download: bool = False):
                 d = _load(folder / n)
                 xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 ys.append(np.asarray(d[lay["labels"]], dtype=np.int64))
-            except (KeyError, ValueError, pickle.UnpicklingError, EOFError) as exc:
+            except (KeyError, ValueError, TypeError) as exc:
                 raise DataError(f"{folder / n} is not a CIFAR-{classes} python pickle ({exc}). "
                                 + _how_to_get(classes, path)) from None
         return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))

@@ -35,10 +35,10 @@ def load_mnist(root: str, download: bool = False) -> dict[bool, tuple[torch.Tens
     Reads `<root>/MNIST/raw/` in torchvision's layout; downloads through
     torchvision when files are missing and `download` is set.
     """
-    from torchvision.datasets import MNIST
-
     path = Path(root).expanduser()
     if _missing(path) and download:
+        from torchvision.datasets import MNIST
+
         try:
             for train in (True, False):
                 MNIST(str(path), train=train, download=True)
@@ -58,9 +58,44 @@ def load_mnist(root: str, download: bool = False) -> dict[bool, tuple[torch.Tens
         )
     out = {}
     for train in (True, False):
-        ds = MNIST(str(path), train=train, download=False)
-        out[train] = (ds.data.clone(), ds.targets.clone())
+        images_file, labels_file = (path / "MNIST" / "raw" / f for f in RAW_FILES[train])
+        images, labels = read_idx(images_file, IMAGES), read_idx(labels_file, LABELS)
+        if len(images) != len(labels):
+            raise DataError(f"MNIST files {images_file} ({len(images)} images) and {labels_file} ({len(labels)} "
+                            "labels) do not match; replace them with a fresh copy of the pair")
+        if len(labels) and int(labels.max()) > 9:
+            raise DataError(f"MNIST file {labels_file} holds label {int(labels.max())} (digits are 0-9); "
+                            "replace it with a fresh copy")
+        out[train] = (images, labels.long())
     return out
+
+
+IMAGES, LABELS = 0x00000803, 0x00000801  # idx magic numbers: unsigned bytes in 3 dims / 1 dim
+
+
+def read_idx(path: Path, magic: int) -> torch.Tensor:
+    """One MNIST idx file as a uint8 tensor, its header checked against what it must hold (28x28 images or
+    labels) and against its length, so a damaged file fails in one line naming it instead of deep in torch."""
+    what = "images" if magic == IMAGES else "labels"
+
+    def damaged(why: str) -> DataError:
+        return DataError(f"MNIST file {path} is damaged ({why}); replace it with a fresh copy of {path.name}")
+
+    raw = path.read_bytes()
+    ndim = 3 if magic == IMAGES else 1
+    if len(raw) < 4 + 4 * ndim:
+        raise damaged(f"{len(raw)} bytes, shorter than its header")
+    found = int.from_bytes(raw[:4], "big")
+    if found != magic:
+        raise damaged(f"header 0x{found:08x}, expected 0x{magic:08x} for {what}")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if ndim == 3 and dims[1:] != [28, 28]:
+        raise damaged(f"images of {dims[1]}x{dims[2]} pixels, expected 28x28")
+    body = raw[4 + 4 * ndim:]
+    size = dims[0] * (784 if ndim == 3 else 1)
+    if len(body) != size:
+        raise damaged(f"{len(body)} data bytes where its header announces {dims[0]} {what} ({size} bytes)")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*dims).clone()
 
 
 def split_counts(majority_ratio: float, n_train: int = 5000) -> tuple[int, int]:

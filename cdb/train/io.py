@@ -1,4 +1,9 @@
-"""Run-directory I/O: every file is written to a temporary name and renamed, so a crash never leaves half a file."""
+"""Run-directory I/O: every file is written to a temporary name and renamed, so a crash never leaves half a file.
+
+Final files get the mode the umask gives (0644 under umask 022), like any file the user creates, not
+mkstemp's private 0600: results are meant to be read by others. Temporary names start with '.' and end in
+'.tmp' (TMP_GLOB), so cdb.rundir can remove the ones a kill left behind.
+"""
 from __future__ import annotations
 
 import json
@@ -9,11 +14,28 @@ from typing import Any
 
 import torch
 
+from ..errors import CdbError, disk_full_message
+
+TMP_GLOB = ".*.tmp"
+
+
+def _umask_mode() -> int:
+    """0666 minus the process umask (read by setting it and putting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _umask_mode())
+    return fd, tmp
+
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -31,20 +53,41 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except RuntimeError as exc:  # torch reports a failed write (disk full, size limit) as a RuntimeError
+        Path(tmp).unlink(missing_ok=True)
+        if any(w in str(exc) for w in ("PytorchStreamWriter", "inline_container", "write")):
+            raise CdbError(disk_full_message(path, exc)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint as plain tensors and containers only (weights_only=True: no code runs)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint as plain tensors and containers only (weights_only=True: no code runs).
+
+    A damaged or foreign file is a one-line CdbError naming it; the message never suggests
+    loading with weights_only=False, which would run whatever code the file holds.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # truncated zip, pickle with code in it, random bytes, ...
+        # torch names the blocked global ("GLOBAL posix.system") when a file wants to run code on load
+        kind = ("holds objects other than tensors (loading it could run code)" if "GLOBAL" in str(exc)
+                else "is damaged or not a checkpoint")
+        raise CdbError(f"checkpoint {path} {kind} and was not loaded; remove that run directory (or that file) "
+                       "to start the run over") from exc
+    if not isinstance(state, dict):
+        raise CdbError(f"checkpoint {path} is not a cdb checkpoint (a {type(state).__name__}, not a dict); "
+                       "remove that run directory (or that file) to start the run over")
+    return state
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

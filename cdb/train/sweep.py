@@ -132,40 +132,48 @@ def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], single
 
 def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobReturn]:
     """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
-    from ..cli import build_trainer
+    import contextlib
+
+    from ..callbacks import record_failure
+    from ..cli import claimed_trainer
     from ..metrics import result_line
     from .loop import Pack, pack_refusal
 
     trainers, returns = [], []
-    for job in jobs:
-        def build(task_cfg: DictConfig):
-            return build_trainer(task_cfg, HydraConfig.get().runtime.output_dir)
-        HydraConfig.instance().set_config(job)
-        ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
-                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-        returns.append(ret)
+    with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
+        for job in jobs:
+            def build(task_cfg: DictConfig):
+                return claimed_trainer(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+            HydraConfig.instance().set_config(job)
+            ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
+                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            returns.append(ret)
+            try:
+                trainers.append(ret.return_value)
+            except CdbError as exc:
+                print(f"cdb-run: error: {exc}", file=sys.stderr)
+                ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+                trainers.append(None)
+        built = [t for t in trainers if t is not None]
+        why = pack_refusal(built) if built else None
+        if why:
+            log.info("these %d runs train one by one: %s", len(built), why)
+        resume = bool(jobs[0].resume)
         try:
-            trainers.append(ret.return_value)
-        except CdbError as exc:
-            print(f"cdb-run: error: {exc}", file=sys.stderr)
-            ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
-            trainers.append(None)
-    built = [t for t in trainers if t is not None]
-    why = pack_refusal(built) if built else None
-    if why:
-        log.info("these %d runs train one by one: %s", len(built), why)
-    resume = bool(jobs[0].resume)
-    results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
-        (Pack(built).fit(resume) if built else [])
-    it = iter(results)
-    for ret, t in zip(returns, trainers):
-        if t is None:
-            continue
-        res = next(it)
-        if isinstance(res, CdbError):
-            print(f"cdb-run: error: {res}", file=sys.stderr)
-            ret.return_value = None
-        else:
-            print(f"{t.run_dir}: {result_line(res)}")
-            ret.return_value = res
+            results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
+                (Pack(built).fit(resume) if built else [])
+        except CdbError as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
+            results = [exc] * len(built)
+        it = iter(results)
+        for job, ret, t in zip(jobs, returns, trainers):
+            if t is None:
+                continue
+            res = next(it)
+            if isinstance(res, CdbError):
+                print(f"cdb-run: error: {res}", file=sys.stderr)
+                ret.return_value = None
+                record_failure(hydra_context, job, ret, str(res))
+            else:
+                print(f"{t.run_dir}: {result_line(res)}")
+                ret.return_value = res
     return returns

@@ -1,0 +1,74 @@
+"""Hydra callbacks of cdb-run (registered in configs/config.yaml under hydra.callbacks).
+
+SweepSummary: a `cdb-run -m` sweep ends with one line "n ok, n failed", the first error line of each failed
+job, and a non-zero exit when any job failed (Hydra alone exits 0 there). Jobs may run in other processes
+(joblib) or on other machines (submitit), so each job leaves its outcome as a small file in the sweep
+directory, which the sweep's own process reads at the end and removes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+FAILED_KEY = "cdb_error"  # what cli._task returns for a job that failed with a message
+
+
+class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.folder: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
+        self.folder = str(Path(str(sweep_dir)) / f".cdb-jobs-{os.getpid()}-{int(time.time())}")
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if self.folder is None:  # a single run: cli.run reports it
+            return
+        from hydra.core.utils import JobStatus
+
+        value = job_return._return_value
+        if job_return.status == JobStatus.FAILED:
+            error = (str(value).strip().splitlines() or [type(value).__name__])[0]
+        elif isinstance(value, dict) and FAILED_KEY in value:
+            error = value[FAILED_KEY]
+        else:
+            error = None
+        self.write(config, job_return, error)
+
+    def write(self, config: DictConfig, job_return: Any, error: str | None) -> None:
+        """Record one job's outcome (a later call for the same job replaces it)."""
+        if self.folder is None:
+            return
+        num = OmegaConf.select(config, "hydra.job.num", default=0)
+        record = {"num": num, "overrides": ",".join(job_return.overrides or []), "error": error}
+        Path(self.folder, f"{num}.json").write_text(json.dumps(record))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.folder is None:
+            return
+        folder = Path(self.folder)
+        records = sorted((json.loads(p.read_text()) for p in folder.glob("*.json")), key=lambda r: r["num"])
+        shutil.rmtree(folder, ignore_errors=True)
+        failed = [r for r in records if r["error"]]
+        print(f"cdb-run: sweep: {len(records) - len(failed)} ok, {len(failed)} failed", file=sys.stderr)
+        for r in failed:
+            print(f"cdb-run: job #{r['num']} ({r['overrides']}) failed: {r['error']}", file=sys.stderr)
+        if failed:
+            raise SystemExit(1)  # BaseException: passes Hydra's callback guard and ends the command non-zero
+
+
+def record_failure(hydra_context: Any, config: DictConfig, job_return: Any, error: str) -> None:
+    """For a launcher that learns of a job's failure after Hydra's on_job_end (the pack launcher builds each job
+    in run_job, then trains the pack): the sweep summary counts the job as failed with this line."""
+    for cb in getattr(hydra_context.callbacks, "callbacks", []):
+        if isinstance(cb, SweepSummary):
+            cb.write(config, job_return, error)

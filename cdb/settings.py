@@ -1,0 +1,82 @@
+"""Checks on a composed config that no single builder can make, and the `cdb_per_unit` config resolver.
+
+Each check fails in one line (cdb.errors.ConfigError) naming the setting, the value and what is allowed,
+before a run directory is touched: value types (seed=abc, trainer.batch_size=2.5, threads=-1), and settings
+that the chosen dataset does not read (imbalance=50 on MNIST would otherwise be silently ignored yet named
+in the run directory).
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import check
+
+_KINDS = {  # dataclass annotation -> (test, what is allowed)
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "list": (lambda v: isinstance(v, (list, tuple)), "a list, e.g. [3000]"),
+}
+
+
+def per_unit(unit: str, epoch_value, step_value):
+    """`${cdb_per_unit:${.unit},E,S}`: E when the trainer counts epochs, S when it counts steps.
+
+    Lets a trainer preset give defaults that follow trainer.unit (issue: trainer.unit=step used to keep
+    the epoch preset's eval_every=1, i.e. a validation and a checkpoint after every single step).
+    """
+    check(unit in ("epoch", "step"), "trainer.unit", unit, "epoch or step")
+    return epoch_value if unit == "epoch" else step_value
+
+
+def fraction_of(length, fraction: float) -> list[int]:
+    """`${cdb_fraction_of:${.length},0.75}`: a one-milestone list at that fraction of the run's length."""
+    return [int(round(float(length) * float(fraction)))]
+
+
+for _name, _fn in (("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
+
+
+def check_trainer_types(trainer: dict) -> None:
+    """Each trainer.* value has its TrainerConfig field's type (trainer.lr=abc, trainer.batch_size=2.5 fail).
+
+    The resolved TrainerConfig checks ranges and nulls again once the data has filled in trainer=auto."""
+    from .train.loop import TrainerConfig
+
+    for f in fields(TrainerConfig):
+        if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/recipe.py)
+            continue
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        test, allowed = _KINDS.get(kind, (lambda v: True, ""))
+        check(test(trainer[f.name]), f"trainer.{f.name}", trainer[f.name], allowed)
+
+
+def _overridden(overrides, key: str) -> str | None:
+    """The value given to `key` among Hydra override strings (command line or sweep), else None."""
+    for o in overrides or []:
+        k, sep, v = str(o).partition("=")
+        if sep and k.lstrip("+~") == key:
+            return v
+    return None
+
+
+def check_run(cfg: DictConfig, overrides=()) -> None:
+    """All checks of one composed run config; `overrides` are the run's Hydra overrides (hydra.overrides.task)."""
+    seed = cfg.get("seed")
+    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "an integer >= 0")
+    threads = cfg.get("threads")
+    check(threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
+          "threads", threads, "null (PyTorch's default) or an integer >= 1")
+    check(isinstance(cfg.get("resume"), bool), "resume", cfg.get("resume"), "true or false")
+    check_trainer_types(OmegaConf.to_container(cfg.trainer, resolve=True))
+    value = _overridden(overrides, "imbalance")
+    if value is not None and "${imbalance}" not in OmegaConf.to_yaml(cfg.dataset):
+        name = OmegaConf.select(cfg, "dataset.name")
+        hint = "; its imbalance is dataset.majority_ratio" if name == "mnist_imbalanced" else ""
+        check(False, "imbalance", cfg.get("imbalance"),
+              f"dataset {name} does not use it (only long-tailed datasets do){hint}")
