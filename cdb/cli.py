@@ -152,6 +152,7 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
     trainer = Trainer(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist)
     if trainer.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
+        log.info("presets: %s", preset_choices())
         log.info("settings:\n%s", resolved.rstrip())
         summary = data.summary()
         log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
@@ -160,6 +161,31 @@ def build_trainer(cfg: DictConfig, run_dir: str | Path, dist=None):
             atomic_write_text(run_dir / "config.yaml", resolved)
             atomic_write_json(run_dir / "data.json", summary)
     return trainer
+
+
+def preset_choices() -> str:
+    """Which config file of each group made this run's settings, e.g. `dataset=mnist_imbalanced (model=lenet5,
+    trainer=mnist chosen by the dataset)`: a dataset config picks its paper model and trainer unless the command
+    line names them, and dataset_loss/<dataset>_<loss>.yaml adds per-pair settings."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "(not composed by Hydra)"
+    hc = HydraConfig.get()
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+    given = {str(o).partition("=")[0].lstrip("+~") for o in hc.overrides.task}
+
+    def why(k: str) -> str:
+        if k in given:
+            return ""
+        if k == "dataset_loss":
+            return " (for this dataset and loss)"
+        if k in ("model", "trainer"):
+            return f" (chosen by configs/dataset/{choices.get('dataset')}.yaml)"
+        return " (default)"
+
+    text = ", ".join(f"{k}={v}{why(k)}" for k, v in sorted(choices.items()))
+    return text
 
 
 def _save_hydra_dir(cfg: DictConfig, run_dir: Path) -> None:

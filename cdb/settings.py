@@ -80,3 +80,7 @@ def check_run(cfg: DictConfig, overrides=()) -> None:
         hint = "; its imbalance is dataset.majority_ratio" if name == "mnist_imbalanced" else ""
         check(False, "imbalance", cfg.get("imbalance"),
               f"dataset {name} does not use it (only long-tailed datasets do){hint}")
+    # one name per setting: the imbalance factor is the top-level `imbalance`; dataset.imbalance only follows it
+    if _overridden(overrides, "dataset.imbalance") is not None:
+        check(False, "dataset.imbalance", _overridden(overrides, "dataset.imbalance"),
+              "set by the top-level setting: use imbalance=... instead")
