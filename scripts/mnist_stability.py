@@ -87,7 +87,7 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
             "last_error": last["error"], "best_error": best["error"],
             "last_minority_acc": last["per_class_accuracy"][0], "best_minority_acc": best["per_class_accuracy"][0],
             "collapsed": min(last["per_class_accuracy"]) < 1.0, "weight_flips": flips, "validations": len(rows),
-            "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir)}
+            "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir.relative_to(out_root))}
 
 
 KEY = ["setting", "ratio", "seed"]   # one CSV row per run: a rerun replaces its earlier row
