@@ -13,11 +13,13 @@ import sys
 import traceback
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from . import rundir, settings  # settings also registers the config resolvers the trainer presets use
 from .callbacks import FAILED_KEY
 from .errors import DEBUG_ENV, CdbError, debug_enabled, user_message
+from .train.config import TrainerConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ def _dirname(override_dirname: str) -> str:
 
 if not OmegaConf.has_resolver("cdb_dirname"):
     OmegaConf.register_new_resolver("cdb_dirname", _dirname)
+
+# TrainerConfig is the one source of the trainer defaults: registered as trainer/base, the schema every
+# configs/trainer/*.yaml preset starts from (`defaults: [base, _self_]`), so a preset states only what it changes
+# and `trainer.devices=2` (any field) works with every preset. Registered here, where both the CLI and
+# in-process composition (tests, cdb.recipe) find the config tree (config_dir).
+ConfigStore.instance().store(group="trainer", name="base", node=TrainerConfig)
 
 
 def config_dir() -> Path:
@@ -108,6 +116,26 @@ def _check_group_choices(argv: list[str]) -> None:
             for v in _group_values(key, value, choices):
                 if v not in choices:
                     raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")
+
+
+def check_override_types(argv: list[str]) -> None:
+    """Fail in one line on a `trainer.<setting>=<value>` of the wrong type, sweep values included. The trainer
+    node's schema (TrainerConfig) would refuse it too, but while composing, with Hydra's page of error."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        if not arg.lstrip("+~").startswith("trainer.") or "=" not in arg:
+            continue
+        try:
+            override = parser.parse_override(arg)
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        except HydraException:
+            continue  # not valid override syntax (or an interval sweep): Hydra reports it in its own words
+        name = override.key_or_group.split(".", 1)[1]
+        for value in values:
+            settings.check_trainer_types({name: value})
 
 
 def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -301,6 +329,7 @@ def run(argv: list[str] | None = None) -> None:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _check_group_choices(argv)
+        check_override_types(argv)
         from . import dryrun
         dry, argv = dryrun.requested(argv)
         if dry:  # before Hydra starts: no run directory, no .hydra/

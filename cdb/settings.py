@@ -52,6 +52,7 @@ def check_trainer_types(trainer: dict) -> None:
         if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/recipe.py)
             continue
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        kind = kind.removeprefix("Optional[").removesuffix("]").split("[")[0].lower()  # Optional[List[int]] -> list
         test, allowed = _KINDS.get(kind, (lambda v: True, ""))
         check(test(trainer[f.name]), f"trainer.{f.name}", trainer[f.name], allowed)
 

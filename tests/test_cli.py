@@ -62,6 +62,7 @@ def test_multirun_sweep_layout(mnist_dir, tmp_path):
     (["loss.tau=-1"], "loss.tau=-1"),
     (["dataset.majority_ratio=1.0"], "dataset.majority_ratio=1.0"),
     (["trainer.unit=fortnight"], "trainer.unit='fortnight'"),
+    (["trainer.lr=abc"], "trainer.lr='abc' is not allowed: a number"),  # refused before the trainer schema
 ])
 def test_bad_input_is_one_clear_line(mnist_dir, tmp_path, args, needle):
     r = cdb_run(tmp_path, *FAST, *args, data=mnist_dir)

@@ -186,7 +186,9 @@ def _record(cfg, run_dir, dist=None):
 
 
 def _ddp(cfg, run_dir):
-    return D.spawn(_record, OmegaConf.to_container(cfg, resolve=True), str(run_dir), 2, "cpu")
+    t = cfg.trainer
+    return D.spawn(_record, OmegaConf.to_container(cfg, resolve=True), str(run_dir), 2, t.device, t.dist_backend,
+                   t.sync_bn)
 
 
 def _log(run_dir):
@@ -258,7 +260,7 @@ def _fail_on_rank_1(cfg, run_dir, dist):
 
 def test_an_error_in_one_process_comes_back_as_one_line_and_ends_the_others(tmp_path):
     with pytest.raises(CdbError, match=r"^trainer.x=1 is not allowed on rank 1$"):
-        D.spawn(_fail_on_rank_1, {}, str(tmp_path), 2, "cpu")
+        D.spawn(_fail_on_rank_1, {}, str(tmp_path), 2, "cpu", "gloo", False)
 
 
 def test_dataset_splits_load_only_the_rank_rows():

@@ -1,37 +1,47 @@
-"""The trainer's settings (one source of every default) and the one device resolver."""
+"""The trainer's settings (the one source of every default) and the one device resolver.
+
+TrainerConfig is also the schema of the `trainer` config node: cdb.cli registers it in Hydra's ConfigStore as
+trainer/base, and every configs/trainer/*.yaml preset starts from it, stating only what it changes.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from ..errors import CdbError, check
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class TrainerConfig:
-    """Every knob of the loop. `unit` says what `length`, `milestones`, `warmup` and `eval_every` count."""
+    """Every knob of the loop. `unit` says what `length`, `milestones`, `warmup` and `eval_every` count.
 
-    unit: str = "epoch"           # "epoch" (a pass over the training split) or "step" (one batch)
-    length: int = 4000            # number of units to train
-    eval_every: int = 1           # units between validations, i.e. between CDB weight updates
-    batch_size: int = 100
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    schedule: str = "step"        # "step" (x gamma at each milestone) or "cosine" (to 0 over `length` units)
-    milestones: list = field(default_factory=list)  # units after which lr is multiplied by gamma
-    gamma: float = 0.1
-    warmup: int = 0               # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
-    select: str = "last"          # checkpoint whose test metrics are "the" result: last or best (validation)
-    device: str = "auto"          # auto, cpu, cuda, cuda:N
-    progress: bool = True
-    num_workers: int = 0
-    eval_batch_size: int = 1000
-    checkpoint_every: int = 1     # validations between saved checkpoints (the last one is always saved)
+    The recipe settings (unit ... checkpoint_every) are Optional only because trainer=auto leaves them null
+    until cdb/recipe.py fills them from the preset chosen for the data; validate() refuses a null left over.
+    The run-time settings below them (devices ... data_on_device) are never null.
+    """
+
+    unit: Optional[str] = "epoch"           # "epoch" (a pass over the training split) or "step" (one batch)
+    length: Optional[int] = 4000           # number of units to train
+    eval_every: Optional[int] = 1          # units between validations, i.e. between CDB weight updates
+    batch_size: Optional[int] = 100
+    lr: Optional[float] = 1e-3
+    momentum: Optional[float] = 0.9
+    weight_decay: Optional[float] = 5e-4
+    nesterov: Optional[bool] = False
+    schedule: Optional[str] = "step"       # "step" (x gamma at each milestone) or "cosine" (to 0 over `length` units)
+    milestones: Optional[List[int]] = field(default_factory=list)  # units after which lr is multiplied by gamma
+    gamma: Optional[float] = 0.1
+    warmup: Optional[int] = 0              # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
+    select: Optional[str] = "last"         # checkpoint whose test metrics are "the" result: last or best (validation)
+    device: Optional[str] = "auto"         # auto, cpu, cuda, cuda:N
+    progress: Optional[bool] = True
+    num_workers: Optional[int] = 0
+    eval_batch_size: Optional[int] = 1000
+    checkpoint_every: Optional[int] = 1    # validations between saved checkpoints (the last one is always saved)
     # ---- parallelism and speed (docs/distributed.md): same computation; amp rounds to bf16, sync_bn=false on a
     # BatchNorm model makes each process normalise with its own slice's statistics ---------------------------
     devices: int = 1              # >1: spawn that many data-parallel processes here (not under torchrun)
@@ -46,6 +56,9 @@ class TrainerConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
         names = {f.name for f in fields(cls)}
+        unset = sorted(k for k, v in d.items() if v is None)
+        if unset:
+            raise CdbError(f"trainer.{unset[0]} is null: give it a value (only trainer=auto fills nulls, from the data)")
         unknown = set(d) - names
         if unknown:
             raise CdbError(f"trainer.{sorted(unknown)[0]} is not a trainer setting; known: {sorted(names)}")
@@ -81,6 +94,8 @@ class TrainerConfig:
 
 def resolve_device(name: str) -> torch.device:
     """trainer.device -> torch.device: auto takes the GPU when there is one; a missing GPU is a one-line error."""
+    import torch  # here, not at import time: the CLI imports this module (the trainer schema) before any run
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)

@@ -239,10 +239,9 @@ def launch(fn: Callable, cfg, run_dir) -> dict:
     """
     from omegaconf import OmegaConf
 
-    devices = int(OmegaConf.select(cfg, "trainer.devices", default=1) or 1)
-    device = str(OmegaConf.select(cfg, "trainer.device", default="auto"))
-    backend = str(OmegaConf.select(cfg, "trainer.dist_backend", default="auto"))
-    sync_bn = bool(OmegaConf.select(cfg, "trainer.sync_bn", default=True))
+    # every trainer preset starts from TrainerConfig (trainer/base), so these keys are always there, with its defaults
+    t = cfg.trainer
+    devices, device, backend, sync_bn = int(t.devices), str(t.device), str(t.dist_backend), bool(t.sync_bn)
     if devices < 1:
         raise ConfigError(f"trainer.devices={devices!r} is not allowed: an integer >= 1")
     env = torchrun_env()
@@ -258,9 +257,11 @@ def launch(fn: Callable, cfg, run_dir) -> dict:
     return fn(cfg, run_dir, None)
 
 
-def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str = "auto", backend: str = "auto",
-          sync_bn: bool = True) -> dict:
+def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str, backend: str, sync_bn: bool) -> dict:
     """Start `nprocs` processes on this machine that train together; return rank 0's result.
+
+    device, backend and sync_bn are trainer.device, trainer.dist_backend and trainer.sync_bn (their defaults live
+    in TrainerConfig only).
 
     Rendezvous goes through a file store in a private temporary folder (no
     port to pick); results and errors come back as files there (a pipe could
