@@ -112,7 +112,9 @@ def _check_group_choices(argv: list[str]) -> None:
         if key == "hydra/launcher":
             _check_launcher(value)
         if key in GROUPS and value not in ("null", ""):
-            choices = sorted(p.stem for p in (root / key).glob("*.yaml"))
+            stored = ConfigStore.instance().repo.get(key, {})  # trainer/base: TrainerConfig, as `--help` lists it
+            choices = sorted({p.stem for p in (root / key).glob("*.yaml")}
+                             | {n.removesuffix(".yaml") for n in stored if n.endswith(".yaml")})
             for v in _group_values(key, value, choices):
                 if v not in choices:
                     raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")

@@ -53,7 +53,8 @@ def test_every_preset_composes_to_the_settings_it_had_before():
             assert (now[key], type(now[key])) == (value, type(value)), (case, key)
         # a key a preset used to leave out (trainer/mnist.yaml had no `schedule`) now comes from the schema, with
         # the TrainerConfig default the trainer filled in before
-        assert {k: now[k] for k in set(now) - set(before[case])} == {k: defaults[k] for k in set(now) - set(before[case])}
+        added = set(now) - set(before[case])
+        assert {k: now[k] for k in added} == {k: defaults[k] for k in added}, case
 
 
 def test_presets_state_only_what_differs_from_what_they_start_from():

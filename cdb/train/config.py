@@ -58,7 +58,8 @@ class TrainerConfig:
         names = {f.name for f in fields(cls)}
         unset = sorted(k for k, v in d.items() if v is None)
         if unset:
-            raise CdbError(f"trainer.{unset[0]} is null: give it a value (only trainer=auto fills nulls, from the data)")
+            raise CdbError(f"trainer.{unset[0]} is null: give it a value (only trainer=auto fills nulls, "
+                           "from the data)")
         unknown = set(d) - names
         if unknown:
             raise CdbError(f"trainer.{sorted(unknown)[0]} is not a trainer setting; known: {sorted(names)}")
