@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 SMALL_TRAINER, LARGE_TRAINER = "small_folder", "imagenet_lt_oltr"
 
 
-def _preset(group: str, name: str) -> DictConfig:
+def load_preset(group: str, name: str) -> DictConfig:
     """configs/<group>/<name>.yaml, with the presets its `defaults` list names merged under it (a name with no
     file, like trainer/base, is the structured config registered in Hydra's ConfigStore)."""
     from hydra.core.config_store import ConfigStore
@@ -40,7 +40,7 @@ def _preset(group: str, name: str) -> DictConfig:
     parents = [OmegaConf.create()]
     for parent in cfg.pop("defaults", []):
         if parent != "_self_":  # every preset lists _self_ last, so merging it last below is its place
-            parents.append(_preset(group, parent))
+            parents.append(load_preset(group, parent))
     return OmegaConf.merge(*parents, cfg)
 
 
@@ -57,12 +57,12 @@ def resolve_auto(cfg: DictConfig, data: DatasetSplits) -> DictConfig:
     if cfg.model.get("name") == "auto":
         name = choose_model(shape)
         with open_dict(cfg):
-            cfg.model = OmegaConf.merge(_preset("model", name), {k: v for k, v in cfg.model.items() if k != "name"})
+            cfg.model = OmegaConf.merge(load_preset("model", name), {k: v for k, v in cfg.model.items() if k != "name"})
         chosen["model"] = name
     unset = [k for k, v in cfg.trainer.items() if v is None]
     if unset:
         name = choose_trainer(shape)
-        preset = _preset("trainer", name)
+        preset = load_preset("trainer", name)
         with open_dict(cfg):
             for k in unset:
                 if k in preset:

@@ -165,14 +165,15 @@ def cifar_lt_run(epochs: int, device: str, out_dir: str | Path, data=None, **spe
     """A whole CIFAR-100-LT run as `cdb-run dataset=cifar_lt imbalance=100 loss=cdb` makes it (ResNet-32,
     trainer/cifar_lt.yaml, milestones scaled to `epochs`, validation and CDB update every epoch, checkpoints,
     the final test) on synthetic tensors; returns its timings."""
-    import yaml
+    from omegaconf import OmegaConf
 
     from cdb.losses import build_criterion
     from cdb.models import build_model
+    from cdb.recipe import load_preset
     from cdb.train.loop import Trainer, TrainerConfig
 
     data = data or synthetic_cifar_lt()
-    tcfg = yaml.safe_load((REPO / "configs" / "trainer" / "cifar_lt.yaml").read_text())
+    tcfg = OmegaConf.to_container(load_preset("trainer", "cifar_lt"), resolve=True)  # trainer/base under it
     scale = epochs / tcfg["length"]
     tcfg.update(length=epochs, milestones=[max(1, round(m * scale)) for m in tcfg["milestones"]],
                 warmup=min(tcfg["warmup"], epochs), device=device, progress=False, **speed)

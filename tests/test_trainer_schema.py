@@ -58,13 +58,13 @@ def test_every_preset_composes_to_the_settings_it_had_before():
 
 
 def test_presets_state_only_what_differs_from_what_they_start_from():
-    from cdb.recipe import _preset
+    from cdb.recipe import load_preset
 
     for path in sorted((REPO / "configs" / "trainer").glob("*.yaml")):
         own = OmegaConf.load(path)
         parents = [p for p in own.pop("defaults") if p != "_self_"]
         assert parents, f"{path.name} must start from trainer/base (directly or through another preset)"
-        inherited = OmegaConf.to_container(OmegaConf.merge(*[_preset("trainer", p) for p in parents]))
+        inherited = OmegaConf.to_container(OmegaConf.merge(*[load_preset("trainer", p) for p in parents]))
         own = OmegaConf.to_container(own)  # unresolved: ${...} presets compare as written
         same = [k for k in own if k in inherited and inherited[k] == own[k]]
         assert not same, f"{path.name} repeats {same}, which it inherits unchanged"
