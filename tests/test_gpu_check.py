@@ -1,5 +1,6 @@
 """scripts/gpu_check.sh (the GPU issue's one prepared script) runs every step at toy sizes on this CPU."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -23,7 +24,8 @@ def test_gpu_check_tiny_runs_every_step(mnist_dir, tmp_path):
     # 2. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
     assert "14 runs started, 14 finished" in log and "the 70-run table would take" in log
     table = (out / "table2.md").read_text()
-    assert "from 14 finished runs" in table and "(2) · paper 2.59 ± 0.44" in table
+    assert "from 14 finished runs" in table
+    assert re.search(r"\(2(, [0-2] collapsed)?\) · paper 2\.59 ± 0\.44", table)  # tau 0.5, r 0.99: 2 seeds
     assert len(list(runs.rglob("metrics.json"))) == 14
     # 3. the CIFAR-100-LT whole-run timing
     assert json.loads((out / "bench_cifar_lt.json").read_text())["epochs"] == 1

@@ -173,6 +173,17 @@ def test_resnet32_run_at_imbalance_100(digits, tmp_path):
     assert len(m["test"]["per_class_accuracy"]) == 10 and m["test"]["n"] == 100
 
 
+def test_a_sweep_over_a_folder_runs_through_the_pack_launcher(digits, tmp_path):
+    # trainer=auto leaves trainer.device null until each run is built; the launcher once read it as "None"
+    res = cdb_run(tmp_path, "-m", "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",
+                  "dataset.majority_ratio=0.99", "loss=ce,cdb", *STEPS, data=digits)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sweep: 2 ok, 0 failed" in res.stderr
+    losses = [yaml.safe_load((p.parent / "config.yaml").read_text())["loss"]["name"]
+              for p in tmp_path.rglob("metrics.json")]
+    assert sorted(losses) == ["cdb", "ce"]
+
+
 def test_dry_run_prints_counts_and_writes_nothing(digits, tmp_path):
     out = tmp_path / "out"                                # where cdb_run puts runs
     res = cdb_run(tmp_path, "dataset=folder", "dataset.path=two", f"dataset.val_per_class={VAL}",

@@ -92,7 +92,8 @@ class PackLauncher(Launcher):
                 sweep_cfg.hydra.job.id = sweep_cfg.hydra.job.num = initial_job_idx + i
             jobs.append(sweep_cfg)
         try:
-            device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default="auto"))).type
+            # trainer=auto (dataset=folder) leaves device null until the run is built: null means auto here too
+            device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default=None) or "auto")).type
             size = resolve_pack(OmegaConf.select(jobs[0], "pack", default=1), device)
         except CdbError as exc:
             print(f"cdb-run: error: {exc}", file=sys.stderr)
