@@ -23,7 +23,9 @@ if [ "$MODE" = "--prepare" ]; then
   done
   mkdir -p .whl
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux2014_x86_64 -d .whl hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
+    --platform manylinux2014_x86_64 -d .whl hydra-core==1.3.2 omegaconf==2.3.0
+  # omegaconf 2.3 needs antlr4 4.9.*, published as a source archive only: build its pure-Python wheel here
+  "$PY" -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3
   grep -qx '/.gpu_data/' .git/info/exclude || echo '/.gpu_data/' >> .git/info/exclude
   grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
   du -sh .gpu_data .whl
