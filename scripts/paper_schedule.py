@@ -40,9 +40,7 @@ def weight_flips(rows: list[dict]) -> int:
     return sum(a != b for a, b in zip(signs, signs[1:]))
 
 
-def run_row(run_dir: Path, root: Path) -> dict:
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    rows = read_jsonl(run_dir / "log.jsonl")
+def run_row(run_dir: Path, root: Path, cfg: dict, rows: list[dict]) -> dict:
     length = cfg["trainer"]["length"]
     out = {"setting": setting_label(cfg), "seed": cfg["seed"], "run": str(run_dir.relative_to(root)),
            "epochs": rows[-1]["unit"] if rows else 0, "of": length, "flips": weight_flips(rows)}
@@ -64,12 +62,12 @@ def load(root: Path) -> tuple[pd.DataFrame, dict[str, list[tuple[int, list[dict]
     runs = sorted(p.parent for p in root.rglob("log.jsonl") if (p.parent / "config.yaml").exists())
     if not runs:
         raise SystemExit(f"paper_schedule: no run directories under {root}")
-    table = pd.DataFrame([run_row(r, root) for r in runs]).sort_values(["setting", "seed"], ignore_index=True)
-    curves: dict[str, list[tuple[int, list[dict]]]] = {}
-    for r in runs:
-        cfg = yaml.safe_load((r / "config.yaml").read_text())
-        curves.setdefault(setting_label(cfg), []).append((cfg["seed"], read_jsonl(r / "log.jsonl")))
-    return table, curves
+    records, curves = [], {}
+    for r in runs:  # each run's config and log read once, for its table row and its curves
+        cfg, rows = yaml.safe_load((r / "config.yaml").read_text()), read_jsonl(r / "log.jsonl")
+        records.append(run_row(r, root, cfg, rows))
+        curves.setdefault(setting_label(cfg), []).append((cfg["seed"], rows))
+    return pd.DataFrame(records).sort_values(["setting", "seed"], ignore_index=True), curves
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -42,9 +42,9 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], head:
     if (len(input_shape) == 4) != (name in VIDEO):
         kind = "video clips (T, C, H, W)" if name in VIDEO else "images (C, H, W)"
         raise ConfigError(f"model={name} takes {kind}, but the dataset gives inputs of shape {tuple(input_shape)}")
-    if input_shape[-2] != input_shape[-1] and "input_size" in inspect.signature(cls).parameters:
-        raise ConfigError(f"model={name} takes square images, but the dataset gives "
-                          f"{input_shape[-2]}x{input_shape[-1]}")
-    if "input_size" in inspect.signature(cls).parameters:
+    if "input_size" in inspect.signature(cls).parameters:  # the model is built for one image size
+        if input_shape[-2] != input_shape[-1]:
+            raise ConfigError(f"model={name} takes square images, but the dataset gives "
+                              f"{input_shape[-2]}x{input_shape[-1]}")
         kwargs.setdefault("input_size", input_shape[-1])
     return use_head(cls(num_classes=num_classes, in_channels=input_shape[-3], **kwargs), head)
