@@ -67,7 +67,7 @@ table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper sc
 
 table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, the paper's schedule compressed 20x): ~2 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table1_quick $(SWEEP)
-	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out results --command "make table1-quick" $(BESIDE)
+	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out $(RESULTS) --command "make table1-quick" $(BESIDE)
 
 # The paper's own schedule at r = 0.99 (4000 epochs of 50 steps each, about 45 min a run at one thread):
 # CE, IFW, CB and CDB-CE with and without the authors' normalisation, seeds 0 and 1 (10 runs).
@@ -82,7 +82,7 @@ table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GP
 
 table2-quick: venv  ## Table 2, quick profile (7 tau x 5 ratios x 3 seeds, the paper's schedule compressed 20x): ~1.5 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP)
-	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out results --command "make table2-quick" $(BESIDE)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out $(RESULTS) --command "make table2-quick" $(BESIDE)
 
 # ---- Tables 3-7 and the figures (long-tailed CIFAR-100, ImageNet-LT, EGTEA) -------------------------------
 # `make table3 ARGS="trainer.device=cuda:0"` passes extra overrides to every run. Where a dataset is missing

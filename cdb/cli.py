@@ -101,6 +101,19 @@ def _check_launcher(value: str) -> None:
                        "pip install 'cdb[sweep]'")
 
 
+def register_pack_launcher() -> None:
+    """Register cdb's pack launcher with Hydra by hand.
+
+    Hydra finds plugins by walking the `hydra_plugins` namespace package on sys.path; an editable install
+    (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
+    does not see, so `cdb-run -m` outside the repository root would fail with "Unknown plugin class".
+    """
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.cdb_pack_launcher.pack_launcher import PackLauncher
+
+    Plugins.instance().register(PackLauncher)
+
+
 def _check_group_choices(argv: list[str]) -> None:
     """Fail in one line on `group=choice` overrides that name no config (Hydra prints a page otherwise)."""
     root = config_dir()
@@ -350,6 +363,7 @@ def run(argv: list[str] | None = None) -> None:
 
         argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
+    register_pack_launcher()
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_task)
     main()
 
