@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,19 @@ class Run:
     path: Path
     cfg: dict
     metrics: dict
+
+    @property
+    def diverged(self) -> bool:
+        """Training stopped on a non-finite loss (metrics.json status "diverged"): no test value, but counted."""
+        return self.metrics.get("status") == "diverged"
+
+
+class _NoValue(dict):
+    """The metrics of a diverged run as a table cell function sees them: every value is NaN, so the cell the
+    run belongs to (from its config) is found without a number to average."""
+
+    def __missing__(self, key):
+        return _NoValue() if key == "test" else math.nan
 
 
 Cell = tuple[str, str, float]
@@ -91,13 +105,13 @@ def run_dirs(runs: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def load_runs(runs: str | Path | Sequence[str | Path]) -> list[Run]:
-    """Every finished run (metrics.json with status complete, plus config.yaml) under `runs`."""
+    """Every finished run (metrics.json with status complete or diverged, plus config.yaml) under `runs`."""
     out = []
     for d in run_dirs(runs):
         if not (d / "config.yaml").exists():
             continue
         metrics = read_json(d / "metrics.json")
-        if isinstance(metrics, dict) and metrics.get("status") == "complete":
+        if isinstance(metrics, dict) and metrics.get("status") in ("complete", "diverged"):
             out.append(Run(d, read_yaml(d / "config.yaml"), metrics))
     return out
 
@@ -123,33 +137,37 @@ def collapsed(run: Run) -> bool:
 
 # ---- runs -> frames ------------------------------------------------------------------------------------
 def contributions(spec: TableSpec, runs: list[Run]) -> pd.DataFrame:
-    """One row per (run, cell) contribution: row, col, value, collapsed, path, run (the Run itself)."""
+    """One row per (run, cell) contribution: row, col, value (NaN for a diverged run), collapsed, diverged, path,
+    run (the Run itself)."""
     records = []
     for run in runs:
         try:
-            cells = list(spec.cells(run))
+            cells = list(spec.cells(Run(run.path, run.cfg, _NoValue()) if run.diverged else run))
         except (KeyError, TypeError, ValueError) as exc:   # a metrics.json or config.yaml without a needed entry
+            if run.diverged:   # a cell function that needs more than scalars (per-class lists): not placed
+                continue
             raise CdbError(f"{run.path}: metrics.json / config.yaml lack what {spec.name} needs "
                            f"({type(exc).__name__}: {exc})") from None
         for row, col, value in cells:
             if row in spec.rows and col in spec.cols:
-                records.append({"row": row, "col": col, "value": float(value),
-                                "collapsed": spec.flag_collapsed and collapsed(run), "path": str(run.path),
-                                "run": run})
-    return pd.DataFrame(records, columns=["row", "col", "value", "collapsed", "path", "run"])
+                records.append({"row": row, "col": col, "value": math.nan if run.diverged else float(value),
+                                "collapsed": spec.flag_collapsed and not run.diverged and collapsed(run),
+                                "diverged": run.diverged, "path": str(run.path), "run": run})
+    return pd.DataFrame(records, columns=["row", "col", "value", "collapsed", "diverged", "path", "run"])
 
 
 def aggregate(spec: TableSpec, contrib: pd.DataFrame) -> pd.DataFrame:
-    """Every (row, col) cell of the table, in order: mean, std (ddof=0), n runs, collapsed runs, paper value."""
+    """Every (row, col) cell of the table, in order: mean, std (ddof=0) and n over the runs with a value,
+    collapsed runs, diverged runs (no value), paper value."""
     g = contrib.groupby(["row", "col"])
-    stats = pd.DataFrame({"mean": g["value"].mean(), "std": g["value"].std(ddof=0), "n": g["value"].size(),
-                          "collapsed": g["collapsed"].sum()})
+    stats = pd.DataFrame({"mean": g["value"].mean(), "std": g["value"].std(ddof=0), "n": g["value"].count(),
+                          "collapsed": g["collapsed"].sum(), "diverged": g["diverged"].sum()})
     grid = pd.MultiIndex.from_product([spec.rows, spec.cols], names=["row", "col"])
     stats = stats.reindex(grid)
-    stats[["n", "collapsed"]] = stats[["n", "collapsed"]].fillna(0).astype(int)
+    stats[["n", "collapsed", "diverged"]] = stats[["n", "collapsed", "diverged"]].fillna(0).astype(int)
     stats["paper"] = [paper_value(spec, row, col) for row, col in grid]
     return stats.reset_index().assign(table=spec.name)[["table", "row", "col", "mean", "std", "n", "collapsed",
-                                                        "paper"]]
+                                                        "diverged", "paper"]]
 
 
 def paper_value(spec: TableSpec, row: str, col: str) -> str:
@@ -160,11 +178,14 @@ def paper_value(spec: TableSpec, row: str, col: str) -> str:
 
 
 def cell_text(spec: TableSpec, c) -> str:
-    """'mean ± std (n[, k collapsed]) · paper P', or the empty-cell text."""
+    """'mean ± std (n[, k collapsed][, d diverged]) · paper P', 'd diverged', or the empty-cell text."""
     ours = spec.empty
+    diverged = f"{c.diverged} diverged" if c.diverged else ""
     if c.n:
-        flag = f", {c.collapsed} collapsed" if c.collapsed else ""
+        flag = "".join(f", {f}" for f in (f"{c.collapsed} collapsed" if c.collapsed else "", diverged) if f)
         ours = f"{c.mean:.2f} ± {c.std:.2f} ({c.n}{flag})"
+    elif c.diverged:
+        ours = diverged
     return f"{ours} · paper {c.paper}" if c.paper else ours
 
 
@@ -226,7 +247,8 @@ class Table:
               "ddof=0)" + (" · the paper's value" if spec.paper else "") + f". \"{spec.empty}\" = no finished "
               "run for that cell; nothing is filled in otherwise." + (
                   " \"k collapsed\" = k of those runs ended predicting (almost) one class: some class below 1% "
-                  "test accuracy." if spec.flag_collapsed else ""), "",
+                  "test accuracy." if spec.flag_collapsed else "") + " \"d diverged\" = d more runs of that cell "
+              "stopped on a non-finite training loss: they have no value and are not in n.", "",
               grid(spec, self.cells).to_markdown(tablefmt="github", disable_numparse=True), ""]
         settings = settings_summary(spec, self.contrib)
         if settings:
@@ -257,7 +279,8 @@ class Table:
         return pd.concat([self.cells, extra], ignore_index=True)
 
     def csv(self) -> str:
-        """One line per cell: table,row,col,mean,std,n,collapsed,paper (mean/std with 4 decimals, empty if no run);
+        """One line per cell: table,row,col,mean,std,n,collapsed,diverged,paper (mean/std with 4 decimals, empty if
+        no run with a value);
         cells of the runs beside the table follow as table NAME_beside (filled cells only)."""
         return self._all_cells().to_csv(index=False, float_format="%.4f", lineterminator="\n")
 

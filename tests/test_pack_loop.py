@@ -17,6 +17,7 @@ import torch
 from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
+from cdb.errors import CdbError
 from cdb.train.loop import Pack, Trainer, TrainerConfig
 from conftest import cdb_run, compose, read_log
 
@@ -159,6 +160,12 @@ def test_a_diverging_run_stops_alone(tmp_path):
         trainers[1].model.classifier[-1].weight.fill_(float("nan"))
     out = Pack(trainers).fit()
     assert "non-finite" in str(out[1]) and out[0]["status"] == out[2]["status"] == "complete"
+    record = json.loads((trainers[1].run_dir / "metrics.json").read_text())   # recorded for cdb-table to count
+    assert record["status"] == "diverged" and record["message"] == str(out[1])
+    again = _trainers(tmp_path, 3)                                  # resume: reported, not trained again
+    with pytest.raises(CdbError, match="diverged earlier"):
+        again[1].begin(resume=True)
+    assert json.loads((trainers[1].run_dir / "metrics.json").read_text()) == record
 
 
 def test_runs_that_cannot_share_a_pack_are_refused(tmp_path):

@@ -254,3 +254,6 @@ def test_sweep_counts_a_job_that_fails_while_training(mnist_dir, tmp_path):
     assert r.returncode == 1, r.stderr
     assert "cdb-run: sweep: 1 ok, 1 failed" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert "trainer.lr=1e+30" in r.stderr and "non-finite" in r.stderr
+    # it diverged in its first step, before any checkpoint: like any run that fails that early, it leaves nothing
+    (finished,) = tmp_path.rglob("metrics.json")
+    assert "trainer.lr=0.01" in finished.parent.parent.name

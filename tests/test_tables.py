@@ -88,9 +88,9 @@ def test_same_numbers_and_csv_lines_as_the_hand_written_tables(tmp_path):
         _fake_run(runs, "a", 1.5, 0.99, seed, err)
     build_table("table2", runs, tmp_path / "out")
     lines = (tmp_path / "out" / "table2.csv").read_text().splitlines()
-    assert lines[0] == "table,row,col,mean,std,n,collapsed,paper"
-    assert "table2,1.5,0.99,3.6667,1.2472,3,0,2.31 ± 0.38" in lines      # 11/3, sqrt(42/27) = 1.24722
-    assert "table2,0.5,0.9,,,0,0,1.06 ± 0.34" in lines                   # no run: empty, never filled
+    assert lines[0] == "table,row,col,mean,std,n,collapsed,diverged,paper"   # + diverged since 9ee379a
+    assert "table2,1.5,0.99,3.6667,1.2472,3,0,0,2.31 ± 0.38" in lines    # 11/3, sqrt(42/27) = 1.24722
+    assert "table2,0.5,0.9,,,0,0,0,1.06 ± 0.34" in lines                 # no run: empty, never filled
     assert len(lines) == 1 + 7 * 5
     md = (tmp_path / "out" / "table2.md").read_text()
     assert re.search(r"\| 1\.5 +\|.*\| 3\.67 ± 1\.25 \(3\) · paper 2\.31 ± 0\.38 +\|", md)
@@ -107,7 +107,7 @@ def test_formats_json_latex_and_stdout(tmp_path, capsys):
     cells = {(c["row"], c["col"]): c for c in json.loads((out / "table2.json").read_text())}
     assert cells[("1.5", "0.99")] | {"mean": 0, "std": 0} == {"table": "table2", "row": "1.5", "col": "0.99",
                                                              "mean": 0, "std": 0, "n": 2, "collapsed": 0,
-                                                             "paper": "2.31 ± 0.38"}
+                                                             "diverged": 0, "paper": "2.31 ± 0.38"}
     assert cells[("1.5", "0.99")]["mean"] == pytest.approx(3.0) and cells[("1.5", "0.99")]["std"] == 1.0
     assert cells[("0.5", "0.9")]["mean"] is None and cells[("0.5", "0.9")]["n"] == 0
     assert capsys.readouterr().out == (out / "table2.json").read_text()     # the first format is printed
@@ -115,7 +115,7 @@ def test_formats_json_latex_and_stdout(tmp_path, capsys):
     assert "\\begin{tabular}" in tex and "3.00 ± 1.00 (2) · paper 2.31 ± 0.38" in tex
     assert "test error (\\%)" in tex                                      # % escaped: not a LaTeX comment
     main(["table2", "--runs", str(runs), "--out", "-", "--format", "csv"])
-    assert "table2,1.5,0.99,3.0000,1.0000,2,0,2.31 ± 0.38" in capsys.readouterr().out
+    assert "table2,1.5,0.99,3.0000,1.0000,2,0,0,2.31 ± 0.38" in capsys.readouterr().out
     with pytest.raises(CdbError, match="--format 'xlsx' is not allowed"):
         main(["table2", "--runs", str(runs), "--format", "md,xlsx"])
 
@@ -256,3 +256,23 @@ def test_beside_runs_follow_the_table_with_only_their_columns(tmp_path):
     beside = [r for r in rows if r["table"] == "table1_beside"]
     assert [(r["row"], r["col"], r["mean"], r["n"]) for r in beside] == [("CE", "0.99", "9.0000", "2"),
                                                                          ("CDB-CE", "0.99", "4.0000", "1")]
+
+
+def test_diverged_runs_are_counted_in_their_cell_and_not_averaged(tmp_path):
+    """A run that stopped on a non-finite loss (metrics.json status "diverged", as cdb-run writes it) has no test
+    error: its cell says so, and n, mean and std are those of the other runs: mean of {2, 4} = 3, std 1."""
+    runs = tmp_path / "runs"
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
+    _fake_run(runs, "a", 1.5, 0.99, 1, 4.0)
+    _fake_run(runs, "a", 1.5, 0.99, 2, 0.0)
+    _fake_run(runs, "b", 7.0, 0.9, 0, 0.0)
+    for d in (runs / "a" / "seed=2", runs / "b" / "seed=0"):
+        (d / "metrics.json").write_text(json.dumps({"status": "diverged", "steps": [700, 750], "message": "x"}))
+    build_table("table2", runs, tmp_path / "out")
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader((tmp_path / "out" / "table2.csv").open())}
+    cell = rows[("1.5", "0.99")]
+    assert (cell["mean"], cell["std"], cell["n"], cell["diverged"]) == ("3.0000", "1.0000", "2", "1")
+    assert (rows[("7", "0.9")]["n"], rows[("7", "0.9")]["diverged"], rows[("7", "0.9")]["mean"]) == ("0", "1", "")
+    md = (tmp_path / "out" / "table2.md").read_text()
+    assert "3.00 ± 1.00 (2, 1 diverged) · paper 2.31 ± 0.38" in md
+    assert "| 1 diverged · paper 0.96 ± 0.20" in md

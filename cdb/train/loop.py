@@ -139,7 +139,12 @@ class Pack:
     # ---- the loop ----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict | CdbError]:
         """Train every run to trainer.length; each run's metrics (or the CdbError that stopped it), in order."""
-        results: list = [t.begin(resume) for t in self.trainers]
+        results: list = []
+        for t in self.trainers:
+            try:
+                results.append(t.begin(resume))
+            except CdbError as exc:  # this run cannot start (e.g. it diverged earlier); the others go on
+                results.append(exc)
         todo = [t for t, r in zip(self.trainers, results) if r is None]
         by_unit: dict[int, list[Trainer]] = {}
         for t in todo:  # runs resumed from different units train as separate packs

@@ -137,14 +137,17 @@ class Trainer:
     # ---- the files of the run --------------------------------------------------------------------------
     def begin(self, resume: bool = False) -> dict | None:
         """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
-        last = self.path("checkpoints/last.pt")
+        last, metrics = self.path("checkpoints/last.pt"), self.path("metrics.json")
+        recorded = json.loads(metrics.read_text()) if metrics.exists() else {}
+        if recorded.get("status") == "diverged":  # deterministic on CPU: training it again would only diverge again
+            raise CdbError(f"{self.run_dir} diverged earlier ({recorded.get('message', '')}); it is not trained "
+                           "again: remove that directory to start it over")
         found = self.place.same_on_all(last.exists(), str(last))
         if found:
             if not resume:
                 raise CdbError(f"{self.run_dir} already holds a run; pass resume=true to continue it "
                                "(a finished run is then only reported), or remove that directory to start over")
             self.load_state(io.load_checkpoint(last))
-            metrics = self.path("metrics.json")
             if self.unit >= self.cfg.length and metrics.exists():
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return json.loads(metrics.read_text())
@@ -163,9 +166,13 @@ class Trainer:
         """
         total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
         if not math.isfinite(total):
-            first = (self.unit - self.cfg.eval_every) * self.steps_per_unit
-            raise CdbError(f"training loss of {self.run_dir.name} became non-finite between steps {max(first, 0)} "
-                           f"and {self.unit * self.steps_per_unit}; lower trainer.lr or check the loss settings")
+            steps = [max((self.unit - self.cfg.eval_every) * self.steps_per_unit, 0), self.unit * self.steps_per_unit]
+            message = (f"training loss of {self.run_dir.name} became non-finite between steps {steps[0]} and "
+                       f"{steps[1]}; lower trainer.lr or check the loss settings")
+            if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
+                io.atomic_write_json(self.path("metrics.json"), {"status": "diverged", "steps": steps,
+                                                                 "message": message})
+            raise CdbError(message)
         res = self.validate(self.data.val)
         acc = res.class_accuracy
         info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
