@@ -13,7 +13,7 @@ import argparse
 import glob
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -459,9 +459,11 @@ SPECS: dict[str, TableSpec] = {
 
 
 def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override",
-               beside: Sequence[str | Path] | None = None, beside_command: str = "") -> Table:
+               beside: Sequence[str | Path] | None = None, beside_command: str = "",
+               notes: Sequence[str] = ()) -> Table:
     """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`; with `beside`, the
-    same table from those runs (another profile, e.g. the paper's full schedule) follows it."""
+    same table from those runs (another profile, e.g. the paper's full schedule) follows it; `notes` are added
+    to the spec's notes under the table."""
     loaded = load_runs(runs)
     where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
     if name == "compare":
@@ -474,6 +476,8 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
         spec = SPECS[name]
     else:
         raise CdbError(f"table {name!r} is not known: one of {sorted(SPECS) + ['compare']}")
+    if notes:
+        spec = replace(spec, notes=[*spec.notes, *notes])
     contrib = contributions(spec, loaded)
     other = make_table(name, beside, beside_command, by) if beside else None
     return Table(spec, contrib, aggregate(spec, contrib), where, command, other)
@@ -481,11 +485,12 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 formats: Sequence[str] = ("md", "csv"), by: str = "override",
-                beside: Sequence[str | Path] | None = None, beside_command: str = "") -> Path:
+                beside: Sequence[str | Path] | None = None, beside_command: str = "",
+                notes: Sequence[str] = ()) -> Path:
     """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
     from .train.io import atomic_write_text
 
-    table = make_table(name, runs_dir, command, by, beside, beside_command)
+    table = make_table(name, runs_dir, command, by, beside, beside_command, notes)
     texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):
@@ -514,15 +519,17 @@ def main(argv: list[str]) -> None:
                    help="runs of the same table under another profile (e.g. the paper's full schedule), shown in a "
                         "section after the table with only the columns they fill")
     p.add_argument("--beside-command", default="", help="the command that produced the --beside runs")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line printed under the table's settings (repeatable), e.g. what the profile is")
     args = p.parse_args(argv)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     for fmt in formats or [args.format]:
         if fmt not in FORMATS:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
     if args.out == "-":
-        print(make_table(args.name, args.runs, args.command, args.by, args.beside,
-                         args.beside_command).text(formats[0]), end="")
+        print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
+                         args.note).text(formats[0]), end="")
         return
     path = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
-                       args.beside_command)
+                       args.beside_command, args.note)
     print(path.read_text(), end="")

@@ -276,3 +276,13 @@ def test_diverged_runs_are_counted_in_their_cell_and_not_averaged(tmp_path):
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "3.00 ± 1.00 (2, 1 diverged) · paper 2.31 ± 0.38" in md
     assert "| 1 diverged · paper 0.96 ± 0.20" in md
+
+
+def test_notes_from_the_command_line_follow_the_table(tmp_path):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
+    main(["table2", "--runs", str(runs), "--out", str(tmp_path / "out"), "--note", "Quick profile: x.",
+          "--note", "Second line."])
+    md = (tmp_path / "out" / "table2.md").read_text()
+    assert md.index("- Quick profile: x.") < md.index("- Second line.")
+    assert md.index("Settings of the runs behind the table:") < md.index("- Quick profile: x.")
