@@ -262,7 +262,7 @@ class Table:
         """This table as a section after another one: only the columns some run fills, its own settings."""
         spec, n_runs = self.spec, self.contrib["path"].nunique()
         cols = [c for c in spec.cols if c in set(self.contrib["col"])]
-        md = [f"## Beside it: {n_runs} runs under `{self.runs_dir}`", "",
+        md = [f"## Beside it: {n_runs} run{'' if n_runs == 1 else 's'} under `{self.runs_dir}`", "",
               f"Command: `{self.command}`" if self.command else "Command: (not recorded)", ""]
         if cols:
             md += [grid(spec, self.cells).reindex(columns=cols).to_markdown(tablefmt="github", disable_numparse=True),
