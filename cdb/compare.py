@@ -70,6 +70,8 @@ def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
                          for r in runs if "group_thresholds" in r.metrics.get("test", {})})
 
     def cells(run: Run):
+        if run.diverged:   # no test values: counted in its row's first column as "d diverged"
+            return [(label[setting(run, by)], next(iter(BASE)), float("nan"))]
         t, row = run.metrics["test"], label[setting(run, by)]
         out = [(row, col, t[key]) for col, key in {**BASE, **shots}.items() if key in t]
         if names:

@@ -142,7 +142,7 @@ def contributions(spec: TableSpec, runs: list[Run]) -> pd.DataFrame:
     records = []
     for run in runs:
         try:
-            cells = list(spec.cells(Run(run.path, run.cfg, _NoValue()) if run.diverged else run))
+            cells = list(spec.cells(Run(run.path, run.cfg, _NoValue(status="diverged")) if run.diverged else run))
         except (KeyError, TypeError, ValueError) as exc:   # a metrics.json or config.yaml without a needed entry
             if run.diverged:   # a cell function that needs more than scalars (per-class lists): not placed
                 continue

@@ -1,5 +1,6 @@
 """cdb-table: cells aggregate the right runs (mean, population std, count), unmatched cells stay empty."""
 import csv
+import io
 import importlib.util
 import json
 import re
@@ -286,3 +287,13 @@ def test_notes_from_the_command_line_follow_the_table(tmp_path):
     md = (tmp_path / "out" / "table2.md").read_text()
     assert md.index("- Quick profile: x.") < md.index("- Second line.")
     assert md.index("Settings of the runs behind the table:") < md.index("- Quick profile: x.")
+
+
+def test_compare_counts_a_diverged_run_in_its_row(tmp_path):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
+    _fake_run(runs, "a", 1.5, 0.99, 1, 0.0)
+    (runs / "a" / "seed=1" / "metrics.json").write_text(json.dumps({"status": "diverged", "steps": [0, 50]}))
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader(io.StringIO(make_table("compare", runs).csv()))}
+    assert (rows[("a", "test error")]["n"], rows[("a", "test error")]["diverged"]) == ("1", "1")
+    assert rows[("a", "test error")]["mean"] == "2.0000"
