@@ -142,7 +142,7 @@ def contributions(spec: TableSpec, runs: list[Run]) -> pd.DataFrame:
     records = []
     for run in runs:
         try:
-            cells = list(spec.cells(Run(run.path, run.cfg, _NoValue(status="diverged")) if run.diverged else run))
+            cells = list(spec.cells(replace(run, metrics=_NoValue(status="diverged")) if run.diverged else run))
         except (KeyError, TypeError, ValueError) as exc:   # a metrics.json or config.yaml without a needed entry
             if run.diverged:   # a cell function that needs more than scalars (per-class lists): not placed
                 continue
@@ -180,12 +180,11 @@ def paper_value(spec: TableSpec, row: str, col: str) -> str:
 def cell_text(spec: TableSpec, c) -> str:
     """'mean ± std (n[, k collapsed][, d diverged]) · paper P', 'd diverged', or the empty-cell text."""
     ours = spec.empty
-    diverged = f"{c.diverged} diverged" if c.diverged else ""
+    flags = [f"{c.collapsed} collapsed"] * bool(c.collapsed) + [f"{c.diverged} diverged"] * bool(c.diverged)
     if c.n:
-        flag = "".join(f", {f}" for f in (f"{c.collapsed} collapsed" if c.collapsed else "", diverged) if f)
-        ours = f"{c.mean:.2f} ± {c.std:.2f} ({c.n}{flag})"
+        ours = f"{c.mean:.2f} ± {c.std:.2f} ({', '.join([str(c.n), *flags])})"
     elif c.diverged:
-        ours = diverged
+        ours = flags[-1]
     return f"{ours} · paper {c.paper}" if c.paper else ours
 
 
