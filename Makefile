@@ -50,6 +50,9 @@ clean:  ## remove build artefacts (keeps .venv, data, outputs)
 # ---- paper tables ------------------------------------------------------------------------------------
 OUT ?= $(or $(CDB_OUTPUT_ROOT),outputs)
 JOBS ?= 2
+# Where the tables go (tests point it at a temporary folder); ARGS: extra overrides for every run.
+RESULTS ?= results
+ARGS ?=
 # Runs per pack (cdb/train/sweep.py): auto = the size `make bench` recorded for the device (1 on this CPU).
 PACK ?= auto
 # Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
@@ -67,7 +70,7 @@ BESIDE = $(if $(PAPER_RUNS),--beside $(PAPER_RUNS) --beside-command "make paper-
 
 table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper schedule): days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table1 $(SWEEP) $(SWEEP_FAILED)
-	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1 --out results --command "make table1"
+	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1 --out $(RESULTS) --command "make table1"
 
 table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, the paper's schedule compressed 20x): ~2 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table1_quick $(SWEEP) $(SWEEP_FAILED)
@@ -78,11 +81,11 @@ table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, th
 paper-schedule: venv  ## MNIST r=0.99 on the paper's full schedule, 10 runs -> results/paper_schedule.{md,csv,png}
 	$(VENV)/bin/cdb-run -m name=paper_schedule loss=ce,ifw,cb seed=0,1 $(SWEEP)
 	$(VENV)/bin/cdb-run -m name=paper_schedule loss=cdb loss.normalize=none,mean seed=0,1 $(SWEEP)
-	$(PY) scripts/paper_schedule.py --runs $(OUT)/paper_schedule --out results --command "make paper-schedule"
+	$(PY) scripts/paper_schedule.py --runs $(OUT)/paper_schedule --out $(RESULTS) --command "make paper-schedule"
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)
-	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2 --out results --command "make table2"
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2 --out $(RESULTS) --command "make table2"
 
 table2-quick: venv  ## Table 2, quick profile (7 tau x 5 ratios x 3 seeds, the paper's schedule compressed 20x): 64 min on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP) $(SWEEP_FAILED)
@@ -92,8 +95,6 @@ table2-quick: venv  ## Table 2, quick profile (7 tau x 5 ratios x 3 seeds, the p
 # `make table3 ARGS="trainer.device=cuda:0"` passes extra overrides to every run. Where a dataset is missing
 # the runs stop at once with the message that says how to get it, and the table is still written (its cells
 # then read "no run").
-RESULTS ?= results
-ARGS ?=
 
 # $(1) table, $(2) folder of its runs under $(OUT), $(3) extra overrides; resume=true: restartable
 define table_rule
