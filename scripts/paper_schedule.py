@@ -54,7 +54,8 @@ def run_row(run_dir: Path, root: Path, cfg: dict, rows: list[dict]) -> dict:
         out[f"{name}_error"] = ck["test"]["error"]
         out[f"{name}_minority_acc"] = ck["test"]["per_class_accuracy"][minority]
     out["best_epoch"] = metrics["checkpoints"]["best"]["unit"]
-    out["train_time_min"] = metrics.get("train_wall_time_s", float("nan")) / 60
+    # of the run's last invocation only: a run resumed after an interruption counts from its resume
+    out["last_session_min"] = metrics.get("train_wall_time_s", float("nan")) / 60
     return out
 
 
@@ -96,9 +97,10 @@ def figure(curves: dict, path: Path) -> None:
     for i, name in enumerate(names):
         for seed, rows in sorted(curves[name]):
             ep = [r["unit"] for r in rows]
-            axes[i, 0].plot(ep, [r["val_balanced_accuracy"] for r in rows], lw=0.8, label=f"seed {seed}")
+            color = f"C{seed % 10}"  # one colour per seed in both panels
+            axes[i, 0].plot(ep, [r["val_balanced_accuracy"] for r in rows], lw=0.8, color=color, label=f"seed {seed}")
             for c, style in ((0, "-"), (1, ":")):
-                axes[i, 1].plot(ep, [r["weights"][c] for r in rows], style, lw=0.8,
+                axes[i, 1].plot(ep, [r["weights"][c] for r in rows], style, lw=0.8, color=color,
                                 label=f"seed {seed}, w({'4, minority' if c == 0 else '9, majority'})")
         axes[i, 0].set_ylabel(name, fontsize=8)
         axes[i, 0].set_ylim(45, 101)
@@ -132,7 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Made by `{args.command}`. LeNet-5, 4000 epochs of 50 steps (batch 100), SGD lr 1e-3 (x0.1 after epoch "
         "3000), momentum 0.9, weight decay 5e-4; CDB-CE: the literal rule (eq. 2-4, dynamic tau, eps 1e-4), "
         "weights recomputed after every epoch, no warm-up, floor or minimum weight. Test error in %; minority = "
-        "digit 4. `flips`: how often the two class weights swapped order. Std is the population std (ddof=0).",
+        "digit 4. `flips`: how often the two class weights swapped order. `last_session_min`: training wall time of "
+        "the run's last invocation (a run resumed after an interruption counts from its resume; runs shared two "
+        "cores with other work, so times vary with load). Std is the population std (ddof=0).",
         "",
         "## Per setting (mean ± std (n) over finished seeds)",
         "",
