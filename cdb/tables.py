@@ -238,9 +238,11 @@ class Table:
     def markdown(self) -> str:
         spec = self.spec
         n_runs = self.contrib["path"].nunique()
+        n_diverged = self.contrib.loc[self.contrib["diverged"], "path"].nunique()
+        of_which = f" ({n_diverged} of them diverged)" if n_diverged else ""
         md = [f"# {spec.title}", "",
               f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `cdb-table {spec.name}` "
-              f"from {n_runs} finished runs under `{self.runs_dir}`.", "",
+              f"from {n_runs} finished runs{of_which} under `{self.runs_dir}`.", "",
               f"Command: `{self.command}`" if self.command else "Command: (not recorded)", "",
               f"Each cell: ours, {spec.value_name}, mean ± std over n runs (n in brackets; population std, "
               "ddof=0)" + (" · the paper's value" if spec.paper else "") + f". \"{spec.empty}\" = no finished "

@@ -277,6 +277,7 @@ def test_diverged_runs_are_counted_in_their_cell_and_not_averaged(tmp_path):
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "3.00 ± 1.00 (2, 1 diverged) · paper 2.31 ± 0.38" in md
     assert "| 1 diverged · paper 0.96 ± 0.20" in md
+    assert "from 4 finished runs (2 of them diverged) under" in md   # 4 run directories, 2 with status diverged
 
 
 def test_notes_from_the_command_line_follow_the_table(tmp_path):
