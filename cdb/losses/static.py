@@ -39,13 +39,29 @@ def _check_counts(class_counts, setting: str) -> None:
     check(class_counts is not None, setting, None, "needs the training class counts (the dataset provides them)")
 
 
-class InverseFrequency(Weighting):
-    """IFW: inverse class-frequency weights (paper's Table 1 baseline [23]), mean 1 over classes."""
+def class_ratio_weights(class_counts: torch.Tensor) -> torch.Tensor:
+    """Ren et al.'s class-ratio weights for two classes: each class weighs the other's share of the training set
+    (minority r, majority 1 - r at majority ratio r), not rescaled; their loss sums them over the batch."""
+    n = _counts(class_counts)
+    return (1.0 - n / n.sum()).float()
 
-    def __init__(self, num_classes: int, class_counts: torch.Tensor):
+
+IFW_SCALES = ("mean_one", "ratio")
+
+
+class InverseFrequency(Weighting):
+    """IFW: inverse class-frequency weights (paper's Table 1 baseline [23]).
+
+    scale: "mean_one" (proportional to 1 / n_c, mean 1 over classes) or "ratio" (two classes only: Ren et
+    al.'s class-ratio weights, r and 1 - r, which their code sums over the batch: use with reduction sum).
+    """
+
+    def __init__(self, num_classes: int, class_counts: torch.Tensor, scale: str = "mean_one"):
         super().__init__(num_classes, class_counts)
         _check_counts(class_counts, "loss.weighting=ifw")
-        self.weights = inverse_frequency_weights(class_counts)
+        check(scale in IFW_SCALES, "loss.scale", scale, " or ".join(IFW_SCALES))
+        check(scale != "ratio" or num_classes == 2, "loss.scale", scale, "mean_one (ratio is for two classes)")
+        self.weights = inverse_frequency_weights(class_counts) if scale == "mean_one" else class_ratio_weights(class_counts)
 
 
 class ClassBalanced(Weighting):

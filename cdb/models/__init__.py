@@ -12,6 +12,7 @@ from .heads import use_head
 
 MODELS = {
     "lenet5": "cdb.models.lenet:LeNet5",
+    "lenet_ren": "cdb.models.lenet_ren:LeNetRen",
     "resnet32": "cdb.models.resnet_cifar:resnet32",
     "resnet10": "cdb.models.resnet:resnet10",
     "resnext3d_101": "cdb.models.resnext3d:resnext3d_101",

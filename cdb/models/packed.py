@@ -13,7 +13,7 @@ Parameters are the K runs' own values stacked: a convolution weight is
 `run_views(k, t)` maps a packed tensor (a parameter or its optimizer state)
 to run k's slice, which has exactly the shape of the plain module's tensor.
 
-Supported: models whose forward only chains their leaf modules (LeNet-5).
+Supported: models whose forward only chains their leaf modules (LeNet-5, Ren et al.'s LeNet).
 Models with shape-changing code in forward (ResNet-32's zero-padded shortcut)
 train as packs of one.
 """
@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .lenet import LeNet5
+from .lenet_ren import LeNetRen
 
-PACKABLE = (LeNet5,)  # forward = composition of the leaves below; anything else trains alone
-ELEMENTWISE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity)
+PACKABLE = (LeNet5, LeNetRen)  # forward = composition of the leaves below; anything else trains alone
+ELEMENTWISE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.ConstantPad2d)
 
 
 class PackedConv2d(nn.Module):
