@@ -1,0 +1,58 @@
+"""The runs of the MNIST protocol calibration (docs/protocol.md), one `cdb-run` override line each, most
+informative first: every protocol's r = 0.99 cell before the other ratios, then CDB-CE, then P1's seed 2.
+
+`make protocol-calibration` feeds these lines to `xargs -P $(JOBS)`, one run per line (resume=true: run it again
+to continue; finished runs are only reported). The protocols:
+  P1  LeNet-5, the paper's numbers read as 4000 passes (trainer=mnist, the default)
+  P2  Ren et al.'s network, the paper's numbers read as 4000 steps (trainer=mnist_steps), inputs in [0, 1]
+  P3  Ren et al.'s network, Ren et al.'s baseline schedule (trainer=mnist_ren: 8000 steps), inputs in [0, 1]
+  P4  LeNet-5, the paper's numbers read as 4000 steps (trainer=mnist_steps)
+"""
+from __future__ import annotations
+
+import argparse
+
+PROTOCOLS = {
+    "P1": "name=paper_schedule",
+    "P2": "name=calib_p2 model=lenet_ren trainer=mnist_steps dataset.input_scale=unit",
+    "P3": "name=calib_p3 model=lenet_ren trainer=mnist_ren dataset.input_scale=unit",
+    "P4": "name=calib_p4 trainer=mnist_steps",
+}
+SEEDS = (0, 1, 2)
+# speed settings only (not in the run directory's name, not in what is computed beyond float summation order)
+COMMON = "threads=1 resume=true trainer.progress=false"
+
+
+def lines(seeds=SEEDS) -> list[str]:
+    out = []
+
+    def add(protocol, loss, ratio, seed, extra=""):
+        # P1 exactly as `make paper-schedule` trained its seeds 0-1 (default ratio 0.99, channels first)
+        fast = " trainer.channels_last=true" if protocol != "P1" else ""
+        ratio_arg = f" dataset.majority_ratio={ratio}" if protocol != "P1" else ""
+        out.append(f"{PROTOCOLS[protocol]} loss={loss}{ratio_arg} seed={seed} {extra}{COMMON}{fast}")
+
+    step_protocols = ("P4", "P2", "P3")
+    for p in step_protocols:  # the r = 0.99 baselines first
+        for seed in seeds:
+            for loss in ("ce", "ifw", "cb", "ifw_ren"):
+                add(p, loss, 0.99, seed)
+    for p in step_protocols:  # CDB-CE (the paper's rule, dynamic tau, both normalisations) at r = 0.99
+        for seed in seeds:
+            for norm in ("mean", "none"):
+                add(p, "cdb", 0.99, seed, f"loss.normalize={norm} ")
+    for p in step_protocols:  # the other ratios
+        for ratio in (0.9, 0.995):
+            for seed in seeds:
+                for loss in ("ce", "ifw"):
+                    add(p, loss, ratio, seed)
+    for loss in ("ce", "ifw", "cb"):  # P1 (40 min a run): seed 2 beside the paper-schedule seeds 0-1
+        add("P1", loss, 0.99, 2)
+    return out
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (default 3)")
+    args = ap.parse_args()
+    print("\n".join(lines(tuple(range(args.seeds)))))
