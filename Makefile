@@ -28,7 +28,8 @@ venv: $(VENV)/.installed  ## create .venv and install cdb with its dev tools
 demo: venv  ## train the default run: LeNet-5, CDB-CE (dynamic tau) on MNIST 4/9 at r=0.99, quick schedule
 	$(VENV)/bin/cdb-run experiment=demo
 
-test: venv  ## the fast test suite (what CI runs first)
+test: venv  ## the architecture contract (import-linter, pyproject.toml) and the fast test suite (what CI runs first)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data training

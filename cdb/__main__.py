@@ -11,9 +11,9 @@ import sys
 
 # sub-command: (module, function, console script, what it does)
 COMMANDS = {
-    "run": ("cdb.cli", "run", "cdb-run", "train one run, or a Hydra sweep with -m (run --help: config groups)"),
-    "table": ("cdb.cli", "table", "cdb-table", "a paper table, or `compare` of a sweep's settings, from run dirs"),
-    "figures": ("cdb.figures", "main", "cdb-figures", "the paper's figures as PNG (Figure 2; Figure 1 of a run)"),
+    "run": ("cdb.cli.run", "main", "cdb-run", "train one run, or a Hydra sweep with -m (run --help: config groups)"),
+    "table": ("cdb.cli.table", "main", "cdb-table", "a paper table, or `compare` of a sweep's settings, from run dirs"),
+    "figures": ("cdb.cli.figures", "main", "cdb-figures", "the paper's figures as PNG (Figure 2; Figure 1 of a run)"),
 }
 
 

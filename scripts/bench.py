@@ -71,7 +71,9 @@ def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
     """A Pack of k LeNet-5 runs with CDB-CE weights (non-uniform, so the weighted loss runs), seeds 0..k-1."""
     from cdb.losses import build_criterion
     from cdb.models.lenet import LeNet5
-    from cdb.train.loop import Pack, Trainer, TrainerConfig
+    from cdb.train.loop import Pack
+    from cdb.train.run import RunState
+    from cdb.train.config import TrainerConfig
 
     data = mnist_shaped()
     cfg = TrainerConfig(unit="step", length=10**9, batch_size=100, lr=1e-3, device=device, progress=False,
@@ -81,7 +83,7 @@ def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
         torch.manual_seed(s)
         crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, 2, data.class_counts)
         crit.weighting.update(0, torch.tensor([0.99, 0.6]))
-        trainers.append(Trainer(LeNet5(2), data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
+        trainers.append(RunState(LeNet5(2), data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
     return Pack(trainers)
 
 
@@ -169,8 +171,10 @@ def cifar_lt_run(epochs: int, device: str, out_dir: str | Path, data=None, **spe
 
     from cdb.losses import build_criterion
     from cdb.models import build_model
-    from cdb.recipe import load_preset
-    from cdb.train.loop import Trainer, TrainerConfig
+    from cdb.config import load_preset
+    from cdb.train.config import TrainerConfig
+    from cdb.train.loop import train_alone
+    from cdb.train.run import RunState
 
     data = data or synthetic_cifar_lt()
     tcfg = OmegaConf.to_container(load_preset("trainer", "cifar_lt"), resolve=True)  # trainer/base under it
@@ -180,9 +184,9 @@ def cifar_lt_run(epochs: int, device: str, out_dir: str | Path, data=None, **spe
     torch.manual_seed(0)
     model = build_model("resnet32", 100, (3, 32, 32))
     crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, 100, data.class_counts)
-    trainer = Trainer(model, data, crit, TrainerConfig.from_dict(tcfg), out_dir, seed=0)
+    trainer = RunState(model, data, crit, TrainerConfig.from_dict(tcfg), out_dir, seed=0)
     t = time.perf_counter()
-    metrics = trainer.fit()
+    metrics = train_alone(trainer)
     wall = time.perf_counter() - t
     return {"epochs": epochs, "wall_s": wall, "train_images": len(data.train), "per_epoch_s": wall / epochs,
             "train_wall_time_s": metrics["train_wall_time_s"], "test_error": metrics["test"]["error"],
@@ -223,7 +227,7 @@ def markdown(r: dict) -> str:
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
     d = r["default_pack"]
     lines += ["", f"Default pack size on {r['device_type']}: **{d['pack']}** ({d['why']}); written to "
-              "cdb/train/pack_defaults.json, which `pack=auto` reads.", "",
+              "cdb/launch/pack_defaults.json, which `pack=auto` reads.", "",
               "Per-run speed-up = K x (step time of a pack of one) / (step time of the pack of K), both timed on "
               "cdb's own loop (Pack.train_units: data, packed forward, each run's CDB-weighted loss, backward, "
               "SGD) by torch.utils.benchmark. docs/performance.md explains the limit.", "",
@@ -274,7 +278,7 @@ def main(argv=None) -> None:
     out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(r))
     if not args.quick:
-        from cdb.train.sweep import DEFAULTS
+        from cdb.launch.pack import DEFAULTS
 
         table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
         table[device.type] = r["default_pack"]

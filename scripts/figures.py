@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from cdb.figures import main  # noqa: E402
+from cdb.cli.figures import main  # noqa: E402
 
 if __name__ == "__main__":
     main(prog="python scripts/figures.py")

@@ -68,7 +68,10 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
     import torch
     from hydra import compose, initialize_config_dir
 
-    from cdb.cli import config_dir, train_from_config
+    from cdb.build import train_from_config
+    from cdb.config import config_dir
+    from cdb.report.runs import is_collapsed, weight_flips
+    from cdb.rundir.io import read_jsonl
 
     torch.set_num_threads(1)
     ov = [*overrides, f"seed={seed}", f"dataset.majority_ratio={ratio}", "trainer.progress=false"]
@@ -78,15 +81,14 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
     t0 = time.time()
     done = (run_dir / "metrics.json").exists()
     m = json.loads((run_dir / "metrics.json").read_text()) if done else train_from_config(cfg, run_dir)
-    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_jsonl(run_dir / "log.jsonl")
     assert rows, f"{run_dir} has no log"
-    tops = [max(range(len(r["weights"])), key=lambda i: r["weights"][i]) for r in rows]
-    flips = sum(a != b for a, b in zip(tops, tops[1:]))
+    flips = weight_flips(rows)
     last, best = m["checkpoints"]["last"]["test"], m["checkpoints"]["best"]["test"]
     return {"setting": name, "ratio": ratio, "seed": seed, "overrides": " ".join(overrides),
             "last_error": last["error"], "best_error": best["error"],
             "last_minority_acc": last["per_class_accuracy"][0], "best_minority_acc": best["per_class_accuracy"][0],
-            "collapsed": min(last["per_class_accuracy"]) < 1.0, "weight_flips": flips, "validations": len(rows),
+            "collapsed": is_collapsed(last["per_class_accuracy"]), "weight_flips": flips, "validations": len(rows),
             "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir.relative_to(out_root))}
 
 
@@ -116,7 +118,7 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(runs: pd.DataFrame, results: Path, command: str) -> None:
     """results/mnist_stability.csv (every run, full precision) and .md (summary by setting, then every run)."""
-    from cdb.train.io import atomic_write_text
+    from cdb.rundir.io import atomic_write_text
 
     atomic_write_text(results / "mnist_stability.csv", runs.to_csv(index=False, lineterminator="\n"))
     shown = pd.DataFrame({

@@ -22,8 +22,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cdb import paper  # noqa: E402
-from cdb.train.io import atomic_write_text, read_jsonl  # noqa: E402
+from cdb.report import paper  # noqa: E402
+from cdb.report.runs import weight_flips  # noqa: E402
+from cdb.rundir.io import atomic_write_text, read_jsonl  # noqa: E402
 
 
 def setting_label(cfg: dict) -> str:
@@ -31,13 +32,6 @@ def setting_label(cfg: dict) -> str:
     if loss["name"] == "cdb":
         return f"CDB-CE (normalize={loss['normalize']})"
     return loss["label"]
-
-
-def weight_flips(rows: list[dict]) -> int:
-    """How often the sign of w_1 - w_0 changes between consecutive validations (equal weights skipped)."""
-    signs = [(r["weights"][1] > r["weights"][0]) - (r["weights"][1] < r["weights"][0]) for r in rows]
-    signs = [s for s in signs if s != 0]
-    return sum(a != b for a, b in zip(signs, signs[1:]))
 
 
 def run_row(run_dir: Path, root: Path, cfg: dict, rows: list[dict]) -> dict:

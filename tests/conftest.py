@@ -48,7 +48,7 @@ def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False):
     """The config `cdb-run OVERRIDES` would run (hydra=True keeps the `hydra` node, e.g. for sweeper params)."""
     from hydra import compose as hydra_compose, initialize_config_dir
 
-    from cdb.cli import config_dir
+    from cdb.config import config_dir
 
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)

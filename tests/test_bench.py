@@ -43,7 +43,7 @@ def test_default_pack_is_one_when_any_pack_is_slower_per_run(bench):
 
 
 def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp_path):
-    defaults = (REPO / "cdb" / "train" / "pack_defaults.json").read_text()
+    defaults = (REPO / "cdb" / "launch" / "pack_defaults.json").read_text()
     bench.main(["--quick", "--device", "cpu", "--out", str(tmp_path / "b")])
     r = json.loads((tmp_path / "b.json").read_text())
     assert [(c["k"], c["layout"]) for c in r["cases"]] == [(1, "channels_first"), (2, "channels_first"),
@@ -56,7 +56,7 @@ def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp
     for c in r["cases"]:
         assert c["per_run_speedup"] == pytest.approx(c["k"] * one[c["layout"]] / c["step_ms"])
     assert "| 2 | channels_last |" in (tmp_path / "b.md").read_text()
-    assert (REPO / "cdb" / "train" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
+    assert (REPO / "cdb" / "launch" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
 
 
 def test_whole_cifar_lt_run_on_small_synthetic_data(bench, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cdb.errors import ConfigError
+from cdb.core.errors import ConfigError
 from cdb.losses import build_criterion
 from cdb.losses.weighting import CDBWeighting, cdb_weights, dynamic_tau
 

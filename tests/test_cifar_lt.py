@@ -11,7 +11,7 @@ import torch
 from cdb.data import build_dataset
 from cdb.data.cifar import load_cifar
 from cdb.data.longtail import longtail_counts
-from cdb.errors import ConfigError, DataError
+from cdb.core.errors import ConfigError, DataError
 from conftest import QUICK, cdb_run, metrics_of, read_log, run_dirs
 from lt_fixtures import write_cifar100
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cdb.cli import config_dir
+from cdb.config import config_dir
 from conftest import REPO, compose as _compose
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
@@ -46,7 +46,7 @@ def test_config_tree_is_inside_the_repo_configs_folder():
 
 
 def test_long_override_sets_get_short_distinct_directory_names():
-    from cdb.cli import MAX_DIRNAME, _dirname
+    from cdb.config import MAX_DIRNAME, dirname as _dirname
 
     a = ",".join(f"loss.setting_{i}=value_{i}" for i in range(20))
     b = a.replace("value_19", "value_x")

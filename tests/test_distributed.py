@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from cdb.data.augment import crop_flip
 from cdb.data.base import DatasetSplits, TensorSplit
-from cdb.errors import CdbError, ConfigError
+from cdb.core.errors import CdbError, ConfigError
 from cdb.losses import build_criterion
 from cdb.train import distributed as D
 from cdb.train.batches import train_batches
@@ -175,10 +175,11 @@ def _cfg(mnist_dir, **trainer):
 
 def _record(cfg, run_dir, dist=None):
     """Train, then save what this process ended with: its parameters and CDB weights."""
-    from cdb.cli import build_trainer
+    from cdb.build import build_run
+    from cdb.train.loop import train_alone
 
-    trainer = build_trainer(cfg, run_dir, dist)
-    out = trainer.fit(resume=bool(cfg.resume))
+    trainer = build_run(cfg, run_dir, dist)
+    out = train_alone(trainer, resume=bool(cfg.resume))
     rank = 0 if dist is None else dist.rank
     torch.save({"model": trainer.model.state_dict(), "weights": trainer.criterion.weighting.weights},
                os.path.join(run_dir, f"rank{rank}.pt"))

@@ -6,7 +6,7 @@ import torch
 
 from cdb.data import build_dataset
 from cdb.data.egtea import KINETICS_MEAN, normalize_clip, segment_indices
-from cdb.errors import ConfigError, DataError
+from cdb.core.errors import ConfigError, DataError
 from conftest import QUICK, cdb_run, metrics_of
 from lt_fixtures import write_egtea
 

@@ -31,10 +31,10 @@ def choices(group: str) -> list[str]:
 
 
 def help_choices(group: str) -> list[str]:
-    """What Hydra lists: the files plus the structured configs cdb.cli registers (trainer/base: TrainerConfig)."""
+    """What Hydra lists: the files plus the structured configs cdb.config registers (trainer/base: TrainerConfig)."""
     from hydra.core.config_store import ConfigStore
 
-    import cdb.cli  # noqa: F401  (registers them)
+    import cdb.config  # noqa: F401  (registers them)
 
     stored = [n.removesuffix(".yaml") for n in ConfigStore.instance().repo.get(group, {}) if n.endswith(".yaml")]
     return sorted({*choices(group), *stored})
@@ -114,7 +114,7 @@ def test_python_m_cdb_figures(tmp_path):
 
 def test_installed_cdb_run_finds_the_pack_launcher_outside_the_repo(tmp_path):
     """`cdb-run -m` as installed (an editable install's import hook hides our `hydra_plugins` part from Hydra's
-    plugin scan; cdb.cli registers the launcher itself): the sweep reaches the launcher from any directory."""
+    plugin scan; cdb.cli.run registers the launcher itself): the sweep reaches the launcher from any directory."""
     script = Path(sys.executable).with_name("cdb-run")
     if not script.exists():
         pytest.skip("cdb is not installed in this environment (no cdb-run next to the interpreter)")

@@ -8,8 +8,9 @@ import sys
 import pytest
 import torch
 
-from cdb import figures
-from cdb.errors import CdbError
+from cdb.cli import figures as figures_cli
+from cdb.report import figures
+from cdb.core.errors import CdbError
 from conftest import REPO
 
 
@@ -42,7 +43,7 @@ def is_png_with_command(path: Path, command: str) -> bool:
 def test_figure_files(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "results"
-    figures.main(["figure2", "--out", str(out), "--taus", "0,1,2"])
+    figures_cli.main(["figure2", "--out", str(out), "--taus", "0,1,2"])
     assert is_png_with_command(out / "figure2.png", f"cdb-figures figure2 --out {out} --taus 0,1,2")
     run = fake_run(tmp_path)
     paths = figures.run_figures(run, out, command="x")
@@ -61,7 +62,7 @@ def test_errors(tmp_path, monkeypatch, capsys):
         figures.weights_over_time(tmp_path, tmp_path / "w.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)             # as if it were not installed
     with pytest.raises(SystemExit):
-        figures.main(["figure2", "--out", str(tmp_path)])
+        figures_cli.main(["figure2", "--out", str(tmp_path)])
     assert "cdb-figures: error: plotting needs matplotlib" in capsys.readouterr().err
 
 

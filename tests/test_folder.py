@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cdb.data import build_dataset
-from cdb.errors import ConfigError, DataError
+from cdb.core.errors import ConfigError, DataError
 from lt_fixtures import QUICK, cdb_run, metrics_of, write_image_folder, write_jpeg
 
 PER_CLASS = {"cat": 12, "dog": 9, "eel": 7}

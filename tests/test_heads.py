@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from cdb.errors import ConfigError
+from cdb.core.errors import ConfigError
 from cdb.losses import build_criterion
 from cdb.models import build_model
 from cdb.models.heads import NormedLinear

@@ -6,7 +6,7 @@ import torch
 
 from cdb.data import build_dataset
 from cdb.data.images import decode, read_list
-from cdb.errors import DataError
+from cdb.core.errors import DataError
 from conftest import QUICK, cdb_run, confusion_error, metrics_of
 from lt_fixtures import write_imagenet_lt, write_jpeg
 

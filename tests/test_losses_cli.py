@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from cdb.train.io import load_checkpoint
+from cdb.rundir.io import load_checkpoint
 from conftest import REPO, confusion_error, multirun, read_log
 
 LOSSES = sorted(p.stem for p in (REPO / "configs" / "loss").glob("*.yaml"))
@@ -58,7 +58,7 @@ def test_mwn_checkpoint_holds_its_mlp_and_optimizer(short_runs):
 def test_table1_is_built_from_the_preset_runs(short_runs, tmp_path):
     runs_dir = next(iter(short_runs.values())).parents[1]
     assert runs_dir.name == "table1_quick"          # the preset's name, not the config default
-    proc = subprocess.run([sys.executable, "-c", "from cdb.cli import table; table()", "table1", "--runs",
+    proc = subprocess.run([sys.executable, "-c", "from cdb.cli.table import main; main()", "table1", "--runs",
                            str(runs_dir), "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split(",") for line in (tmp_path / "table1.csv").read_text().splitlines()[1:]]

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cdb.errors import ConfigError
+from cdb.core.errors import ConfigError
 from cdb.losses.functional import cross_entropy, equalization, focal, reduce_weighted
 from cdb.losses.prior import balanced_softmax, ldam, ldam_margins, logit_adjust
 

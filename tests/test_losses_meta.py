@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from cdb.errors import CdbError, ConfigError
+from cdb.core.errors import CdbError, ConfigError
 from cdb.losses import Criterion, build_criterion
 from cdb.losses.functional import cross_entropy
 from cdb.losses.l2rw import LearningToReweight
 from cdb.losses.mwn import MetaWeightNet
-from cdb.train.loop import StepContext
+from cdb.train.run import StepContext
 
 
 def linear(weight=None) -> nn.Module:

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from cdb.errors import ConfigError
+from cdb.core.errors import ConfigError
 from cdb.losses import build_criterion
 from cdb.losses.static import ClassBalanced, DeferredReweighting, InverseFrequency, effective_number_weights
-from cdb.tables import SPECS
+from cdb.report.tables import SPECS
 from conftest import REPO, compose
 
 LOSS_DIR = REPO / "configs" / "loss"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cdb.metrics import confusion_matrix, shot_groups, summarize
+from cdb.core.metrics import confusion_matrix, shot_groups, summarize
 
 # rows = true class, columns = predicted class
 CM = torch.tensor([[3, 1, 0],

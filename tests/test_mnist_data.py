@@ -4,7 +4,7 @@ import torch
 
 from cdb.data import build_dataset
 from cdb.data.mnist import split_counts
-from cdb.errors import ConfigError, DataError
+from cdb.core.errors import ConfigError, DataError
 
 # docs/protocol.md: round(5000 r) nines, the rest fours (r = 0.995: 4975 / 25)
 EXPECTED = {0.9: (500, 4500), 0.95: (250, 4750), 0.98: (100, 4900), 0.99: (50, 4950), 0.995: (25, 4975)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cdb.errors import DataError
+from cdb.core.errors import DataError
 from cdb.models import build_model
 from cdb.models.resnext3d import ResNeXt3D, resnext3d_101
 

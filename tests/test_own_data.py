@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from cdb.data import build_dataset
-from cdb.errors import ConfigError, DataError
+from cdb.core.errors import ConfigError, DataError
 from conftest import REPO, cdb_run, compose
 
 RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -210,7 +210,7 @@ def test_folder_config_keeps_class_sizes_unless_imbalance_is_given():
 
 
 def test_oltr_thresholds_from_100_classes_spanning_them():
-    from cdb.metrics import shot_thresholds
+    from cdb.core.metrics import shot_thresholds
 
     spanning = [1280] + [50] * 98 + [5]
     assert shot_thresholds(spanning) == {"many_above": 100, "few_below": 20,

@@ -17,8 +17,10 @@ import torch
 from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
-from cdb.errors import CdbError
-from cdb.train.loop import Pack, Trainer, TrainerConfig
+from cdb.core.errors import CdbError
+from cdb.train.loop import Pack, train_alone
+from cdb.train.run import RunState
+from cdb.train.config import TrainerConfig
 from conftest import cdb_run, compose, read_log
 
 SWEEP = ["seed=0,1", "dataset.majority_ratio=0.6,0.8", "loss=ce,cdb"]
@@ -75,7 +77,7 @@ LOSSES = [{"base": "ce", "weighting": "none"}, {"base": "ce", "weighting": "cdb"
           {"base": "focal", "weighting": "ifw"}]
 
 
-def _trainers(root: Path, k: int, length: int = 8, **cfg) -> list[Trainer]:
+def _trainers(root: Path, k: int, length: int = 8, **cfg) -> list[RunState]:
     out = []
     for i in range(k):
         data = _data(i)
@@ -83,7 +85,7 @@ def _trainers(root: Path, k: int, length: int = 8, **cfg) -> list[Trainer]:
         crit = build_criterion(LOSSES[i % len(LOSSES)], 2, data.class_counts)
         tc = TrainerConfig(unit="step", length=length, eval_every=4, batch_size=20, lr=0.05, device="cpu",
                            progress=False, milestones=[6], **cfg)
-        out.append(Trainer(LeNet5(2), data, crit, tc, root / f"run{i}", seed=i))
+        out.append(RunState(LeNet5(2), data, crit, tc, root / f"run{i}", seed=i))
     return out
 
 
@@ -145,10 +147,10 @@ def test_a_pack_resumes_each_run_and_reports_finished_runs(tmp_path):
 
 def test_a_pack_of_one_is_the_plain_trainer(tmp_path):
     """Trainer.fit and Pack([trainer]).fit train the same: bitwise, since a pack of one uses the plain module."""
-    a = _trainers(tmp_path / "a", 1)[0].fit()
+    a = train_alone(_trainers(tmp_path / "a", 1)[0])
     b = Pack(_trainers(tmp_path / "b", 1)).fit()[0]
     assert a["checkpoints"]["last"]["test_confusion"] == b["checkpoints"]["last"]["test_confusion"]
-    from cdb.train.io import load_checkpoint
+    from cdb.rundir.io import load_checkpoint
     sa, sb = (load_checkpoint(tmp_path / d / "run0" / "checkpoints" / "last.pt")["model"] for d in "ab")
     assert all(torch.equal(sa[n], sb[n]) for n in sa)
 
@@ -169,7 +171,7 @@ def test_a_diverging_run_stops_alone(tmp_path):
 
 
 def test_runs_that_cannot_share_a_pack_are_refused(tmp_path):
-    from cdb.errors import ConfigError
+    from cdb.core.errors import ConfigError
 
     a, b = _trainers(tmp_path, 2)
     b.cfg = TrainerConfig(**{**b.cfg.__dict__, "batch_size": 10})
@@ -178,7 +180,7 @@ def test_runs_that_cannot_share_a_pack_are_refused(tmp_path):
 
 
 def test_sweep_jobs_group_by_what_a_pack_shares():
-    from cdb.train.sweep import pack_key
+    from cdb.launch.pack import pack_key
 
     base = ["trainer.unit=step"]
     k = pack_key(compose([*base, "seed=1", "loss=ce", "dataset.majority_ratio=0.9"]))

@@ -9,7 +9,7 @@ import torch
 
 from conftest import compose
 from cdb.data.mnist import build_mnist_imbalanced
-from cdb.errors import CdbError
+from cdb.core.errors import CdbError
 from cdb.losses import build_criterion
 from cdb.models import build_model
 from cdb.models.lenet_ren import same_pool_padding

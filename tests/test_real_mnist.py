@@ -7,7 +7,7 @@ paper's literal rule collapses on at least one seed: the last model predicts a s
 """
 import pytest
 
-from cdb.cli import train_from_config
+from cdb.build import train_from_config
 from conftest import compose
 
 QUICK = ["trainer.unit=step", "trainer.length=2000", "trainer.lr=0.01", "trainer.milestones=[1500]",

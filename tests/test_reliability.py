@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from cdb.errors import CdbError, DataError, user_message
+from cdb.core.errors import CdbError, DataError, user_message
 from conftest import REPO, compose
 
 
 # ---- item 2: the lock ----------------------------------------------------------------------------------------
 def test_lock_is_exclusive_and_names_the_directory(tmp_path):
-    from cdb.rundir import LOCK, lock
+    from cdb.rundir.claims import LOCK, lock
 
     with lock(tmp_path):
         assert (tmp_path / LOCK).read_text().split()[0] == str(os.getpid())
@@ -30,10 +30,10 @@ def test_lock_is_exclusive_and_names_the_directory(tmp_path):
 
 
 def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path, caplog):
-    from cdb.rundir import LOCK, lock
+    from cdb.rundir.claims import LOCK, lock
 
     # a real process takes the lock and is killed with SIGKILL while holding it
-    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from cdb.rundir import lock; import time\n"
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from cdb.rundir.claims import lock; import time\n"
             f"with lock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -51,7 +51,7 @@ def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path, caplog):
 
 
 def test_claim_refuses_an_existing_run_before_touching_it_and_removes_orphans(tmp_path):
-    from cdb.rundir import claim
+    from cdb.rundir.claims import claim
 
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"x")
@@ -67,7 +67,7 @@ def test_claim_refuses_an_existing_run_before_touching_it_and_removes_orphans(tm
 
 
 def test_failed_fresh_run_leaves_no_half_made_directory(tmp_path):
-    from cdb.rundir import claim
+    from cdb.rundir.claims import claim
 
     run = tmp_path / "exp" / "loss=ce" / "seed=0"
     (tmp_path / "exp" / "loss=cdb" / "seed=0").mkdir(parents=True)  # another run of the sweep
@@ -81,7 +81,7 @@ def test_failed_fresh_run_leaves_no_half_made_directory(tmp_path):
 
 # ---- item 6: file modes and full disks ----------------------------------------------------------------------
 def test_results_get_the_umask_mode_not_0600(tmp_path):
-    from cdb.train.io import atomic_torch_save, atomic_write_json
+    from cdb.rundir.io import atomic_torch_save, atomic_write_json
 
     old = os.umask(0o022)
     try:
@@ -99,7 +99,7 @@ def test_results_get_the_umask_mode_not_0600(tmp_path):
 def test_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch):
     import errno
 
-    from cdb.train import io
+    from cdb.rundir import io
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -132,7 +132,7 @@ class Hostile:
 
 @pytest.mark.parametrize("content", [b"garbage, not a checkpoint", "hostile", "truncated"])
 def test_bad_checkpoint_is_one_line_and_never_suggests_weights_only_false(tmp_path, content):
-    from cdb.train.io import atomic_torch_save, load_checkpoint
+    from cdb.rundir.io import atomic_torch_save, load_checkpoint
 
     path = tmp_path / "last.pt"
     if content == "hostile":
@@ -151,7 +151,7 @@ def test_bad_checkpoint_is_one_line_and_never_suggests_weights_only_false(tmp_pa
 
 
 def test_corrupt_metrics_json_names_the_file(tmp_path):
-    from cdb.tables import load_runs
+    from cdb.report.runs import load_runs
 
     run = tmp_path / "a" / "seed=0"
     run.mkdir(parents=True)
@@ -227,7 +227,7 @@ def test_mnist_idx_files_are_validated(tmp_path, make, needle):
 
 
 def test_settings_a_dataset_does_not_use_are_refused():
-    from cdb.settings import check_run
+    from cdb.build.checks import check_run
 
     with pytest.raises(CdbError, match="imbalance=50 is not allowed: dataset mnist_imbalanced does not use it"):
         check_run(compose(["imbalance=50"]), ["imbalance=50"])
@@ -242,8 +242,8 @@ def test_settings_a_dataset_does_not_use_are_refused():
     ("trainer.progress=maybe", "trainer.progress='maybe' is not allowed: true or false"),
 ])
 def test_value_types_are_checked(override, needle):
-    from cdb.cli import check_override_types
-    from cdb.settings import check_run
+    from cdb.cli.argv import check_override_types
+    from cdb.build.checks import check_run
 
     with pytest.raises(CdbError) as exc:
         check_override_types([override])  # trainer.*: before composing (the trainer schema would print a page)
@@ -266,7 +266,7 @@ def test_step_unit_defaults_follow_the_unit():
 
 # ---- item 7: sweeps -------------------------------------------------------------------------------------
 def test_hydra_sweep_syntax_passes_the_group_check():
-    from cdb.cli import _check_group_choices
+    from cdb.cli.argv import check_group_choices as _check_group_choices
 
     _check_group_choices(["loss=choice(ce,cdb)", "loss=glob(cb*)", "loss=ce,cdb", "seed=range(3)"])
     with pytest.raises(CdbError, match="loss='nope' is not allowed"):
@@ -278,11 +278,11 @@ def test_hydra_sweep_syntax_passes_the_group_check():
 def test_missing_launcher_plugin_names_the_extra(monkeypatch):
     import importlib.util
 
-    from cdb import cli
+    from cdb.cli import argv as cli_argv
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(CdbError, match=r"pip install 'cdb\[sweep\]'"):
-        cli._check_group_choices(["hydra/launcher=local2"])
+        cli_argv.check_group_choices(["hydra/launcher=local2"])
 
 
 # ---- item 8: packaging and --help -----------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_packaging_lists_every_config_folder_and_an_spdx_license():
 
 
 def test_cli_module_does_not_import_torch():
-    code = "import sys, cdb.cli; print('torch' in sys.modules)"
+    code = "import sys, cdb.cli.run, cdb.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -1,4 +1,4 @@
-"""Reliability faults of issue 11 as a user meets them: real `python -m cdb.cli` processes on tiny runs.
+"""Reliability faults of issue 11 as a user meets them: real `python -m cdb.cli.run` processes on tiny runs.
 
 Every user error ends in one line `cdb-run: error: ...` and exit code 2; docs/reliability.md is the table."""
 from __future__ import annotations
@@ -181,12 +181,12 @@ def test_unwritable_output_directory_is_one_line(mnist_dir, tmp_path):
 
 def test_unwritable_output_directory_in_process(tmp_path, monkeypatch, capsys):
     """The same pre-flight for any user: os.access says no, as it does for a non-root user on a 0555 folder."""
-    from cdb import cli
+    from cdb.cli import run as cli
 
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real(p, mode))
     with pytest.raises(SystemExit) as exc:
-        cli.run(["loss=ce", f"output_root={tmp_path}/outputs"])
+        cli.main(["loss=ce", f"output_root={tmp_path}/outputs"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"cdb-run: error: cannot write {tmp_path}: permission denied; choose a writable output_root "
@@ -217,7 +217,7 @@ def test_full_disk_is_one_line(mnist_dir, tmp_path):
 def test_corrupt_metrics_json_under_cdb_table_is_one_line(finished, tmp_path):
     out, run = copy_run(finished, tmp_path)
     (run / "metrics.json").write_text('{"status": "comp')
-    r = subprocess.run([sys.executable, "-c", "from cdb.cli import table; table()", "table1", "--runs", str(out),
+    r = subprocess.run([sys.executable, "-c", "from cdb.cli.table import main; main()", "table1", "--runs", str(out),
                         "--out", str(tmp_path / "res")], cwd=REPO, capture_output=True, text=True, timeout=120)
     err = r.stderr.strip()
     assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err

@@ -3,11 +3,11 @@ reading checkpoints/last.pt and training only the units that were missing."""
 import pytest
 import torch
 
-from cdb.cli import train_from_config
-from cdb.errors import CdbError
-from cdb.train import io
-from cdb.train.io import load_checkpoint
-from cdb.train.loop import Trainer
+from cdb.build import train_from_config
+from cdb.core.errors import CdbError
+from cdb.rundir import io
+from cdb.rundir.io import load_checkpoint
+from cdb.train.run import RunState
 from conftest import compose, read_log
 
 OVERRIDES = ["loss=cdb", "trainer.unit=step", "trainer.length=40", "trainer.eval_every=5", "trainer.lr=0.01",
@@ -23,7 +23,7 @@ def _cfg(mnist_dir, extra=()):
 def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
     full = train_from_config(_cfg(mnist_dir, extra), tmp_path / "full")
 
-    original = Trainer.after_units
+    original = RunState.after_units
 
     def interrupt_at_25(self, *a, **k):
         row = original(self, *a, **k)
@@ -31,10 +31,10 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
             raise KeyboardInterrupt
         return row
 
-    monkeypatch.setattr(Trainer, "after_units", interrupt_at_25)
+    monkeypatch.setattr(RunState, "after_units", interrupt_at_25)
     with pytest.raises(CdbError, match="resume=true"):
         train_from_config(_cfg(mnist_dir, extra), tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "after_units", original)
+    monkeypatch.setattr(RunState, "after_units", original)
     last = tmp_path / "cut" / "checkpoints" / "last.pt"
     assert load_checkpoint(last)["unit"] == 25
     cut_rows = read_log(tmp_path / "cut")

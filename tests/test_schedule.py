@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from cdb.errors import ConfigError
-from cdb.train.loop import TrainerConfig
+from cdb.core.errors import ConfigError
+from cdb.train.config import TrainerConfig
 from conftest import compose
 
 

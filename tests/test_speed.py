@@ -8,7 +8,9 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.train.batches import _on_device
-from cdb.train.loop import Pack, Trainer, TrainerConfig
+from cdb.train.loop import Pack
+from cdb.train.run import RunState
+from cdb.train.config import TrainerConfig
 
 
 def _data():
@@ -23,7 +25,7 @@ def _train(tmp_path, **speed):
     crit = build_criterion({"base": "ce", "weighting": "none"}, 2, data.class_counts)
     cfg = TrainerConfig(unit="step", length=4, eval_every=4, batch_size=20, lr=0.05, device="cpu", progress=False,
                         **speed)
-    trainer = Trainer(LeNet5(2), data, crit, cfg, tmp_path)
+    trainer = RunState(LeNet5(2), data, crit, cfg, tmp_path)
     pack = Pack([trainer])
     pack.fit()
     return trainer

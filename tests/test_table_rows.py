@@ -1,7 +1,7 @@
 """Every shipped loss config fills the paper's row for its method in every table that lists the method.
 
 The expectation is written out here from the paper's tables (row names as printed, quoted below) and the
-configs' file names; it is not read from cdb.tables. A run directory is made from the config `cdb-run` composes
+configs' file names; it is not read from cdb.report.tables. A run directory is made from the config `cdb-run` composes
 for that loss and dataset, so the label each config ships is the one the table sees.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from cdb.tables import build_table
+from cdb.report.tables import build_table
 from conftest import REPO, compose
 
 # Paper rows per table and loss config (paper text):
@@ -38,8 +38,8 @@ EXPECTED = {
             "table7": "CDB-CE"},
 }
 # Methods the paper's tables do not list as a row of their own: their runs fill no row (cdb_quick is CDB-CE with
-# our stabilisers, not the paper's method).
-NOT_IN_PAPER = {"balanced_softmax", "logit_adjust", "cdb_focal", "cb_focal", "cdb_quick"}
+# our stabilisers, not the paper's method; ifw_ren is Ren et al.'s ratio weighting, a protocol option of docs/protocol.md).
+NOT_IN_PAPER = {"balanced_softmax", "logit_adjust", "cdb_focal", "cb_focal", "cdb_quick", "ifw_ren"}
 
 DATASET = {  # overrides of a run in the column the check reads, and that column
     "table1": (["dataset.majority_ratio=0.99"], "0.99"),
@@ -107,7 +107,7 @@ def test_a_mwn_run_fills_the_meta_weight_net_row(tmp_path):
                   "trainer.batch_size=64", *QUICK)
     assert res.returncode == 0, res.stderr[-3000:]
     accuracy = metrics_of(tmp_path)["test"]["accuracy"]
-    table = subprocess.run([sys.executable, "-c", "from cdb.cli import table; table()", "table3", "--runs",
+    table = subprocess.run([sys.executable, "-c", "from cdb.cli.table import main; main()", "table3", "--runs",
                             str(tmp_path / "out"), "--out", str(tmp_path / "results")], cwd=REPO,
                            capture_output=True, text=True)
     assert table.returncode == 0, table.stderr

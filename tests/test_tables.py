@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdb.cli import table
-from cdb.compare import short_names
-from cdb.errors import CdbError
-from cdb.tables import build_table, main, make_table
+from cdb.cli.table import main as table
+from cdb.report.compare import short_names
+from cdb.core.errors import CdbError
+from cdb.cli.table import build as main
+from cdb.report.tables import build_table, make_table
 
 
 def _fake_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from cdb.tables import SPECS, build_table
+from cdb.report.tables import SPECS, build_table
 
 
 def make_run(root, name, cfg, test, status="complete"):

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from cdb.cli import train_from_config
+from cdb.build import train_from_config
 from conftest import compose, read_log
 
 RUN = ["loss=cdb", "dataset.majority_ratio=0.6", "trainer.unit=step", "trainer.length=24", "trainer.eval_every=8",
@@ -83,7 +83,7 @@ def test_non_finite_outputs_are_an_error_not_predictions_of_class_0():
     import torch
 
     from cdb.data.base import DatasetSplits, TensorSplit
-    from cdb.errors import CdbError
+    from cdb.core.errors import CdbError
     from cdb.train.evaluate import evaluate
 
     split = TensorSplit(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from cdb.errors import CdbError
+from cdb.core.errors import CdbError
 from cdb.models import build_model
 from cdb.train.batches import steps_per_unit, unit_batches
-from cdb.train.loop import TrainerConfig
+from cdb.train.config import TrainerConfig
 
 
 def test_lenet5_shape_and_parameter_count():

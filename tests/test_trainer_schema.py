@@ -33,7 +33,7 @@ def _cases(root: Path) -> list[list[str]]:
 def _nodes(cases) -> dict[str, dict]:
     from hydra import compose as hydra_compose, initialize_config_dir
 
-    from cdb.cli import config_dir
+    from cdb.config import config_dir
 
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         return {" ".join(c): OmegaConf.to_container(hydra_compose("config", overrides=c).trainer, resolve=True)
@@ -41,7 +41,7 @@ def _nodes(cases) -> dict[str, dict]:
 
 
 def test_every_preset_composes_to_the_settings_it_had_before():
-    from cdb.cli import config_dir
+    from cdb.config import config_dir
     from cdb.train.config import TrainerConfig
 
     before = json.loads(BEFORE.read_text())
@@ -58,7 +58,7 @@ def test_every_preset_composes_to_the_settings_it_had_before():
 
 
 def test_presets_state_only_what_differs_from_what_they_start_from():
-    from cdb.recipe import load_preset
+    from cdb.config import load_preset
 
     for path in sorted((REPO / "configs" / "trainer").glob("*.yaml")):
         own = OmegaConf.load(path)
@@ -77,6 +77,6 @@ def test_runtime_settings_and_schema_types_hold_with_every_preset():
 
 
 if __name__ == "__main__":
-    from cdb.cli import config_dir
+    from cdb.config import config_dir
 
     Path(sys.argv[1]).write_text(json.dumps(_nodes(_cases(config_dir())), indent=1, sort_keys=True) + "\n")

@@ -30,7 +30,7 @@ def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env.update(CDB_DATA_ROOT=str(mnist_dir), CDB_OUTPUT_ROOT=str(work / "outputs"))
-    where = subprocess.run([str(py), "-c", "import cdb.cli as c; print(c.__file__); print(c.config_dir())"],
+    where = subprocess.run([str(py), "-c", "import cdb.config as c; print(c.__file__); print(c.config_dir())"],
                            cwd=work, env=env, capture_output=True, text=True, check=True)
     lines = where.stdout.split()
     assert lines[0].startswith(str(venv)) and lines[1].startswith(str(venv)), where.stdout

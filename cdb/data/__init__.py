@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import resolve
-from .base import DatasetSplits, TensorSplit  # noqa: F401
+from cdb.core.registry import resolve
+from cdb.data.base import DatasetSplits, TensorSplit  # noqa: F401
 
 BUILDERS = {
     "mnist_imbalanced": "cdb.data.mnist:build_mnist_imbalanced",

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError, check
-from .base import DatasetSplits, TensorSplit
-from .longtail import carve_per_class, longtail_counts, take_first
+from cdb.core.errors import DataError, check
+from cdb.data.base import DatasetSplits, TensorSplit
+from cdb.data.longtail import carve_per_class, longtail_counts, take_first
 
 # torchvision's folder and file names for the python-pickle release of CIFAR
 LAYOUT = {

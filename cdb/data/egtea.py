@@ -30,9 +30,9 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataError, check
-from .base import DatasetSplits
-from .images import IMAGENET_MEAN, IMAGENET_STD, decode
+from cdb.core.errors import DataError, check
+from cdb.data.base import DatasetSplits
+from cdb.data.images import IMAGENET_MEAN, IMAGENET_STD, decode
 
 KINETICS_MEAN = (114.7748, 107.7354, 99.4750)  # Hara et al. (3D-ResNets-PyTorch), RGB, 0-255 scale
 VAL_SUBJECTS = tuple(f"P{i}" for i in range(20, 27))

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError, check
-from ..metrics import shot_report
-from .base import DatasetSplits, TensorSplit
+from cdb.core.errors import DataError, check
+from cdb.core.metrics import shot_report
+from cdb.data.base import DatasetSplits, TensorSplit
 from .images import (GRAY_MODES, ImageListDataset, decode, image_transform, load_images, probe_images, read_list,
                      scan_image_folder)
-from .longtail import carve_per_class, class_indices, fit_longtail, fit_majority
+from cdb.data.longtail import carve_per_class, class_indices, fit_longtail, fit_majority
 
 HOW = ("Point dataset.path at a folder with train/<class>/ and test/<class>/ image sub-folders "
        "(dataset.layout=imagefolder), or give dataset.train_list and dataset.test_list files of "

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError, check
-from ..metrics import shot_groups, shot_thresholds_text
-from .base import DatasetSplits
-from .images import ImageListDataset, image_transform, read_list
+from cdb.core.errors import DataError, check
+from cdb.core.metrics import shot_groups, shot_thresholds_text
+from cdb.data.base import DatasetSplits
+from cdb.data.images import ImageListDataset, image_transform, read_list
 
 HOW = ("ImageNet-LT's list files (ImageNet_LT_train.txt, ImageNet_LT_val.txt, ImageNet_LT_test.txt) come with "
        "OLTR (https://github.com/zhmiao/OpenLongTailRecognition-OLTR, 'ImageNet_LT_open' download); put them in "

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from cdb.core.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

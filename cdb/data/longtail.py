@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ..errors import DataError, check
+from cdb.core.errors import DataError, check
 
 
 def longtail_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:

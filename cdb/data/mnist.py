@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError, check
-from .base import DatasetSplits, TensorSplit
+from cdb.core.errors import DataError, check
+from cdb.data.base import DatasetSplits, TensorSplit
 
 MINORITY, MAJORITY = 4, 9
 RAW_FILES = {

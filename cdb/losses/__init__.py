@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import ConfigError
-from ..registry import resolve
-from .functional import reduce_weighted
-from .weighting import Weighting
+from cdb.core.errors import ConfigError
+from cdb.core.registry import resolve
+from cdb.losses.functional import reduce_weighted
+from cdb.losses.weighting import Weighting
 
 BASES = {
     "ce": "cdb.losses.functional:cross_entropy",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import check
+from cdb.core.errors import check
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,23 +48,28 @@ def equalization(logits: torch.Tensor, targets: torch.Tensor, class_counts: torc
     return torch.logsumexp(z.masked_fill(drop, float("-inf")), dim=1) - z.gather(1, targets[:, None]).squeeze(1)
 
 
-def reduce_weighted(losses: torch.Tensor, weights: torch.Tensor | None, mode: str = "mean") -> torch.Tensor:
-    """Combine per-sample losses with per-sample weights.
+def reduce_weighted(losses: torch.Tensor, weights: torch.Tensor | None, mode: str = "mean", dim: int | None = None,
+                    denominator: torch.Tensor | float | None = None) -> torch.Tensor:
+    """How a step's loss is weighted and reduced: the one place, for one run, a pack's fused batch and DDP.
 
+    Combines per-sample losses with per-sample weights over `dim` (None: the whole batch; 1: each run's row of a
+    pack's (runs, batch) tensor).
     mode="mean": mean_i(w_i * l_i), the plain batch mean of the weighted losses
     (eq. 7 averaged over the batch, as the authors' code does).
     mode="weighted_mean": sum_i(w_i * l_i) / sum_i(w_i), PyTorch's weighted
     cross-entropy reduction; the batch's weight mass cancels out.
     mode="sum": sum_i(w_i * l_i), for weights that are already normalised over
-    the batch (L2RW and Meta-Weight-Net weights sum to 1).
+    the batch (L2RW and Meta-Weight-Net weights sum to 1) or meant to be summed (Ren et al.'s class ratios).
+    denominator: a batch sharded over processes (DDP) divides its local weighted sum by the global batch size or
+    weight mass instead (cdb.train.distributed.Dist.loss says which, for the mode).
     """
-    if weights is None:
-        return losses.sum() if mode == "sum" else losses.mean()
-    wl = weights * losses
-    if mode == "mean":
-        return wl.mean()
-    if mode == "weighted_mean":
-        return wl.sum() / weights.sum().clamp_min(torch.finfo(wl.dtype).tiny)
+    wl = losses if weights is None else weights * losses
+    if denominator is not None:
+        return wl.sum(dim) / denominator
     if mode == "sum":
-        return wl.sum()
+        return wl.sum(dim)
+    if mode == "mean" or weights is None:
+        return wl.mean(dim)
+    if mode == "weighted_mean":
+        return wl.sum(dim) / weights.sum(dim).clamp_min(torch.finfo(wl.dtype).tiny)
     raise ValueError(f"unknown reduction {mode!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, grad
 
-from .meta import MetaWeighting, batch_stats_only, trainable, unwrap, val_loss_after_step
+from cdb.losses.meta import MetaWeighting, batch_stats_only, trainable, unwrap, val_loss_after_step
 
 
 class LearningToReweight(MetaWeighting):

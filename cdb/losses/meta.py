@@ -14,8 +14,8 @@ import torch
 from torch.func import functional_call, grad
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import CdbError, ConfigError, check
-from .weighting import Weighting
+from cdb.core.errors import CdbError, ConfigError, check
+from cdb.losses.weighting import Weighting
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -90,7 +90,7 @@ class MetaWeighting(Weighting):
         self._record(targets, w)
         return w
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
+    def update(self, unit: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         """Log the mean weight per class since the last validation, in units of 1/batch size (1 = uniform)."""
         if self._w_count is not None:
             seen = self._w_count > 0

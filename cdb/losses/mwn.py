@@ -5,8 +5,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad
 
-from ..errors import check
-from .meta import MetaWeighting, batch_stats_only, trainable, unwrap, val_loss_after_step
+from cdb.core.errors import check
+from cdb.losses.meta import MetaWeighting, batch_stats_only, trainable, unwrap, val_loss_after_step
 
 
 class MetaWeightNet(MetaWeighting):

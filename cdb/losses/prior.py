@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import check
+from cdb.core.errors import check
 
 
 def _counts(class_counts: torch.Tensor, device) -> torch.Tensor:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import check
-from .weighting import Weighting
+from cdb.core.errors import check
+from cdb.losses.weighting import Weighting
 
 
 def _to_mean_one(w: torch.Tensor) -> torch.Tensor:
@@ -92,12 +92,12 @@ class DeferredReweighting(Weighting):
         if self.active:
             self.weights = effective_number_weights(class_counts, beta)
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
+    def update(self, unit: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         note = ""
-        if not self.active and epoch >= self.drw_start:
+        if not self.active and unit >= self.drw_start:
             self.active = True
             self.weights = effective_number_weights(self.class_counts, self.beta)
-            note = f"DRW: class-balanced weights (beta {self.beta}) from unit {epoch} on"
+            note = f"DRW: class-balanced weights (beta {self.beta}) from unit {unit} on"
         return {"weights": self.weights.tolist(), "note": note}
 
     def state_dict(self) -> dict:

@@ -1,7 +1,7 @@
 """Weighting strategies: each owns the class (or sample) weights and how they change.
 
 The trainer calls `sample_weights(targets, ctx)` every step and
-`update(epoch, val_class_acc)` after every validation; it never asks which
+`update(unit, val_class_acc)` after every validation (unit: the trainer units done so far); it never asks which
 strategy it runs. Static strategies derive weights from class counts, dynamic
 ones (CDB) from validation, meta ones from a meta step on validation data.
 """
@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..errors import ConfigError, check
+from cdb.core.errors import ConfigError, check
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Weighting:
             self._on[dev] = self._weights.to(dev)
         return self._on[dev][targets]
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
+    def update(self, unit: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         """Called after every validation with class-wise accuracy (and validation images per class, when known);
         returns what to log (weights, tau, notes)."""
         return {"weights": self.weights.tolist()}
@@ -154,7 +154,7 @@ class CDBWeighting(Weighting):
         self.updates = 0
         self._warned_missing = False
 
-    def update(self, epoch: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
+    def update(self, unit: int, val_class_acc: torch.Tensor, val_support: torch.Tensor | None = None) -> dict:
         acc = val_class_acc.double().cpu()
         valid = torch.ones_like(acc, dtype=torch.bool) if val_support is None else val_support.cpu() > 0
         if not bool(valid.all()) and not self._warned_missing:

@@ -6,9 +6,9 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
-from ..registry import resolve
-from .heads import use_head
+from cdb.core.errors import ConfigError
+from cdb.core.registry import resolve
+from cdb.models.heads import use_head
 
 MODELS = {
     "lenet5": "cdb.models.lenet:LeNet5",

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import check
+from cdb.core.errors import check
 
 
 class NormedLinear(nn.Module):

@@ -5,7 +5,7 @@ the classic LeNet-5 layout, not a copy of Ren et al.'s network, whose exact laye
 """
 from torch import nn
 
-from ..errors import ConfigError
+from cdb.core.errors import ConfigError
 
 
 class LeNet5(nn.Module):

@@ -17,7 +17,7 @@ import math
 
 from torch import nn
 
-from ..errors import ConfigError
+from cdb.core.errors import ConfigError
 
 INIT_STD = 0.1
 

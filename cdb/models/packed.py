@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lenet import LeNet5
-from .lenet_ren import LeNetRen
+from cdb.models.lenet import LeNet5
+from cdb.models.lenet_ren import LeNetRen
 
 PACKABLE = (LeNet5, LeNetRen)  # forward = composition of the leaves below; anything else trains alone
 ELEMENTWISE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.ConstantPad2d)

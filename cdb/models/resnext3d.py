@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import DataError, check
+from cdb.core.errors import DataError, check
 
 EXPANSION = 2
 

@@ -15,8 +15,8 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.augment import AUGMENTATIONS, normalize
-from ..data.base import DatasetSplits, TensorSplit
+from cdb.data.augment import AUGMENTATIONS, normalize
+from cdb.data.base import DatasetSplits, TensorSplit
 
 _ORDER, _AUGMENT = 1_000_003, 2_000_029  # stream offsets so order and augmentation draw unrelated numbers
 

@@ -1,6 +1,6 @@
 """The trainer's settings (the one source of every default) and the one device resolver.
 
-TrainerConfig is also the schema of the `trainer` config node: cdb.cli registers it in Hydra's ConfigStore as
+TrainerConfig is also the schema of the `trainer` config node: cdb.cli.run registers it in Hydra's ConfigStore as
 trainer/base, and every configs/trainer/*.yaml preset starts from it, stating only what it changes.
 """
 from __future__ import annotations
@@ -9,10 +9,19 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, List, Optional
 
-from ..errors import CdbError, check
+from cdb.core.errors import CdbError, check
 
 if TYPE_CHECKING:
     import torch
+
+
+BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
+
+
+def check_parallel(devices, backend) -> None:
+    """trainer.devices and trainer.dist_backend, checked where TrainerConfig is built and where DDP starts."""
+    check(int(devices) == devices and devices >= 1, "trainer.devices", devices, "an integer >= 1")
+    check(backend in BACKENDS, "trainer.dist_backend", backend, "auto, nccl or gloo")
 
 
 @dataclass
@@ -77,10 +86,7 @@ class TrainerConfig:
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
         check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
-        check(int(self.devices) == self.devices and self.devices >= 1, "trainer.devices", self.devices,
-              "an integer >= 1")
-        check(self.dist_backend in ("auto", "nccl", "gloo"), "trainer.dist_backend", self.dist_backend,
-              "auto, nccl or gloo")
+        check_parallel(self.devices, self.dist_backend)
 
     def lr_at(self, u: int) -> float:
         """Learning rate during unit u (0-based): step decay at milestones or cosine, optional linear warm-up."""

@@ -23,12 +23,12 @@ from typing import Any, Callable
 import torch
 import torch.distributed as tdist
 
-from ..errors import CdbError, ConfigError
-from .batches import Shard
-from .config import resolve_device
-from .evaluate import EvalResult
+from cdb.core.errors import CdbError, ConfigError
+from cdb.losses.functional import reduce_weighted
+from cdb.train.batches import Shard
+from cdb.train.config import check_parallel, resolve_device
+from cdb.train.evaluate import EvalResult
 
-BACKENDS = ("auto", "nccl", "gloo")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class Dist:
         if key not in self._eval_shards:  # cached, so an on-device copy of the shard is made only once
             from torch.utils.data import Subset
 
-            from ..data.base import TensorSplit
+            from cdb.data.base import TensorSplit
 
             lo, hi = _bounds(len(split), self.world_size, self.rank)
             part = TensorSplit(split.x[lo:hi], split.y[lo:hi]) if isinstance(split, TensorSplit) \
@@ -140,15 +140,14 @@ class Dist:
         """
         losses = criterion.per_sample(logits, targets)
         w = criterion.weighting.sample_weights(targets, ctx)
-        wl = losses if w is None else w * losses
         if criterion.reduction == "weighted_mean" and w is not None:
-            mass = self.all_reduce_sum(w.detach().sum().to(self.device, wl.dtype))
-            mass = mass.clamp_min(torch.finfo(wl.dtype).tiny)
+            mass = self.all_reduce_sum(w.detach().sum().to(self.device, losses.dtype))
+            mass = mass.clamp_min(torch.finfo(losses.dtype).tiny)
         elif criterion.reduction in ("mean", "weighted_mean"):
             mass = float(shard.total)
         else:
             raise ConfigError(f"loss.reduction={criterion.reduction!r} is not supported under DDP: mean or weighted_mean")
-        share = wl.sum() / mass
+        share = reduce_weighted(losses, w, criterion.reduction, denominator=mass)
         return share * self.world_size, share.detach()
 
     # ---- collectives -----------------------------------------------------------------------------------
@@ -194,8 +193,6 @@ def _bounds(n: int, world: int, rank: int) -> tuple[int, int]:
 
 def _device_and_backend(device: str, backend: str, local_rank: int) -> tuple[torch.device, str]:
     """The device of this rank (cuda:LOCAL_RANK or cpu) and its backend (NCCL on GPUs, gloo on CPU)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"trainer.dist_backend={backend!r} is not allowed: one of {list(BACKENDS)}")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"trainer.device={device!r} is not allowed with more than one process: auto, cpu or cuda "
                           "(each process takes cuda:LOCAL_RANK)")
@@ -229,7 +226,7 @@ def process_group(env: LaunchEnv, device: str = "auto", backend: str = "auto", s
             tdist.destroy_process_group()
 
 
-# ---- entry point used by cli.train_from_config ------------------------------------------------------------
+# ---- entry point used by cdb.build.train_from_config ------------------------------------------------------------
 def launch(fn: Callable, cfg, run_dir) -> dict:
     """Run `fn(cfg, run_dir, dist)` in the right processes and return rank 0's result.
 
@@ -241,9 +238,8 @@ def launch(fn: Callable, cfg, run_dir) -> dict:
 
     # every trainer preset starts from TrainerConfig (trainer/base), so these keys are always there, with its defaults
     t = cfg.trainer
+    check_parallel(t.devices, t.dist_backend)
     devices, device, backend, sync_bn = int(t.devices), str(t.device), str(t.dist_backend), bool(t.sync_bn)
-    if devices < 1:
-        raise ConfigError(f"trainer.devices={devices!r} is not allowed: an integer >= 1")
     env = torchrun_env()
     if env is not None and env.world_size > 1:
         if devices > 1:
@@ -302,7 +298,7 @@ def _spawned(rank, fn, cfg, run_dir, world, device, backend, sync_bn, tmp) -> No
     """Body of one spawned process: threads, process group, fn; leave rank 0's result or any CdbError in `tmp`."""
     from omegaconf import OmegaConf
 
-    from .io import atomic_write_json, atomic_write_text
+    from cdb.rundir.io import atomic_write_json, atomic_write_text
 
     if device == "cpu" or not torch.cuda.is_available():
         # share the cores: N processes with all threads each would oversubscribe the CPU

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import CdbError
-from ..metrics import class_accuracy, confusion_matrix
-from .batches import eval_batches
+from cdb.core.errors import CdbError
+from cdb.core.metrics import class_accuracy, confusion_matrix
+from cdb.train.batches import eval_batches
 
 
 @dataclass

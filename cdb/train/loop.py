@@ -8,7 +8,7 @@ optimizer state, data order, loss, weights and run directory; one SGD steps
 all of them (SGD is element-wise, so this is K independent SGDs). At every
 validation the packed weights are copied into each run's own module and
 optimizer, so validation, logging and checkpoints are the run's own
-(cdb.train.run.Trainer). Inside a unit nothing is read back to the host:
+(cdb.train.run.RunState). Inside a unit nothing is read back to the host:
 losses are summed on the device and checked at the validation.
 """
 from __future__ import annotations
@@ -20,18 +20,17 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import CdbError, ConfigError
-from ..losses.functional import cross_entropy
-from ..losses.weighting import Weighting
-from ..models.packed import PackedModel, can_pack
-from . import speed
-from .config import TrainerConfig, resolve_device  # noqa: F401  (re-exported: the trainer's settings)
-from .run import StepContext, Trainer, val_batch_tensors  # noqa: F401  (re-exported)
+from cdb.core.errors import CdbError, ConfigError
+from cdb.losses.functional import cross_entropy, reduce_weighted
+from cdb.losses.weighting import Weighting
+from cdb.models.packed import PackedModel, can_pack
+from cdb.train import speed
+from cdb.train.run import RunState, StepContext
 
 log = logging.getLogger(__name__)
 
 
-def pack_refusal(trainers: list[Trainer]) -> str | None:
+def pack_refusal(trainers: list[RunState]) -> str | None:
     """Why these runs cannot train as one pack, or None when they can."""
     t0 = trainers[0]
     if len(trainers) == 1:
@@ -55,7 +54,7 @@ def pack_refusal(trainers: list[Trainer]) -> str | None:
     return None
 
 
-def fusable(t: Trainer) -> bool:
+def fusable(t: RunState) -> bool:
     """Whether a run's loss can join the pack's one batched loss: plain CE, class weights, mean reduction."""
     c = t.criterion
     return (c.base is cross_entropy and c.reduction == "mean" and t.place.world_size == 1
@@ -70,13 +69,13 @@ def fused_ce(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.T
     """
     r, b, c = z.shape
     ce = cross_entropy(z.reshape(r * b, c), y.reshape(-1)).view(r, b)
-    return (weights.gather(1, y) * ce).mean(1)
+    return reduce_weighted(ce, weights.gather(1, y), "mean", dim=1)
 
 
 class Pack:
-    """Train `trainers` (K >= 1 runs) together; each gets what Trainer.fit alone would give it."""
+    """Train `trainers` (K >= 1 runs) together; each gets what RunState.fit alone would give it."""
 
-    def __init__(self, trainers: list[Trainer]):
+    def __init__(self, trainers: list[RunState]):
         if not trainers:
             raise ConfigError("a pack needs at least one run")
         why = pack_refusal(trainers)
@@ -91,7 +90,7 @@ class Pack:
         self._assemble(self.trainers)
         return self
 
-    def _assemble(self, trainers: list[Trainer]) -> None:
+    def _assemble(self, trainers: list[RunState]) -> None:
         """One run: its own net and optimizer. K runs: a packed model and one SGD over its packed tensors, loaded
         with the runs' weights and momentum (so a resumed pack continues each run)."""
         self.active = trainers
@@ -146,7 +145,7 @@ class Pack:
             except CdbError as exc:  # this run cannot start (e.g. it diverged earlier); the others go on
                 results.append(exc)
         todo = [t for t, r in zip(self.trainers, results) if r is None]
-        by_unit: dict[int, list[Trainer]] = {}
+        by_unit: dict[int, list[RunState]] = {}
         for t in todo:  # runs resumed from different units train as separate packs
             by_unit.setdefault(t.unit, []).append(t)
         done: dict[int, dict | CdbError] = {}
@@ -154,7 +153,7 @@ class Pack:
             done.update(self._train(group))
         return [r if r is not None else done[id(t)] for t, r in zip(self.trainers, results)]
 
-    def _train(self, trainers: list[Trainer]) -> dict[int, dict | CdbError]:
+    def _train(self, trainers: list[RunState]) -> dict[int, dict | CdbError]:
         cfg, spu = self.cfg, trainers[0].steps_per_unit
         self._assemble(trainers)
         unit, out = trainers[0].unit, {}
@@ -254,3 +253,11 @@ class Pack:
                 if bar is not None:
                     bar.update(1)
         return loss_sum, count
+
+
+def train_alone(state: RunState, resume: bool = False) -> dict:
+    """Train one run alone (a pack of one); its final metrics, or the CdbError that stopped it, raised."""
+    out = Pack([state]).fit(resume)[0]
+    if isinstance(out, Exception):
+        raise out
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import resolve_device
+from cdb.train.config import resolve_device
 
 
 class Local:

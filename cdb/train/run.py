@@ -1,6 +1,6 @@
 """One run: its model, optimizer, data, loss, weighting, run directory and the files it writes.
 
-A `Trainer` holds everything that belongs to one run and nothing about how
+A `RunState` holds everything that belongs to one run and nothing about how
 its steps are computed: `cdb.train.loop.Pack` trains one or more Trainers
 (a pack of K >= 1) and calls the public methods below at each validation.
 Every piece of state a resumed run needs is in its checkpoint; the order of
@@ -18,16 +18,18 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..data.augment import normalize
-from ..data.base import DatasetSplits, TensorSplit
-from ..errors import CdbError
-from ..losses import Criterion
-from ..metrics import summarize
-from . import io, speed
-from .batches import steps_per_unit, train_batches, unit_batches
-from .config import TrainerConfig
-from .evaluate import EvalResult, evaluate
-from .placement import Local
+from cdb.data.augment import normalize
+from cdb.data.base import DatasetSplits, TensorSplit
+from cdb.core.errors import CdbError
+from cdb.losses import Criterion
+from cdb.core.metrics import summarize
+from cdb.rundir import BEST, LAST, LOG, METRICS, io
+from cdb.rundir.claims import already_holds_a_run
+from cdb.train import speed
+from cdb.train.batches import steps_per_unit, train_batches, unit_batches
+from cdb.train.config import TrainerConfig
+from cdb.train.evaluate import EvalResult, evaluate
+from cdb.train.placement import Local
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class StepContext:
     step: int
 
 
-class Trainer:
+class RunState:
     """Train `model` on `data` with `criterion`, writing everything to `run_dir` (`fit` trains it alone).
 
     dist: None (one process) or a cdb.train.distributed.Dist (one of several data-parallel processes).
@@ -101,16 +103,6 @@ class Trainer:
         self.unit, self.best = int(state["unit"]), dict(state["best"])
         torch.set_rng_state(state["torch_rng"])
 
-    def fit(self, resume: bool = False) -> dict:
-        """Train this run alone (a pack of one); the final metrics."""
-        from .loop import Pack
-
-        out = Pack([self]).fit(resume)[0]
-        if isinstance(out, Exception):
-            raise out
-        return out
-
-    # ---- data ------------------------------------------------------------------------------------------
     def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
         """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
         cfg = self.cfg
@@ -137,7 +129,7 @@ class Trainer:
     # ---- the files of the run --------------------------------------------------------------------------
     def begin(self, resume: bool = False) -> dict | None:
         """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
-        last, metrics = self.path("checkpoints/last.pt"), self.path("metrics.json")
+        last, metrics = self.path(LAST), self.path(METRICS)
         recorded = json.loads(metrics.read_text()) if metrics.exists() else {}
         if recorded.get("status") == "diverged":  # deterministic on CPU: training it again would only diverge again
             raise CdbError(f"{self.run_dir} diverged earlier ({recorded.get('message', '')}); it is not trained "
@@ -145,16 +137,15 @@ class Trainer:
         found = self.place.same_on_all(last.exists(), str(last))
         if found:
             if not resume:
-                raise CdbError(f"{self.run_dir} already holds a run; pass resume=true to continue it "
-                               "(a finished run is then only reported), or remove that directory to start over")
+                raise already_holds_a_run(self.run_dir)
             self.load_state(io.load_checkpoint(last))
             if self.unit >= self.cfg.length and metrics.exists():
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return json.loads(metrics.read_text())
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
-        log_rows = [r for r in io.read_jsonl(self.path("log.jsonl")) if r["unit"] <= self.unit]
+        log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
         if self.is_main:
-            io.write_jsonl(self.path("log.jsonl"), log_rows)
+            io.write_jsonl(self.path(LOG), log_rows)
         return None
 
     def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float) -> dict:
@@ -170,7 +161,7 @@ class Trainer:
             message = (f"training loss of {self.run_dir.name} became non-finite between steps {steps[0]} and "
                        f"{steps[1]}; lower trainer.lr or check the loss settings")
             if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
-                io.atomic_write_json(self.path("metrics.json"), {"status": "diverged", "steps": steps,
+                io.atomic_write_json(self.path(METRICS), {"status": "diverged", "steps": steps,
                                                                  "message": message})
             raise CdbError(message)
         res = self.validate(self.data.val)
@@ -195,19 +186,19 @@ class Trainer:
         if self.is_main:
             if improved:
                 io.atomic_torch_save({"model": self.model.state_dict(), "unit": self.unit},
-                                     self.path("checkpoints/best.pt"))
-            with open(self.path("log.jsonl"), "a") as f:
+                                     self.path(BEST))
+            with open(self.path(LOG), "a") as f:
                 f.write(json.dumps(row) + "\n")
             n_val = self.unit // self.cfg.eval_every
             if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
-                io.atomic_torch_save(self.state(), self.path("checkpoints/last.pt"))
+                io.atomic_torch_save(self.state(), self.path(LAST))
         return row
 
     def finish(self, elapsed: float) -> dict:
         """Test the last (and best) checkpoint, write metrics.json and the final checkpoint; the metrics."""
         groups = self.data.info.get("groups")
         out = {"status": "complete", "selected": self.cfg.select, "checkpoints": {}}
-        best = self.path("checkpoints/best.pt")
+        best = self.path(BEST)
         self.place.barrier()  # rank 0 has written best.pt (after the last validation) before any rank looks
         found = self.place.same_on_all(best.exists(), str(best))
         best_state = io.load_checkpoint(best) if found else None
@@ -232,8 +223,8 @@ class Trainer:
         out["final_weights"] = self.criterion.weighting.class_weights().tolist()
         out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
         if self.is_main:
-            io.atomic_torch_save(self.state(complete=True), self.path("checkpoints/last.pt"))
-            io.atomic_write_json(self.path("metrics.json"), out)
+            io.atomic_torch_save(self.state(complete=True), self.path(LAST))
+            io.atomic_write_json(self.path(METRICS), out)
         return out
 
 

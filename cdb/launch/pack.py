@@ -25,7 +25,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..errors import CdbError, ConfigError
+from cdb.core.errors import CdbError, ConfigError
 
 log = logging.getLogger(__name__)
 DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make bench`
@@ -79,7 +79,7 @@ class PackLauncher(Launcher):
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from .config import resolve_device
+        from cdb.train.config import resolve_device
 
         setup_globals()
         cfg = self.config
@@ -135,16 +135,16 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
     """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
     import contextlib
 
-    from ..callbacks import record_failure
-    from ..cli import claimed_trainer
-    from ..metrics import result_line
-    from .loop import Pack, pack_refusal
+    from cdb.launch.callbacks import record_failure
+    from cdb.build import claimed_run
+    from cdb.core.metrics import result_line
+    from cdb.train.loop import Pack, pack_refusal
 
     trainers, returns = [], []
     with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
         for job in jobs:
             def build(task_cfg: DictConfig):
-                return claimed_trainer(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+                return claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
             HydraConfig.instance().set_config(job)
             ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from .tables import Run, TableSpec, get
+from cdb.report.runs import RunRecord, get
+from cdb.report.spec import TableSpec
 
 MAX_CLASS_COLUMNS = 10
 BASE = {"test error": "error", "balanced accuracy": "macro_recall"}
@@ -21,7 +22,7 @@ SETTINGS = ["dataset.name", "model.name", "loss.label", "loss.tau", "trainer.uni
             "trainer.lr", "trainer.select"]
 
 
-def setting(run: Run, by: str = "override") -> str:
+def setting(run: RunRecord, by: str = "override") -> str:
     """The row of a run: its override name (the run directory's parent when the run directory is seed=<n>,
     else the loss label), or the value of config key `by`."""
     if by == "override":
@@ -50,7 +51,7 @@ def short_names(names: set[str]) -> tuple[dict[str, str], list[str]]:
     return short, sorted(shared)
 
 
-def _class_names(runs: list[Run]) -> list[str]:
+def _class_names(runs: list[RunRecord]) -> list[str]:
     """Column names of the per-class accuracies: the runs' class names when they all agree, else indices."""
     sizes = {len(r.metrics.get("test", {}).get("per_class_accuracy") or []) for r in runs}
     if len(sizes) != 1 or not 0 < max(sizes) <= MAX_CLASS_COLUMNS:
@@ -60,7 +61,7 @@ def _class_names(runs: list[Run]) -> list[str]:
     return list(common) if len(common) == max(sizes) else [str(c) for c in range(max(sizes))]
 
 
-def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
+def compare_spec(runs: list[RunRecord], by: str = "override") -> TableSpec:
     """A TableSpec over exactly these runs: rows = their settings (sorted), columns = the metrics they report."""
     names = _class_names(runs)
     shots = {col: key for col, key in SHOTS.items() if any(key in r.metrics.get("test", {}) for r in runs)}
@@ -69,7 +70,7 @@ def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
     thresholds = sorted({json.dumps(r.metrics["test"]["group_thresholds"], sort_keys=True)
                          for r in runs if "group_thresholds" in r.metrics.get("test", {})})
 
-    def cells(run: Run):
+    def cells(run: RunRecord):
         if run.diverged:   # no test values: counted in its row's first column as "d diverged"
             return [(label[setting(run, by)], next(iter(BASE)), float("nan"))]
         t, row = run.metrics["test"], label[setting(run, by)]
@@ -87,6 +88,6 @@ def compare_spec(runs: list[Run], by: str = "override") -> TableSpec:
                "balanced accuracy: the mean over classes of the per-class accuracy (macro recall)."]
         + (["class c: test accuracy of class c."] if names else [])
         + ([f"{', '.join(shots)}: accuracy on classes with many / medium / few training images (see "
-            "cdb.metrics.shot_groups)."] if shots else [])
+            "cdb.core.metrics.shot_groups)."] if shots else [])
         + [f"many/medium/few thresholds of the runs: {'; '.join(thresholds)}"] * bool(thresholds)
         + ["\"—\": no run of that setting reports the metric."])

@@ -1,61 +1,22 @@
-"""`cdb-run ... dry_run=true`: build the dataset, print what a run would train on, and write nothing.
+"""What `cdb-run ... dry_run=true` prints (cdb.cli.dryrun): the dataset built, and what a run would train on.
 
-cli.run hands the command line here before Hydra starts, so no run directory,
-.hydra/ folder or log file is created. Prints the class counts of train / val /
-test, the head class, channels, image size, transforms, normalisation, the
-many/medium/few groups and the model (built, so that one that cannot take the
-data says so) and trainer a run would use.
+Prints the class counts of train / val / test, the head class, channels, image size, transforms, normalisation,
+the many/medium/few groups and the model (built, so that one that cannot take the data says so) and trainer a run
+would use.
 """
 from __future__ import annotations
 
 from omegaconf import OmegaConf
-
-from .errors import ConfigError
-
-FLAG = "dry_run"
-
-
-def requested(argv: list[str]) -> tuple[bool, list[str]]:
-    """(whether `dry_run=true` is on the command line, the command line without any dry_run=... item)."""
-    ours = [a for a in argv if a.lstrip("+~").split("=", 1)[0] == FLAG]
-    rest = [a for a in argv if a not in ours]
-    on = False
-    for a in ours:
-        value = a.split("=", 1)[1].lower() if "=" in a else ""
-        if value not in ("true", "false"):
-            raise ConfigError(f"{a!r} is not allowed: dry_run=true or dry_run=false")
-        on = value == "true"
-    return on, rest
-
-
-def compose(overrides: list[str]):
-    """The config `cdb-run <overrides>` would run, composed without starting a Hydra job."""
-    from hydra import compose as hcompose, initialize_config_dir
-
-    from .cli import config_dir
-
-    flags = [a for a in overrides if a.startswith("-")]
-    if flags:
-        raise ConfigError(f"dry_run=true shows one configuration; {flags[0]!r} is not allowed with it "
-                          "(no -m/--multirun or other flags)")
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            return hcompose("config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as exc:  # a bad override: Hydra's message, on one line
-        raise ConfigError(" ".join(str(exc).split())) from None
 
 
 def report(cfg) -> str:
     """The text a dry run prints for a composed config."""
     import pandas as pd
 
-    from .data import build_dataset
-    from .data.base import class_counts
-    from .models import build_model
-    from .recipe import resolve_auto
+    from cdb.data import build_dataset
+    from cdb.data.base import class_counts
+    from cdb.models import build_model
+    from cdb.build.recipe import resolve_auto
 
     ds_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data = build_dataset(ds_cfg.pop("name"), seed=int(cfg.seed), **ds_cfg)
@@ -98,7 +59,3 @@ def report(cfg) -> str:
                  + (f" (chosen for {chosen['because']})" if chosen else ""))
     lines.append("dry run: nothing written")
     return "\n".join(lines)
-
-
-def main(overrides: list[str]) -> None:
-    print(report(compose(overrides)))

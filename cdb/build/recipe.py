@@ -14,34 +14,14 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .data.base import DatasetSplits
-from .data.folder import SMALL  # images up to this side get the small-image trainer
-from .errors import ConfigError
-from .models import choose_model
+from cdb.data.base import DatasetSplits
+from cdb.data.folder import SMALL  # images up to this side get the small-image trainer
+from cdb.config import load_preset
+from cdb.models import choose_model
 
 log = logging.getLogger(__name__)
 
 SMALL_TRAINER, LARGE_TRAINER = "small_folder", "imagenet_lt_oltr"
-
-
-def load_preset(group: str, name: str) -> DictConfig:
-    """configs/<group>/<name>.yaml, with the presets its `defaults` list names merged under it (a name with no
-    file, like trainer/base, is the structured config registered in Hydra's ConfigStore)."""
-    from hydra.core.config_store import ConfigStore
-
-    from .cli import config_dir
-
-    path = config_dir() / group / f"{name}.yaml"
-    if not path.is_file() and ConfigStore.instance().repo.get(group, {}).get(f"{name}.yaml") is not None:
-        return OmegaConf.create(OmegaConf.to_container(ConfigStore.instance().load(f"{group}/{name}.yaml").node))
-    if not path.is_file():
-        raise ConfigError(f"{group}={name!r} has no config file {path}")
-    cfg = OmegaConf.load(path)
-    parents = [OmegaConf.create()]
-    for parent in cfg.pop("defaults", []):
-        if parent != "_self_":  # every preset lists _self_ last, so merging it last below is its place
-            parents.append(load_preset(group, parent))
-    return OmegaConf.merge(*parents, cfg)
 
 
 def choose_trainer(input_shape: tuple[int, ...]) -> str:

@@ -2,7 +2,7 @@
 
 Final files get the mode the umask gives (0644 under umask 022), like any file the user creates, not
 mkstemp's private 0600: results are meant to be read by others. Temporary names start with '.' and end in
-'.tmp' (TMP_GLOB), so cdb.rundir can remove the ones a kill left behind.
+'.tmp' (TMP_GLOB), so cdb.rundir.claim can remove the ones a kill left behind.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CdbError, disk_full_message
+from cdb.core.errors import CdbError, disk_full_message
 
 TMP_GLOB = ".*.tmp"
 

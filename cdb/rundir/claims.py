@@ -5,7 +5,7 @@
 - an exclusive lock, `<run_dir>/.lock`, holds the owner's pid and host. It is an flock(2) lock, so the
   kernel releases it when the owner dies (kill -9 included): a stale lock file is simply taken over;
 - a directory that already holds a run is refused unless resume=true, before any file in it changes;
-- temporary files a kill left behind during a write (cdb.train.io.TMP_GLOB) are removed;
+- temporary files a kill left behind during a write (cdb.rundir.io.TMP_GLOB) are removed;
 - if a run that started in an empty directory fails before its first checkpoint, the half-made directory
   is removed, so it cannot pass for a run.
 """
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .errors import CdbError
+from cdb.core.errors import CdbError
+from cdb.rundir import CHECKPOINTS, LAST, METRICS
 
 log = logging.getLogger(__name__)
 
 LOCK = ".lock"
-LAST = Path("checkpoints") / "last.pt"
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,9 @@ def lock(run_dir: str | Path) -> Iterator[Path]:
 
 def remove_orphans(run_dir: Path) -> list[Path]:
     """Delete the temporary files that a kill during an atomic write left in the run directory."""
-    from .train.io import TMP_GLOB
+    from cdb.rundir.io import TMP_GLOB
 
-    found = [p for d in (run_dir, run_dir / "checkpoints") if d.is_dir() for p in d.glob(TMP_GLOB)]
+    found = [p for d in (run_dir, run_dir / CHECKPOINTS) if d.is_dir() for p in d.glob(TMP_GLOB)]
     for p in found:
         p.unlink(missing_ok=True)
         log.info("removed %s, left by an interrupted write", p)
@@ -111,6 +111,12 @@ def _remove_half_made(run_dir: Path) -> None:
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
+def already_holds_a_run(run_dir: str | Path) -> CdbError:
+    """The refusal of a run directory that holds a checkpoint when resume=true was not given."""
+    return CdbError(f"{run_dir} already holds a run; pass resume=true to continue it "
+                    "(a finished run is then only reported), or remove that directory to start over")
+
+
 @contextlib.contextmanager
 def claim(run_dir: str | Path, resume: bool) -> Iterator[Claim]:
     """Pre-flight checks and the lock around one run; see the module docstring."""
@@ -122,11 +128,10 @@ def claim(run_dir: str | Path, resume: bool) -> Iterator[Claim]:
         with lock(run_dir):
             fresh = not any(p.name != LOCK for p in run_dir.iterdir())
             if (run_dir / LAST).exists() and not resume:
-                raise CdbError(f"{run_dir} already holds a run; pass resume=true to continue it "
-                               "(a finished run is then only reported), or remove that directory to start over")
+                raise already_holds_a_run(run_dir)
             remove_orphans(run_dir)
             try:
-                yield Claim(run_dir, fresh, (run_dir / "metrics.json").exists())
+                yield Claim(run_dir, fresh, (run_dir / METRICS).exists())
             except BaseException:
                 if fresh and not (run_dir / LAST).exists():
                     failed_fresh = True

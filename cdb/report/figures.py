@@ -8,19 +8,18 @@ and `python scripts/figures.py` from a checkout).
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from .errors import CdbError
-from .losses.weighting import cdb_weights
-from .train.io import read_jsonl
+from cdb.core.errors import CdbError
+from cdb.losses.weighting import cdb_weights
+from cdb.rundir import LOG, METRICS
+from cdb.rundir.io import read_jsonl
 
 FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
 
@@ -74,7 +73,7 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise CdbError(f"{path} is missing: pass a run directory (it holds config.yaml, log.jsonl, metrics.json)")
-    from .tables import read_json  # one-line error for a corrupt file
+    from cdb.report.runs import read_json  # one-line error for a corrupt file
 
     return read_json(path)
 
@@ -83,7 +82,7 @@ def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
     """Figure 1 from a finished run: (a) training images per class, (b) class-wise test accuracy, classes
     sorted by training size as in the paper."""
     plt = _pyplot()
-    m = _read_json(Path(run_dir) / "metrics.json")
+    m = _read_json(Path(run_dir) / METRICS)
     counts, acc = m["train_class_counts"], m["test"]["per_class_accuracy"]
     names = m.get("class_names") or [str(c) for c in range(len(counts))]
     order = sorted(range(len(counts)), key=lambda c: -counts[c])
@@ -109,7 +108,7 @@ def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
 def weights_over_time(run_dir: Path, out: Path, command: str = "") -> Path:
     """Class weights (one line per class) and tau after every validation, from a run's log.jsonl."""
     plt = _pyplot()
-    rows = [r for r in read_jsonl(Path(run_dir) / "log.jsonl") if "weights" in r]
+    rows = [r for r in read_jsonl(Path(run_dir) / LOG) if "weights" in r]
     if not rows:
         raise CdbError(f"{Path(run_dir) / 'log.jsonl'} has no logged weights: is it a run directory with at least "
                        "one validation?")
@@ -141,37 +140,3 @@ def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str 
     name = name or "_".join(run_dir.resolve().parts[-3:]).replace("=", "-").replace(",", "_")
     return [figure1(run_dir, Path(out) / f"{name}_figure1.png", command),
             weights_over_time(run_dir, Path(out) / f"{name}_weights.png", command)]
-
-
-def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
-    """`cdb-figures figure2|run ...`; `prog` is how it was invoked, recorded in each PNG."""
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog=prog, description="Write the paper's figures as PNG files.")
-    sub = p.add_subparsers(dest="what", required=True)
-    f2 = sub.add_parser("figure2", help="weight vs difficulty for several tau (paper Figure 2)")
-    f2.add_argument("--taus", default=",".join(f"{t:g}" for t in FIGURE2_TAUS), help="comma-separated tau values")
-    f2.add_argument("--out", default="results")
-    r = sub.add_parser("run", help="Figure 1 and class weights / tau over time of one run directory")
-    r.add_argument("run_dir")
-    r.add_argument("--out", default="results")
-    r.add_argument("--name", default=None, help="file name prefix (default: from the run directory)")
-    args = p.parse_args(argv)
-    command = " ".join([prog, *argv])
-    try:
-        if args.what == "figure2":
-            try:
-                taus = [float(t) for t in args.taus.split(",")]
-            except ValueError:
-                raise CdbError(f"--taus={args.taus!r} is not allowed: comma-separated numbers") from None
-            paths = [figure2(Path(args.out), taus, command)]
-        else:
-            paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
-    except CdbError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    for path in paths:
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
-"""Checks on a composed config that no single builder can make, and the `cdb_per_unit` config resolver.
+"""Checks on a composed config that no single builder can make.
 
-Each check fails in one line (cdb.errors.ConfigError) naming the setting, the value and what is allowed,
+Each check fails in one line (cdb.core.errors.ConfigError) naming the setting, the value and what is allowed,
 before a run directory is touched: value types (seed=abc, trainer.batch_size=2.5, threads=-1), and settings
 that the chosen dataset does not read (imbalance=50 on MNIST would otherwise be silently ignored yet named
 in the run directory).
@@ -11,7 +11,7 @@ from dataclasses import fields
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import check
+from cdb.core.errors import check
 
 _KINDS = {  # dataclass annotation -> (test, what is allowed)
     "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
@@ -22,31 +22,11 @@ _KINDS = {  # dataclass annotation -> (test, what is allowed)
 }
 
 
-def per_unit(unit: str, epoch_value, step_value):
-    """`${cdb_per_unit:${.unit},E,S}`: E when the trainer counts epochs, S when it counts steps.
-
-    Lets a trainer preset give defaults that follow trainer.unit (issue: trainer.unit=step used to keep
-    the epoch preset's eval_every=1, i.e. a validation and a checkpoint after every single step).
-    """
-    check(unit in ("epoch", "step"), "trainer.unit", unit, "epoch or step")
-    return epoch_value if unit == "epoch" else step_value
-
-
-def fraction_of(length, fraction: float) -> list[int]:
-    """`${cdb_fraction_of:${.length},0.75}`: a one-milestone list at that fraction of the run's length."""
-    return [int(round(float(length) * float(fraction)))]
-
-
-for _name, _fn in (("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of)):
-    if not OmegaConf.has_resolver(_name):
-        OmegaConf.register_new_resolver(_name, _fn)
-
-
 def check_trainer_types(trainer: dict) -> None:
     """Each trainer.* value has its TrainerConfig field's type (trainer.lr=abc, trainer.batch_size=2.5 fail).
 
     The resolved TrainerConfig checks ranges and nulls again once the data has filled in trainer=auto."""
-    from .train.loop import TrainerConfig
+    from cdb.train.config import TrainerConfig
 
     for f in fields(TrainerConfig):
         if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/recipe.py)

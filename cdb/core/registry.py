@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import ConfigError
+from cdb.core.errors import ConfigError
 
 
 def resolve(table: dict[str, str], name: str, setting: str) -> Any:

@@ -1,0 +1,106 @@
+"""Checks on cdb-run's command line before Hydra starts: one line instead of Hydra's page of error."""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from cdb.config import GROUPS, config_dir
+from cdb.core.errors import CdbError
+
+_JOBLIB, _SUBMITIT = "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"
+LAUNCHER_PLUGINS = {"local2": _JOBLIB, "joblib": _JOBLIB,  # hydra/launcher choice -> the plugin it needs
+                    "slurm": _SUBMITIT, "submitit_slurm": _SUBMITIT, "submitit_local": _SUBMITIT}
+INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i")
+
+
+def _group_values(key: str, value: str, choices: list[str]) -> list[str]:
+    """The config names a `group=value` override asks for, read with Hydra's own override parser, so that
+    sweep syntax (a,b / choice(a,b) / glob(c*)) is checked like a plain value; range() is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, Glob
+    from hydra.errors import HydraException
+
+    try:
+        override = OverridesParser.create().parse_override(f"{key}={value}")
+    except HydraException:
+        return []  # not valid override syntax: Hydra reports it in its own words
+    v = override.value()
+    if isinstance(v, Glob):
+        matched = v.filter(choices)
+        if not matched:
+            raise CdbError(f"{key}={value} matches no config: one of {choices}")
+        return matched
+    if isinstance(v, ChoiceSweep) or override.is_sweep_override():
+        return list(override.sweep_string_iterator()) if isinstance(v, ChoiceSweep) else []
+    return [str(v)]
+
+
+def _check_launcher(value: str) -> None:
+    """hydra/launcher=... needs its Hydra plugin: name the pip extra that installs it."""
+    module = LAUNCHER_PLUGINS.get(value)
+    if module and importlib.util.find_spec(module) is None:
+        plugin = module.split(".")[-1].replace("_", "-")
+        raise CdbError(f"hydra/launcher={value} needs the {plugin} plugin, which is not installed: "
+                       "pip install 'cdb[sweep]'")
+
+
+def check_group_choices(argv: list[str]) -> None:
+    """Fail in one line on `group=choice` overrides that name no config (Hydra prints a page otherwise)."""
+    from hydra.core.config_store import ConfigStore
+
+    root = config_dir()
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if key == "hydra/launcher":
+            _check_launcher(value)
+        if key in GROUPS and value not in ("null", ""):
+            stored = ConfigStore.instance().repo.get(key, {})  # trainer/base: TrainerConfig, as `--help` lists it
+            choices = sorted({p.stem for p in (root / key).glob("*.yaml")}
+                             | {n.removesuffix(".yaml") for n in stored if n.endswith(".yaml")})
+            for v in _group_values(key, value, choices):
+                if v not in choices:
+                    raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")
+
+
+def check_override_types(argv: list[str]) -> None:
+    """Fail in one line on a `trainer.<setting>=<value>` of the wrong type, sweep values included. The trainer
+    node's schema (TrainerConfig) would refuse it too, but while composing, with Hydra's page of error."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from cdb.build.checks import check_trainer_types
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        if not arg.lstrip("+~").startswith("trainer.") or "=" not in arg:
+            continue
+        try:
+            override = parser.parse_override(arg)
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        except HydraException:
+            continue  # not valid override syntax (or an interval sweep): Hydra reports it in its own words
+        name = override.key_or_group.split(".", 1)[1]
+        for value in values:
+            check_trainer_types({name: value})
+
+
+def debug_requested(argv: list[str]) -> bool:
+    """hydra.verbose=<anything but false> on the command line asks for debug output, tracebacks included."""
+    return any(a.startswith("hydra.verbose=") and a.split("=", 1)[1].lower() not in ("false", "null", "[]", "")
+               for a in argv)
+
+
+def output_root(argv: list[str]) -> str | None:
+    """The output root a command writes under (None when hydra.run/sweep.dir is given: Hydra decides)."""
+    if any(a.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for a in argv):
+        return None
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("output_root=")]
+    return given[-1] if given else os.environ.get("CDB_OUTPUT_ROOT", "outputs")
+
+
+def asks_for_info(argv: list[str]) -> bool:
+    """--help, --cfg, --info and the like: Hydra answers without a run, so nothing needs to be writable."""
+    return any(a in INFO_FLAGS or a.startswith("--cfg") for a in argv)

@@ -1,0 +1,40 @@
+"""`cdb-figures figure2|run ...` (and `python -m cdb figures`): the paper's figures as PNG files."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cdb.core.errors import CdbError
+from cdb.report.figures import FIGURE2_TAUS, figure2, run_figures
+
+
+def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
+    """`cdb-figures figure2|run ...`; `prog` is how it was invoked, recorded in each PNG."""
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog=prog, description="Write the paper's figures as PNG files.")
+    sub = p.add_subparsers(dest="what", required=True)
+    f2 = sub.add_parser("figure2", help="weight vs difficulty for several tau (paper Figure 2)")
+    f2.add_argument("--taus", default=",".join(f"{t:g}" for t in FIGURE2_TAUS), help="comma-separated tau values")
+    f2.add_argument("--out", default="results")
+    r = sub.add_parser("run", help="Figure 1 and class weights / tau over time of one run directory")
+    r.add_argument("run_dir")
+    r.add_argument("--out", default="results")
+    r.add_argument("--name", default=None, help="file name prefix (default: from the run directory)")
+    args = p.parse_args(argv)
+    command = " ".join([prog, *argv])
+    try:
+        if args.what == "figure2":
+            try:
+                taus = [float(t) for t in args.taus.split(",")]
+            except ValueError:
+                raise CdbError(f"--taus={args.taus!r} is not allowed: comma-separated numbers") from None
+            paths = [figure2(Path(args.out), taus, command)]
+        else:
+            paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
+    except CdbError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for path in paths:
+        print(path)
+

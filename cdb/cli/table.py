@@ -1,0 +1,55 @@
+"""`cdb-table NAME --runs DIR` (and `python -m cdb table`): a paper table, or `compare`, from run directories."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cdb.core.errors import CdbError
+from cdb.report.spec import FORMATS
+from cdb.report.tables import SPECS, build_table, make_table
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        build(sys.argv[1:] if argv is None else argv)
+    except CdbError as exc:
+        print(f"cdb-table: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def build(argv: list[str]) -> None:
+    """Parse cdb-table's arguments, then print (--out -) or write and print the table."""
+    p = argparse.ArgumentParser(
+        prog="cdb-table", description="Build a table from run directories: a paper table (mean ± std over seeds "
+        "beside the paper's number), or `compare`: every setting of a sweep side by side.")
+    p.add_argument("name", help=f"one of {sorted(SPECS) + ['compare']}")
+    p.add_argument("--runs", required=True, nargs="+", metavar="DIR_OR_GLOB",
+                   help="folder(s) or glob(s) of folders holding run directories (searched recursively); quote a "
+                        "glob ('outputs/sweep*') or let the shell expand it")
+    p.add_argument("--out", default="results",
+                   help="where NAME.<ext> goes (default: results); '-' prints the first format and writes nothing")
+    p.add_argument("--format", default="md,csv", metavar="FMT[,FMT]",
+                   help=f"comma-separated, from {list(FORMATS)} (latex writes NAME.tex); the first one is also "
+                        "printed (default: md,csv)")
+    p.add_argument("--by", default="override", metavar="override|KEY",
+                   help="compare only: one row per run-directory override name without the seed (default), or "
+                        "per value of a config key such as loss.label")
+    p.add_argument("--command", default="", help="the command that produced the runs, recorded in the table")
+    p.add_argument("--beside", nargs="+", metavar="DIR_OR_GLOB",
+                   help="runs of the same table under another profile (e.g. the paper's full schedule), shown in a "
+                        "section after the table with only the columns they fill")
+    p.add_argument("--beside-command", default="", help="the command that produced the --beside runs")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line printed under the table's settings (repeatable), e.g. what the profile is")
+    args = p.parse_args(argv)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for fmt in formats or [args.format]:
+        if fmt not in FORMATS:
+            raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
+    if args.out == "-":
+        print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
+                         args.note).text(formats[0]), end="")
+        return
+    path = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
+                       args.beside_command, args.note)
+    print(path.read_text(), end="")

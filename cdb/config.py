@@ -1,0 +1,100 @@
+"""Where configs come from: the configs/ tree, one `compose()`, every OmegaConf resolver, the ConfigStore entry.
+
+Importing this module registers everything the config tree needs (the resolvers `cdb_dirname`, `cdb_per_unit`,
+`cdb_fraction_of`, and TrainerConfig as trainer/base); no other module of cdb has import-time side effects.
+The command line, the dry run, the tests and the scripts all compose through `compose()` or Hydra's own
+`@hydra.main` with `config_dir()`.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from cdb.core.errors import ConfigError, check
+from cdb.train.config import TrainerConfig
+
+CONFIG_PACKAGE = "cdb_configs"
+GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
+MAX_DIRNAME = 200  # file systems allow 255 bytes per path component
+
+
+def config_dir() -> Path:
+    """The configs/ tree: the checkout's own when cdb runs from source, else the installed `cdb_configs` package."""
+    source = Path(__file__).resolve().parent.parent / "configs"
+    if (source / "config.yaml").is_file():
+        return source
+    from importlib.resources import files
+
+    return Path(str(files(CONFIG_PACKAGE)))
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False) -> DictConfig:
+    """The config `cdb-run OVERRIDES` would run, composed without starting a Hydra job (hydra=True keeps the
+    `hydra` node, e.g. for sweeper params). A bad override is one ConfigError line in Hydra's words."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+
+
+def load_preset(group: str, name: str) -> DictConfig:
+    """configs/<group>/<name>.yaml, with the presets its `defaults` list names merged under it (a name with no
+    file, like trainer/base, is the structured config registered in Hydra's ConfigStore)."""
+    path = config_dir() / group / f"{name}.yaml"
+    if not path.is_file() and ConfigStore.instance().repo.get(group, {}).get(f"{name}.yaml") is not None:
+        return OmegaConf.create(OmegaConf.to_container(ConfigStore.instance().load(f"{group}/{name}.yaml").node))
+    if not path.is_file():
+        raise ConfigError(f"{group}={name!r} has no config file {path}")
+    cfg = OmegaConf.load(path)
+    parents = [OmegaConf.create()]
+    for parent in cfg.pop("defaults", []):
+        if parent != "_self_":  # every preset lists _self_ last, so merging it last below is its place
+            parents.append(load_preset(group, parent))
+    return OmegaConf.merge(*parents, cfg)
+
+
+# ---- resolvers ----------------------------------------------------------------------------------------------
+
+def dirname(override_dirname: str) -> str:
+    """`${cdb_dirname:...}`: run-directory name from the command-line overrides ('default' when there are none).
+
+    Names past MAX_DIRNAME bytes keep their start and end with a hash of the whole, so distinct override sets
+    never share a directory; config.yaml in the run directory holds every setting either way.
+    """
+    if not override_dirname:
+        return "default"
+    name = override_dirname.replace("/", "_")
+    if len(name.encode()) <= MAX_DIRNAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name.encode()[: MAX_DIRNAME - 14].decode(errors="ignore") + "-h" + digest
+
+
+def per_unit(unit: str, epoch_value, step_value):
+    """`${cdb_per_unit:${.unit},E,S}`: E when the trainer counts epochs, S when it counts steps, so a trainer
+    preset's defaults follow trainer.unit (trainer.unit=step used to keep the epoch preset's eval_every=1)."""
+    check(unit in ("epoch", "step"), "trainer.unit", unit, "epoch or step")
+    return epoch_value if unit == "epoch" else step_value
+
+
+def fraction_of(length, fraction: float) -> list[int]:
+    """`${cdb_fraction_of:${.length},0.75}`: a one-milestone list at that fraction of the run's length."""
+    return [int(round(float(length) * float(fraction)))]
+
+
+for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
+
+# TrainerConfig is the one source of the trainer defaults: registered as trainer/base, the schema every
+# configs/trainer/*.yaml preset starts from (`defaults: [base, _self_]`), so a preset states only what it changes
+# and `trainer.devices=2` (any field) works with every preset.
+ConfigStore.instance().store(group="trainer", name="base", node=TrainerConfig)
