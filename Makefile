@@ -54,13 +54,13 @@ JOBS ?= 2
 # Where the tables go (tests point it at a temporary folder); ARGS: extra overrides for every run.
 RESULTS ?= results
 ARGS ?=
-# Runs per pack (cdb/train/sweep.py): auto = the size `make bench` recorded for the device (1 on this CPU).
+# Runs per pack (cdb/launch/pack.py): auto = the size `make bench` recorded for the device (1 on this CPU).
 PACK ?= auto
 # Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`
 # (measured: 1.35x faster than the default for the whole sweep; docs/performance.md).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
-.PHONY: table1 table1-quick table2 table2-quick paper-schedule
+.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration
 
 # The paper-schedule runs at r = 0.99 (make paper-schedule) with the default settings go beside the quick tables.
 # A sweep with failed (e.g. diverged) runs still writes its table: cdb-table counts them per cell.
@@ -83,6 +83,12 @@ paper-schedule: venv  ## MNIST r=0.99 on the paper's full schedule, 10 runs -> r
 	$(VENV)/bin/cdb-run -m name=paper_schedule loss=ce,ifw,cb seed=0,1 $(SWEEP)
 	$(VENV)/bin/cdb-run -m name=paper_schedule loss=cdb loss.normalize=none,mean seed=0,1 $(SWEEP)
 	$(PY) scripts/paper_schedule.py --runs $(OUT)/paper_schedule --out $(RESULTS) --command "make paper-schedule"
+
+# Which MNIST protocol did the paper run (docs/protocol.md): protocols P1-P4, the baselines at r = 0.9 / 0.99 / 0.995 and
+# CDB-CE at r = 0.99, seeds 0-2, one run per line of scripts/protocol_runs.py (resume=true: run it again to continue).
+protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv}
+	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
+	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)

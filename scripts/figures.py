@@ -1,4 +1,4 @@
-"""Write the paper's figures as PNG (see cdb/figures.py): `cdb-figures`, from a checkout without installing.
+"""Write the paper's figures as PNG (see cdb/report/figures.py): `cdb-figures`, from a checkout without installing.
 
     python scripts/figures.py figure2 --out results             # Figure 2: weight vs difficulty for several tau
     python scripts/figures.py run <run dir> --out results       # Figure 1 + class weights / tau of one run

@@ -1,93 +1,15 @@
-"""The one fixture set of the suite: where the checkout is (REPO), real MNIST (mnist_dir), running the CLI the way
-a user does (cdb_run), composing a config in-process (compose) and reading a run's files (read_log, metrics_of).
-
-Test files import the helpers with `from conftest import REPO, cdb_run, compose, read_log`. Real MNIST comes
-from CDB_DATA_ROOT (CI points it at ../shared/data); tests never download.
+"""The suite's fixtures and hooks: real MNIST (mnist_dir), no network for any test, and the data or runs that
+tests in more than one file share (digits, single). The helpers (REPO, cdb_run, compose, read_log, ...) live in
+tests/helpers/; test files import them with `from helpers import ...`. Real MNIST comes from CDB_DATA_ROOT (CI
+points it at ../shared/data); tests never download.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-# A few optimiser steps on MNIST 4/9: two validations (CDB updates), one thread.
-FAST = ["trainer.unit=step", "trainer.length=6", "trainer.eval_every=3", "trainer.lr=0.01",
-        "trainer.progress=false", "trainer.milestones=[]", "threads=1"]
-# One unit of a long-tailed dataset on CPU, for the tiny on-disk datasets of lt_fixtures.
-QUICK = ["trainer.length=1", "trainer.device=cpu", "trainer.progress=false", "trainer.num_workers=0",
-         "trainer.warmup=0", "threads=1"]
-
-
-def cdb_run(tmp_path: Path, *args: str, data: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python -m cdb.cli ARGS` from this checkout, as a user runs it: runs go to tmp_path/out, data comes from
-    `data` (default tmp_path/data), one OpenMP thread, no Hydra tracebacks."""
-    env = {**os.environ, "CDB_OUTPUT_ROOT": str(tmp_path / "out"),
-           "CDB_DATA_ROOT": str(tmp_path / "data" if data is None else data),
-           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def multirun(tmp_path: Path, data: Path, *overrides: str) -> dict[str, Path]:
-    """One `cdb-run -m OVERRIDES` sweep that must succeed; returns {loss name: run directory}."""
-    import yaml
-
-    proc = cdb_run(tmp_path, "-m", "trainer.progress=false", *overrides, data=data)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "error" not in proc.stderr.lower(), proc.stderr[-3000:]
-    return {yaml.safe_load((d / "config.yaml").read_text())["loss"]["name"]: d for d in run_dirs(tmp_path / "out")}
-
-
-def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False):
-    """The config `cdb-run OVERRIDES` would run (hydra=True keeps the `hydra` node, e.g. for sweeper params)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    from cdb.config import config_dir
-
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    """The rows of <run_dir>/log.jsonl, one per validation."""
-    return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines() if line.strip()]
-
-
-def run_dirs(root: Path) -> list[Path]:
-    """Every run directory (one holding metrics.json) under root."""
-    return sorted(p.parent for p in Path(root).rglob("metrics.json"))
-
-
-def metrics_of(tmp_path: Path) -> dict:
-    """metrics.json of the one run under tmp_path/out (where cdb_run puts runs)."""
-    found = run_dirs(tmp_path / "out")
-    assert len(found) == 1, found
-    return json.loads((found[0] / "metrics.json").read_text())
-
-
-def confusion_error(confusion: list[list[int]]) -> tuple[int, float, list[float]]:
-    """(n, error %, per-class accuracy %) counted from a confusion matrix (rows: true class), to check the
-    metrics a run reports against the counts it saved."""
-    n = sum(map(sum, confusion))
-    correct = sum(confusion[c][c] for c in range(len(confusion)))
-    return n, 100.0 * (n - correct) / n, [100.0 * row[c] / max(sum(row), 1) for c, row in enumerate(confusion)]
-
-
-def mnist_root() -> Path | None:
-    root = os.environ.get("CDB_DATA_ROOT")
-    candidates = [Path(root)] if root else []
-    candidates.append(REPO.parent / "shared" / "data")
-    for c in candidates:
-        c = c if c.is_absolute() else (REPO / c)
-        if (c / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-            return c.resolve()
-    return None
+from helpers import mnist_root
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +29,30 @@ def _no_network(monkeypatch):
         raise RuntimeError("tests must not use the network")
 
     monkeypatch.setattr(socket.socket, "connect", guard)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory, mnist_dir):
+    """Folders of real MNIST digits (helpers.digits): <root>/two (4 and 9 at 40:600) and <root>/ten."""
+    from helpers.digits import RAW, TEN, TWO, read_idx, write_digits
+
+    raw = mnist_dir / "MNIST" / "raw"
+    x_tr, y_tr, x_te, y_te = (read_idx(raw / f) for f in RAW)
+    images = {"train": (x_tr, y_tr), "test": (x_te, y_te)}
+    root = tmp_path_factory.mktemp("own_data")
+    write_digits(root / "two", images, TWO)
+    write_digits(root / "ten", images, TEN, test_per_class=10)
+    return root
+
+
+@pytest.fixture(scope="module")
+def single(mnist_dir, tmp_path_factory):
+    """The one-process run (helpers.ddp) that the two-process DDP runs must equal."""
+    import torch
+
+    from helpers.ddp import mnist_cfg as _cfg, record as _record
+
+    run_dir = tmp_path_factory.mktemp("single")
+    torch.set_num_threads(1)
+    metrics = _record(_cfg(mnist_dir), str(run_dir))
+    return run_dir, metrics

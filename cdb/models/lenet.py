@@ -15,7 +15,7 @@ class LeNet5(nn.Module):
     reference implementations of the MNIST imbalance experiments. Each conv
     block runs conv - max-pool - ReLU: max-pooling and ReLU commute (ReLU is
     monotone), so this is the usual conv - ReLU - pool function with the same
-    gradients (tests/test_trainer_parts.py checks both against each other), and
+    gradients (tests/unit/models/test_lenet5.py checks both against each other), and
     ReLU touches a quarter of the elements. Parameter names are unchanged
     (features.0 and features.3 are the convolutions).
     """

@@ -1,0 +1,37 @@
+"""Sweeps (`cdb-run -m`) as a user meets them: the summary line counts ok and failed jobs, a job that fails while
+training is counted too, and a table sweep without its data stops at once with the data error."""
+from __future__ import annotations
+
+from helpers import cdb_run
+from helpers.faults import TINY
+
+
+def test_sweep_summary_counts_ok_and_failed(mnist_dir, tmp_path):
+    r = cdb_run(tmp_path, "-m", "loss=cdb", "loss.tau=1,-1", *TINY, data=mnist_dir)
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("cdb-run: sweep") or ln.startswith("cdb-run: job")]
+    assert lines[0] == "cdb-run: sweep: 1 ok, 1 failed", r.stderr
+    assert lines[1].startswith("cdb-run: job #1 (loss=cdb,loss.tau=-1") and "loss.tau=-1" in lines[1]
+    assert len(list(tmp_path.rglob("metrics.json"))) == 1
+    assert not list(tmp_path.rglob(".cdb-jobs-*"))
+
+
+def test_sweep_counts_a_job_that_fails_while_training(mnist_dir, tmp_path):
+    """The pack launcher builds every job first and trains later: a failure in training is counted too."""
+    r = cdb_run(tmp_path, "-m", "loss=ce", "trainer.lr=1e30,0.01", *TINY, data=mnist_dir)
+    assert r.returncode == 1, r.stderr
+    assert "cdb-run: sweep: 1 ok, 1 failed" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "trainer.lr=1e+30" in r.stderr and "non-finite" in r.stderr
+    # it diverged in its first step, before any checkpoint: like any run that fails that early, it leaves nothing
+    (finished,) = tmp_path.rglob("metrics.json")
+    assert "trainer.lr=0.01" in finished.parent.parent.name
+
+
+def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
+    res = cdb_run(tmp_path, "-m", "experiment=table3")
+    assert res.stderr.count("cdb-run: error: CIFAR-100 file") == 5           # one line per run, no traceback
+    assert "Traceback" not in res.stderr
+    # the sweep fails as a whole, says so, and leaves no half-made run directory (issue 11)
+    assert res.returncode == 1 and "cdb-run: sweep: 0 ok, 5 failed" in res.stderr
+    assert res.stderr.count("failed: CIFAR-100 file") == 5
+    assert not list((tmp_path / "out").rglob("seed=*"))

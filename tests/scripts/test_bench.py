@@ -1,0 +1,77 @@
+"""scripts/bench.py: the FLOP count behind its GFLOP/s column (by hand from LeNet-5's layer sizes), the rule that
+picks the default pack size, the report it writes, and the whole-run CIFAR-100-LT timing on a small set."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from helpers import REPO
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("cdb_bench", REPO / "scripts" / "bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_lenet_training_flops_by_hand(bench):
+    # multiply-adds x 2 per image. conv1: 6 maps of 28x28, 1x5x5 taps; conv2: 16 maps of 10x10, 6x5x5 taps;
+    # fc 400-120-84-2. Backward: conv1 weight gradient only (the image needs none), conv2 weight and input
+    # gradients, every linear layer weight and input gradient.
+    conv1, conv2 = 2 * 6 * 28 * 28 * 25, 2 * 16 * 10 * 10 * 150
+    fc = 2 * (400 * 120 + 120 * 84 + 84 * 2)
+    per_image = (conv1 + conv2 + fc) + (conv1 + 2 * conv2) + 2 * fc
+    assert bench.lenet_train_flops() == per_image == 2_259_888
+
+
+def _row(k, layout, speedup):
+    return {"k": k, "layout": layout, "step_ms": 10.0, "images_per_s_per_run": 1.0, "per_run_speedup": speedup,
+            "gflops": 1.0, "pct_sgemm": 1.0}
+
+
+def test_default_pack_is_one_when_any_pack_is_slower_per_run(bench):
+    slow = bench.choose_pack([_row(1, "channels_last", 1.0), _row(2, "channels_last", 1.3),
+                          _row(2, "channels_first", 0.63)], "cpu")
+    assert slow["pack"] == 1 and "K=2 (channels_first) at 0.63x" in slow["why"]
+    fast = bench.choose_pack([_row(1, "channels_first", 1.0), _row(8, "channels_first", 3.5),
+                          _row(64, "channels_first", 2.0)], "cuda")
+    assert fast["pack"] == 8 and "3.50x" in fast["why"]
+
+
+def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp_path):
+    defaults = (REPO / "cdb" / "launch" / "pack_defaults.json").read_text()
+    bench.main(["--quick", "--device", "cpu", "--out", str(tmp_path / "b")])
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert [(c["k"], c["layout"]) for c in r["cases"]] == [(1, "channels_first"), (2, "channels_first"),
+                                                           (1, "channels_last"), (2, "channels_last")]
+    for c in r["cases"]:
+        # images/s of the pack (100 images per run per step) x FLOPs per image, against the measured sgemm rate
+        assert c["gflops"] == pytest.approx(100 * c["k"] / (c["step_ms"] / 1e3) * 2_259_888 / 1e9)
+        assert c["pct_sgemm"] == pytest.approx(100 * c["gflops"] / r["sgemm_gflops"])
+    one = {c["layout"]: c["step_ms"] for c in r["cases"] if c["k"] == 1}
+    for c in r["cases"]:
+        assert c["per_run_speedup"] == pytest.approx(c["k"] * one[c["layout"]] / c["step_ms"])
+    assert "| 2 | channels_last |" in (tmp_path / "b.md").read_text()
+    assert (REPO / "cdb" / "launch" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
+
+
+def test_whole_cifar_lt_run_on_small_synthetic_data(bench, tmp_path):
+    """The GPU timing mode (`--cifar-lt-run 200`) runs the real trainer end to end; here 2 epochs on a small
+    long-tailed set (12 -> 1 images per class) to check it completes and reports what it ran."""
+    data = bench.synthetic_cifar_lt(imbalance=10, n_max=12, val_per_class=1, test_per_class=1)
+    # Cui et al.'s profile, n_c = floor(12 * (1/10)^(c/99)): 12 images in class 0 down to 1 in class 99
+    expected = [int(12 * 0.1 ** (c / 99)) for c in range(100)]
+    assert expected[0] == 12 and expected[-1] == 1 and sum(expected) == 422
+    assert data.class_counts.tolist() == expected
+    r = bench.cifar_lt_run(2, "cpu", tmp_path / "run", data=data, channels_last=True)
+    assert r["epochs"] == 2 and r["train_images"] == 422 and r["wall_s"] > 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    cm = torch.tensor(m["checkpoints"]["last"]["test_confusion"])
+    assert cm.sum() == 100  # one test image per class
+    assert r["test_error"] == pytest.approx(100.0 * (1 - cm.trace().item() / 100))
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()

@@ -1,0 +1,34 @@
+"""scripts/gpu_check.sh (the GPU issue's one prepared script) runs every step at toy sizes on this CPU."""
+import json
+import re
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+
+@pytest.mark.slow
+def test_gpu_check_tiny_runs_every_step(mnist_dir, tmp_path):
+    out, runs = tmp_path / "gpu", tmp_path / "runs"
+    env = {**os.environ, "OUT": str(out), "RUNS": str(runs), "CDB_DATA_ROOT": str(mnist_dir), "OMP_NUM_THREADS": "1",
+           "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), "--tiny"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    log = (out / "gpu_check.log").read_text()
+    # 1. the pack bench: K = 1, 2 with a per-run speed-up and % of sgemm
+    bench = json.loads((out / "bench.json").read_text())
+    assert [c["k"] for c in bench["cases"]] == [1, 2, 1, 2] and all("pct_sgemm" in c for c in bench["cases"])
+    # 2. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
+    assert "14 runs started, 14 finished" in log and "the 70-run table would take" in log
+    table = (out / "table2.md").read_text()
+    assert "from 14 finished runs" in table
+    assert re.search(r"\(2(, [0-2] collapsed)?\) · paper 2\.59 ± 0\.44", table)  # tau 0.5, r 0.99: 2 seeds
+    assert len(list(runs.rglob("metrics.json"))) == 14
+    # 3. the CIFAR-100-LT whole-run timing
+    assert json.loads((out / "bench_cifar_lt.json").read_text())["epochs"] == 1
+    assert "done (exit 0)" in log.splitlines()[-1]
+    assert len(list(out.iterdir())) <= 8   # the device returns at most 8 files

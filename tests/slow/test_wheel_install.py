@@ -1,0 +1,58 @@
+"""A regular (non-editable) install finds its configs: build a wheel, install it in a fresh venv, run outside the repo."""
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+
+@pytest.mark.slow
+def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
+                    str(REPO)], check=True, capture_output=True, timeout=600)
+    wheel = next(dist.glob("cdb-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    # The fresh venv takes torch & co. from this venv's site-packages (a .pth adds the folder without
+    # processing its .pth files, so this venv's editable cdb stays invisible); cdb itself comes from the wheel.
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
+                   timeout=300)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env.update(CDB_DATA_ROOT=str(mnist_dir), CDB_OUTPUT_ROOT=str(work / "outputs"))
+    where = subprocess.run([str(py), "-c", "import cdb.config as c; print(c.__file__); print(c.config_dir())"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    lines = where.stdout.split()
+    assert lines[0].startswith(str(venv)) and lines[1].startswith(str(venv)), where.stdout
+    cli = venv / "bin" / "cdb-run"
+    h = subprocess.run([str(cli), "--help"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert h.returncode == 0 and "dataset" in h.stdout, h.stderr
+    # python -m cdb from outside the repo: the sub-commands, and run --help lists the installed config groups
+    m = subprocess.run([str(py), "-m", "cdb", "--help"], cwd=work, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert m.returncode == 0 and "usage: python -m cdb COMMAND" in m.stdout and "figures" in m.stdout, m.stderr
+    mh = subprocess.run([str(py), "-m", "cdb", "run", "--help"], cwd=work, env=env, capture_output=True, text=True,
+                        timeout=300)
+    losses = ", ".join(sorted(p.stem for p in (REPO / "configs" / "loss").glob("*.yaml")))
+    assert mh.returncode == 0 and f"\nloss: {losses}\n" in mh.stdout, mh.stdout + mh.stderr
+    for script in ("cdb-table", "cdb-figures"):
+        assert (venv / "bin" / script).is_file(), script
+    r = subprocess.run([str(cli), "trainer.length=1", "trainer.progress=false"], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    metrics = list((work / "outputs").rglob("metrics.json"))
+    assert len(metrics) == 1 and "trainer.length=1" in str(metrics[0])
+    t = subprocess.run([str(py), "-m", "cdb", "table", "compare", "--runs", "outputs", "--out", "-"], cwd=work,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert t.returncode == 0 and "trainer.length=1" in t.stdout and "test error" in t.stdout, t.stderr
+    assert not (REPO / "outputs").exists() or not list((REPO / "outputs").rglob("trainer.length=1"))

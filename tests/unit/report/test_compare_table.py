@@ -1,0 +1,88 @@
+"""cdb-table compare: one row per setting of a sweep with hand-computed means, many/medium/few-shot columns instead
+of classes, row labels without the overrides every row shares, and a diverged run counted in its row."""
+import csv
+import io
+import json
+
+import pytest
+import yaml
+
+from cdb.report.compare import short_names
+from cdb.core.errors import CdbError
+from cdb.report.tables import build_table, make_table
+from helpers.report import fake_mnist_run as _fake_run
+
+
+def _sweep_run(root, setting, seed, error, balanced, per_class, label, extra=None):
+    d = root / setting / f"seed={seed}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "loss": {"label": label},
+                                                   "dataset": {"name": "folder"}}))
+    test = {"error": error, "macro_recall": balanced, "per_class_accuracy": per_class, **(extra or {})}
+    (d / "metrics.json").write_text(json.dumps({"status": "complete", "test": test,
+                                                "class_names": ["cat", "dog", "eel"][:len(per_class)]}))
+
+
+def test_compare_rows_per_setting_with_hand_computed_means(tmp_path):
+    sweep = tmp_path / "outputs" / "default"
+    _sweep_run(sweep, "loss=ce", 0, 10.0, 70.0, [90.0, 50.0], "CE")
+    _sweep_run(sweep, "loss=ce", 1, 14.0, 66.0, [92.0, 40.0], "CE")
+    _sweep_run(sweep, "loss=cdb", 0, 8.0, 80.0, [85.0, 75.0], "CDB-CE")
+    _sweep_run(sweep, "loss=cdb", 1, 9.0, 81.0, [86.0, 76.0], "CDB-CE")
+    _sweep_run(sweep, "loss=cdb", 2, 13.0, 85.0, [84.0, 86.0], "CDB-CE")
+    out = tmp_path / "results"
+    build_table("compare", sweep, out)
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader((out / "compare.csv").open())}
+    assert sorted({r for r, _ in rows}) == ["loss=cdb", "loss=ce"]
+    assert [c for r, c in rows if r == "loss=ce"] == ["test error", "balanced accuracy", "class cat", "class dog"]
+    ce, cdb = {c: rows[("loss=ce", c)] for _, c in rows}, {c: rows[("loss=cdb", c)] for _, c in rows}
+    # CE: error {10, 14} -> 12 ± 2; balanced {70, 66} -> 68 ± 2; dog {50, 40} -> 45 ± 5
+    assert [(ce[c]["mean"], ce[c]["std"], ce[c]["n"]) for c in ("test error", "balanced accuracy", "class dog")] \
+        == [("12.0000", "2.0000", "2"), ("68.0000", "2.0000", "2"), ("45.0000", "5.0000", "2")]
+    # CDB: error {8, 9, 13} -> 10 ± sqrt(14/3) = 2.1602; balanced {80, 81, 85} -> 82 ± sqrt(14/3)
+    assert (cdb["test error"]["mean"], cdb["test error"]["std"], cdb["test error"]["n"]) == ("10.0000", "2.1602", "3")
+    assert (cdb["balanced accuracy"]["mean"], cdb["class dog"]["mean"]) == ("82.0000", "79.0000")
+    md = (out / "compare.md").read_text()
+    assert "12.00 ± 2.00 (2)" in md and "10.00 ± 2.16 (3)" in md and "· paper" not in md   # no paper column
+    by_label = make_table("compare", sweep, by="loss.label")
+    assert list(by_label.spec.rows) == ["loss.label=CDB-CE", "loss.label=CE"]
+
+
+def test_compare_many_medium_few_instead_of_classes(tmp_path):
+    sweep = tmp_path / "sweep"
+    shots = {"many_accuracy": 70.0, "medium_accuracy": 40.0, "few_accuracy": 10.0,
+             "group_thresholds": {"many_above": 21, "few_below": 4, "rule": "terciles"}}
+    _sweep_run(sweep, "loss=ce", 0, 60.0, 40.0, [50.0] * 12, "CE", shots)
+    _sweep_run(sweep, "loss=ce", 1, 62.0, 38.0, [50.0] * 12, "CE",
+               {k: (v + 2 if isinstance(v, float) else v) for k, v in shots.items()})
+    _sweep_run(sweep, "loss=cdb", 0, 58.0, 44.0, [50.0] * 12, "CDB-CE")        # reports no shot groups
+    table = make_table("compare", sweep)
+    assert table.spec.cols == ["test error", "balanced accuracy", "many-shot", "medium-shot", "few-shot"]
+    cells = table.cells.set_index(["row", "col"])
+    assert cells.loc[("loss=ce", "few-shot"), "mean"] == 11.0 and cells.loc[("loss=ce", "few-shot"), "std"] == 1.0
+    assert cells.loc[("loss=cdb", "few-shot"), "n"] == 0
+    assert "| —" in table.markdown()                                      # not reported: a dash, never a number
+    assert 'thresholds of the runs: {"few_below": 4, "many_above": 21, "rule": "terciles"}' in table.markdown()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CdbError, match="holds no finished run"):
+        make_table("compare", tmp_path / "empty")
+
+
+def test_compare_row_labels_drop_the_overrides_every_row_shares():
+    names = {"dataset.path=_d,dataset=folder,loss=ce,trainer.milestones=[1,2]",
+             "dataset.path=_d,dataset=folder,loss=cdb,trainer.milestones=[1,2]"}
+    short, shared = short_names(names)
+    assert sorted(short.values()) == ["loss=cdb", "loss=ce"]
+    assert shared == ["dataset.path=_d", "dataset=folder", "trainer.milestones=[1,2]"]
+    assert short_names({"a=1"}) == ({"a=1": "a=1"}, [])                  # one setting keeps its full name
+    assert sorted(short_names({"a=1,b=2", "a=1"})[0].values()) == ["a=1", "b=2"]   # never an empty label
+
+
+def test_compare_counts_a_diverged_run_in_its_row(tmp_path):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0)
+    _fake_run(runs, "a", 1.5, 0.99, 1, 0.0)
+    (runs / "a" / "seed=1" / "metrics.json").write_text(json.dumps({"status": "diverged", "steps": [0, 50]}))
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader(io.StringIO(make_table("compare", runs).csv()))}
+    assert (rows[("a", "test error")]["n"], rows[("a", "test error")]["diverged"]) == ("1", "1")
+    assert rows[("a", "test error")]["mean"] == "2.0000"
