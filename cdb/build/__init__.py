@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,10 +19,16 @@ from omegaconf import DictConfig, OmegaConf
 import cdb.config  # noqa: F401  (registers the resolvers and trainer/base before any composition)
 from cdb.build import checks
 from cdb.core.errors import user_message
-from cdb.rundir import CONFIG, DATA, METRICS
+from cdb.rundir import CONFIG, DATA, METRICS, settings_of
 from cdb.rundir import claims as rundir_claim
 
 log = logging.getLogger(__name__)
+
+
+def fingerprint(cfg: DictConfig) -> dict:
+    """What a run computes (cdb.rundir.settings_of its resolved settings): recorded in each checkpoint, so that
+    resuming from another run's checkpoint is refused, naming the first difference."""
+    return settings_of(OmegaConf.to_container(cfg, resolve=True))
 
 
 def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -66,7 +73,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     criterion = build_criterion(OmegaConf.to_container(cfg.loss, resolve=True), data.num_classes,
                                 data.class_counts)
     tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))
-    state = RunState(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist)
+    warn_slow(cfg, tcfg, len(data.train))
+    state = RunState(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist, settings=fingerprint(cfg))
     if state.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
         log.info("presets: %s", preset_choices())
@@ -80,6 +88,20 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     return state
 
 
+def warn_slow(cfg: DictConfig, tcfg, n_train: int) -> None:
+    """Settings that are allowed but make a run much slower than it needs to be: said once, in run.log too."""
+    cores = os.cpu_count() or 1
+    if cfg.get("threads") and int(cfg.threads) > cores:
+        log.warning("threads=%d is more than the %d CPU cores here: threads then wait for each other and the run "
+                    "is slower, not faster; threads=%d (or null) is the most that helps", int(cfg.threads), cores, cores)
+    if tcfg.batch_size > n_train:
+        what = ("every step is then a batch of {b} images drawn from {p:.0f} passes over the split" if tcfg.unit == "step"
+                else "each epoch is then a single step over the whole split").format(b=tcfg.batch_size,
+                                                                                    p=tcfg.batch_size / n_train)
+        log.warning("trainer.batch_size=%d is larger than the training split (%d images): %s, which is far slower "
+                    "per step than intended", tcfg.batch_size, n_train, what)
+
+
 def preset_choices() -> str:
     """Which config file of each group made this run's settings, e.g. `dataset=mnist_imbalanced (model=lenet5,
     trainer=mnist chosen by the dataset)`: a dataset config picks its paper model and trainer unless the command
@@ -88,8 +110,12 @@ def preset_choices() -> str:
 
     if not HydraConfig.initialized():
         return "(not composed by Hydra)"
+    from cdb.config import config_dir
+
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+    if not (config_dir() / "dataset_loss" / f"{choices.get('dataset_loss')}.yaml").is_file():
+        choices.pop("dataset_loss", None)  # an optional config this (dataset, loss) pair does not have
     given = {str(o).partition("=")[0].lstrip("+~") for o in hc.overrides.task}
 
     def why(k: str) -> str:

@@ -29,12 +29,35 @@ def check_trainer_types(trainer: dict) -> None:
     from cdb.train.config import TrainerConfig
 
     for f in fields(TrainerConfig):
-        if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/recipe.py)
+        if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/build/recipe.py)
             continue
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
         kind = kind.removeprefix("Optional[").removesuffix("]").split("[")[0].lower()  # Optional[List[int]] -> list
         test, allowed = _KINDS.get(kind, (lambda v: True, ""))
         check(test(trainer[f.name]), f"trainer.{f.name}", trainer[f.name], allowed)
+
+
+MAX_SEED = 2**32  # every generator seeded from it (data splits, batches, torch) takes the whole range
+
+
+def check_output_root(root) -> None:
+    """output_root must be given: an empty CDB_OUTPUT_ROOT would put runs at the filesystem root."""
+    check(isinstance(root, str) and root.strip() != "", "output_root", root,
+          "a folder (set output_root=... or CDB_OUTPUT_ROOT to a non-empty path, or unset it for ./outputs)")
+
+
+def check_name(name) -> None:
+    """`name` is one folder name, so that no run is written outside the output root."""
+    check(isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+          and "\0" not in name, "name", name,
+          "one folder name (no '/', not '.' or '..'): runs go to <output_root>/<name>/...")
+
+
+def check_run_path(cfg: DictConfig) -> None:
+    """The settings that become the run directory's path (an explicit hydra.run.dir / hydra.sweep.dir stays the
+    user's choice)."""
+    check_output_root(cfg.get("output_root"))
+    check_name(cfg.get("name"))
 
 
 def _overridden(overrides, key: str) -> str | None:
@@ -49,7 +72,9 @@ def _overridden(overrides, key: str) -> str | None:
 def check_run(cfg: DictConfig, overrides=()) -> None:
     """All checks of one composed run config; `overrides` are the run's Hydra overrides (hydra.overrides.task)."""
     seed = cfg.get("seed")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "an integer >= 0")
+    check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < MAX_SEED, "seed", seed,
+          f"an integer in [0, {MAX_SEED})")
+    check_run_path(cfg)
     threads = cfg.get("threads")
     check(threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
           "threads", threads, "null (PyTorch's default) or an integer >= 1")

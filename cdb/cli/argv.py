@@ -101,6 +101,17 @@ def output_root(argv: list[str]) -> str | None:
     return given[-1] if given else os.environ.get("CDB_OUTPUT_ROOT", "outputs")
 
 
+def check_run_path(argv: list[str], root: str | None) -> None:
+    """Before Hydra makes any folder: an empty output root, or a `name=` that would climb out of it, is refused."""
+    from cdb.build.checks import check_name, check_output_root
+
+    if root is not None:
+        check_output_root(root)
+    names = [a.split("=", 1)[1] for a in argv if a.lstrip("+~").startswith("name=")]
+    if names:
+        check_name(names[-1])
+
+
 def asks_for_info(argv: list[str]) -> bool:
     """--help, --cfg, --info and the like: Hydra answers without a run, so nothing needs to be writable."""
     return any(a in INFO_FLAGS or a.startswith("--cfg") for a in argv)

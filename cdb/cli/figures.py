@@ -5,8 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from cdb.core.errors import CdbError
+from cdb.core.errors import CdbError, user_message
 from cdb.report.figures import FIGURE2_TAUS, figure2, run_figures
+from cdb.rundir.io import check_out_dir
 
 
 def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
     args = p.parse_args(argv)
     command = " ".join([prog, *argv])
     try:
+        check_out_dir(args.out)
         if args.what == "figure2":
             try:
                 taus = [float(t) for t in args.taus.split(",")]
@@ -32,8 +34,11 @@ def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
             paths = [figure2(Path(args.out), taus, command)]
         else:
             paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
-    except CdbError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except (CdbError, OSError) as exc:
+        line = user_message(exc)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
         raise SystemExit(2) from None
     for path in paths:
         print(path)

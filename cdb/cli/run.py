@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,8 +17,9 @@ from omegaconf import DictConfig
 
 from cdb.cli import argv as cli_argv
 from cdb.cli import dryrun
+from cdb.cli.pipes import quiet_broken_pipe
 from cdb.config import config_dir
-from cdb.core.errors import DEBUG_ENV, CdbError, debug_enabled, user_message
+from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_enabled, user_message
 
 
 def register_pack_launcher() -> None:
@@ -31,6 +33,10 @@ def register_pack_launcher() -> None:
     from hydra_plugins.cdb_pack_launcher.pack_launcher import PackLauncher
 
     Plugins.instance().register(PackLauncher)
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def task(cfg: DictConfig) -> dict | None:
@@ -58,8 +64,12 @@ def task(cfg: DictConfig) -> dict | None:
             line = line or f"{type(exc).__name__}: {exc}"
         else:
             print(f"cdb-run: error: {line}", file=sys.stderr)
+        if isinstance(exc, Terminated) or (isinstance(exc, Interrupted) and exc.exit_code == 143):
+            raise SystemExit(143) from None  # SIGTERM: the run (and a sweep) ends as "terminated"
         if isinstance(exc, KeyboardInterrupt):
             raise SystemExit(130) from None  # Ctrl-C ends a sweep too
+        if isinstance(exc, Interrupted) and multirun:
+            raise SystemExit(2) from None
         if multirun:
             return {FAILED_KEY: line}  # one bad job does not stop the sweep; the summary lists it
         raise SystemExit(2) from None
@@ -92,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
         if dry:  # before Hydra starts: no run directory, no .hydra/
             return dryrun.main(argv)
         root = cli_argv.output_root(argv)
-        if root is not None and not cli_argv.asks_for_info(argv):
-            check_writable(root)
+        if not cli_argv.asks_for_info(argv):
+            cli_argv.check_run_path(argv, root)
+            if root is not None:
+                check_writable(root)
     except CdbError as exc:
         if debug_enabled():
             raise
@@ -104,5 +116,7 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
+    signal.signal(signal.SIGTERM, _terminated)  # like Ctrl-C: message, checkpoint kept, lock released
     register_pack_launcher()
-    hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
+    with quiet_broken_pipe():
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()

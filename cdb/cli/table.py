@@ -4,16 +4,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cdb.core.errors import CdbError
+from cdb.cli.pipes import quiet_broken_pipe
+from cdb.core.errors import CdbError, user_message
 from cdb.report.spec import FORMATS
 from cdb.report.tables import SPECS, build_table, make_table
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        build(sys.argv[1:] if argv is None else argv)
-    except CdbError as exc:
-        print(f"cdb-table: error: {exc}", file=sys.stderr)
+        with quiet_broken_pipe():
+            build(sys.argv[1:] if argv is None else argv)
+    except (CdbError, OSError) as exc:
+        line = user_message(exc)
+        if line is None:
+            raise
+        print(f"cdb-table: error: {line}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

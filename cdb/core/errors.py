@@ -13,6 +13,30 @@ class DataError(CdbError, FileNotFoundError):
     """Data files are missing or malformed; the message says which file and how to obtain it."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler sends before it stops or requeues a job), raised where SIGINT would be."""
+
+
+class Interrupted(CdbError):
+    """Training stopped by Ctrl-C or SIGTERM; every run's last checkpoint is kept. exit_code: 2 for SIGINT (as
+    any one-line error), 143 (128 + SIGTERM) for SIGTERM, which schedulers read as "terminated"."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def is_number(v) -> bool:
+    """A real number (int or float), not a bool or a string: guard comparisons with it (`is_number(v) and v > 0`),
+    so that `imbalance=abc` is a one-line ConfigError instead of a TypeError."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_count(v) -> bool:
+    """An integer (not a bool)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def check(cond: bool, setting: str, value, allowed: str) -> None:
     """Raise ConfigError('<setting>=<value> is not allowed: <allowed>') unless cond holds."""
     if not cond:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cdb.core.errors import DataError, check
+from cdb.core.errors import DataError, check, is_number
 from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.data.longtail import carve_per_class, longtail_counts, take_first
 
@@ -118,7 +118,7 @@ def build_cifar_lt(root: str, seed: int = 0, classes: int = 100, imbalance: floa
     check(classes in LAYOUT, "dataset.classes", classes, "100 (CIFAR-100) or 10 (CIFAR-10)")
     check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
           "an integer >= 1")
-    check(imbalance >= 1, "imbalance", imbalance, "a number >= 1 (the paper uses 200, 100, 50, 20, 10; 1 = balanced)")
+    check(is_number(imbalance) and imbalance >= 1, "imbalance", imbalance, "a number >= 1 (the paper uses 200, 100, 50, 20, 10; 1 = balanced)")
     (x, y), (x_test, y_test), names = load_cifar(str(root), int(classes), bool(download))
     check(len(names) == classes, "dataset.classes", classes, f"the meta file lists {len(names)} classes")
     order = {"random": "random", "authors": "file"}.get(split)

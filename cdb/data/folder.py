@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from cdb.core.errors import DataError, check
+from cdb.core.errors import DataError, check, is_number
 from cdb.core.metrics import shot_report
 from cdb.data.base import DatasetSplits, TensorSplit
 from .images import (GRAY_MODES, ImageListDataset, decode, image_transform, load_images, probe_images, read_list,
@@ -102,9 +102,9 @@ def head_order(names: list[str], available: list[int], class_order) -> list[int]
 
 def profile(available: list[int], order: list[int], imbalance, majority_ratio, n_train) -> list[int] | None:
     """Training images kept per label, or None to keep every image."""
-    check(imbalance is None or imbalance >= 1, "imbalance", imbalance,
+    check(imbalance is None or (is_number(imbalance) and imbalance >= 1), "imbalance", imbalance,
           "null (keep the class sizes as they are) or a number >= 1 (largest / smallest class)")
-    check(majority_ratio is None or 0.5 <= majority_ratio < 1, "dataset.majority_ratio", majority_ratio,
+    check(majority_ratio is None or (is_number(majority_ratio) and 0.5 <= majority_ratio < 1), "dataset.majority_ratio", majority_ratio,
           "null or a number in [0.5, 1)")
     check(n_train is None or (isinstance(n_train, int) and n_train > 0), "dataset.n_train", n_train,
           "null or a positive number of training images (with dataset.majority_ratio)")

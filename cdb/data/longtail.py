@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from cdb.core.errors import DataError, check
+from cdb.core.errors import DataError, check, is_number
 
 
 def longtail_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:
@@ -16,7 +16,7 @@ def longtail_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]
     counts match the published long-tailed CIFAR sizes. imbalance = 1 keeps
     n_max for every class.
     """
-    check(imbalance >= 1, "imbalance", imbalance, "a number >= 1 (largest / smallest class size; 1 = balanced)")
+    check(is_number(imbalance) and imbalance >= 1, "imbalance", imbalance, "a number >= 1 (largest / smallest class size; 1 = balanced)")
     check(num_classes >= 1 and n_max >= 1, "n_max/num_classes", (n_max, num_classes), "positive integers")
     if num_classes == 1 or imbalance == 1:
         return [int(n_max)] * num_classes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from cdb.core.errors import DataError, check
+from cdb.core.errors import DataError, check, is_count, is_number
 from cdb.data.base import DatasetSplits, TensorSplit
 
 MINORITY, MAJORITY = 4, 9
@@ -118,12 +118,16 @@ def build_mnist_imbalanced(
     """input_scale: "standard" (MNIST's mean/std, the usual PyTorch convention) or "unit" (pixels in [0, 1], no
     mean subtraction, as Ren et al.'s code feeds its network)."""
     check(input_scale in INPUT_SCALES, "dataset.input_scale", input_scale, " or ".join(INPUT_SCALES))
-    check(0.5 <= majority_ratio < 1.0, "dataset.majority_ratio", majority_ratio, "a number in [0.5, 1)")
-    check(n_train > 0, "dataset.n_train", n_train, "a positive number of training images")
-    check(val_per_class > 0 and test_per_class > 0, "dataset.val_per_class/test_per_class",
-          (val_per_class, test_per_class), "positive numbers")
-    data = load_mnist(str(root), download)
+    check(is_number(majority_ratio) and 0.5 <= majority_ratio < 1.0, "dataset.majority_ratio", majority_ratio,
+          "a number in [0.5, 1)")
+    check(is_count(n_train) and n_train > 0, "dataset.n_train", n_train, "a positive number of training images")
+    check(is_count(val_per_class) and is_count(test_per_class) and val_per_class > 0 and test_per_class > 0,
+          "dataset.val_per_class/test_per_class", (val_per_class, test_per_class), "positive integers")
     n_minor, n_major = split_counts(majority_ratio, n_train)
+    check(n_minor >= 1, "dataset.n_train", n_train,
+          f"a size that leaves the minority class (digit {MINORITY}) at least one training image at majority_ratio "
+          f"{majority_ratio} (round(n_train * r) go to the majority: {n_major} of {n_train} here)")
+    data = load_mnist(str(root), download)
     g = torch.Generator().manual_seed(int(seed))
 
     def pick(train: bool, digit: int, sizes: list[int]) -> list[torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,7 +26,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cdb.core.errors import CdbError, ConfigError
+from cdb.core.errors import CdbError, ConfigError, Interrupted, check, is_count, user_message
 
 log = logging.getLogger(__name__)
 DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make bench`
@@ -70,7 +71,7 @@ class PackLauncher(Launcher):
     """Hydra launcher that trains a sweep's jobs as packs (see the module docstring)."""
 
     def __init__(self, n_jobs: int = 1) -> None:
-        self.n_jobs = int(n_jobs)
+        self.n_jobs = n_jobs
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -92,6 +93,8 @@ class PackLauncher(Launcher):
                 sweep_cfg.hydra.job.id = sweep_cfg.hydra.job.num = initial_job_idx + i
             jobs.append(sweep_cfg)
         try:
+            check(is_count(self.n_jobs) and self.n_jobs >= 1, "hydra.launcher.n_jobs", self.n_jobs,
+                  "an integer >= 1 (packs trained at a time)")
             # trainer=auto (dataset=folder) leaves device null until the run is built: null means auto here too
             device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default=None) or "auto")).type
             size = resolve_pack(OmegaConf.select(jobs[0], "pack", default=1), device)
@@ -106,17 +109,21 @@ class PackLauncher(Launcher):
         log.info("Launching %d jobs as %d packs of up to %d runs, %d at a time", len(jobs), len(packs), size,
                  min(self.n_jobs, len(packs)))
         member_jobs = [[jobs[i] for i in members] for members in packs]
-        if self.n_jobs > 1 and len(packs) > 1:  # one process per pack, n_jobs at a time (joblib, as Hydra's own)
-            from joblib import Parallel, delayed
+        try:
+            if self.n_jobs > 1 and len(packs) > 1:  # one process per pack, n_jobs at a time (joblib, as Hydra's own)
+                from joblib import Parallel, delayed
 
-            state = Singleton.get_state()
-            done = Parallel(n_jobs=self.n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs")(
-                delayed(_pack_in_process)(self.hydra_context, js, state) for js in member_jobs)
-        else:
-            done = []
-            for js in member_jobs:
-                done.append(train_pack(self.hydra_context, js))
-                configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+                state = Singleton.get_state()
+                done = Parallel(n_jobs=self.n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs")(
+                    delayed(_pack_in_process)(self.hydra_context, js, state) for js in member_jobs)
+            else:
+                done = []
+                for js in member_jobs:
+                    done.append(train_pack(self.hydra_context, js))
+                    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        except Interrupted as exc:  # Ctrl-C / SIGTERM: the sweep ends here; later packs are not started
+            print(f"cdb-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
         returns: list[JobReturn | None] = [None] * len(jobs)
         for members, rets in zip(packs, done):
             for i, ret in zip(members, rets):
@@ -129,6 +136,16 @@ def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], single
     setup_globals()
     Singleton.set_state(singleton_state)
     return train_pack(hydra_context, jobs)
+
+
+def job_failure(exc: BaseException) -> str:
+    """The one line a failed job is counted with: the user's message, or the first line of an unforeseen error
+    (whose traceback is printed, as it is a bug to report)."""
+    line = user_message(exc)
+    if line is None:
+        traceback.print_exception(exc)
+        line = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+    return line
 
 
 def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobReturn]:
@@ -151,9 +168,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
             returns.append(ret)
             try:
                 trainers.append(ret.return_value)
-            except CdbError as exc:
-                print(f"cdb-run: error: {exc}", file=sys.stderr)
-                ret.status, ret.return_value = JobStatus.COMPLETED, None  # one bad job does not stop the sweep
+            except Exception as exc:  # foreseen (CdbError) or not: one bad job does not stop the sweep
+                print(f"cdb-run: error: {job_failure(exc)}", file=sys.stderr)
+                ret.status, ret.return_value = JobStatus.COMPLETED, None
+                record_failure(hydra_context, job, ret, job_failure(exc))
                 trainers.append(None)
         built = [t for t in trainers if t is not None]
         why = pack_refusal(built) if built else None
@@ -163,17 +181,19 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
         try:
             results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
                 (Pack(built).fit(resume) if built else [])
-        except CdbError as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
+        except Interrupted:
+            raise  # Ctrl-C or SIGTERM ends the sweep (each run's last checkpoint is kept, its claim released)
+        except Exception as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
             results = [exc] * len(built)
         it = iter(results)
         for job, ret, t in zip(jobs, returns, trainers):
             if t is None:
                 continue
             res = next(it)
-            if isinstance(res, CdbError):
-                print(f"cdb-run: error: {res}", file=sys.stderr)
+            if isinstance(res, Exception):
+                print(f"cdb-run: error: {job_failure(res)}", file=sys.stderr)
                 ret.return_value = None
-                record_failure(hydra_context, job, ret, str(res))
+                record_failure(hydra_context, job, ret, job_failure(res))
             else:
                 print(f"{t.run_dir}: {result_line(res)}")
                 ret.return_value = res

@@ -32,7 +32,7 @@ class Weighting:
     @weights.setter
     def weights(self, w: torch.Tensor) -> None:
         # Decided here, when the weights change (at a validation), not in every step: a check on the tensor's
-        # values inside a step would make the host wait for the device (tests/test_pack_loop.py counts that).
+        # values inside a step would make the host wait for the device (tests/unit/train/test_pack_training.py counts that).
         self._weights, self._uniform, self._on = w, bool(torch.all(w == 1)), {}
 
     def class_weights(self) -> torch.Tensor:
@@ -78,6 +78,9 @@ def dynamic_tau(acc: torch.Tensor, rule: str = "paper", eps: float | None = None
     raise ConfigError(f"loss.tau_rule={rule!r} is not allowed: one of paper, authors_sigmoid, authors_2sigmoid")
 
 
+NORMALIZE = ("none", "mean")  # loss.normalize, checked by CDBWeighting (the one place for a weighting's options)
+
+
 def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "mean", floor: float = 0.0,
                 min_weight: float = 0.0, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
     """w_c = (1 - A_c)^tau (paper eq. 2), with optional lower bounds and normalisation.
@@ -93,8 +96,6 @@ def cdb_weights(acc: torch.Tensor, tau: float, normalize: str = "mean", floor: f
     neighbouring cases: uniform (all 1) under "mean", all 0 under "none" (eq. 2 itself tends to 0 there).
     The returned note says when a fallback was taken.
     """
-    if normalize not in ("none", "mean"):
-        raise ConfigError(f"loss.normalize={normalize!r} is not allowed: one of none, mean")
     acc = acc.double()
     valid = torch.ones_like(acc, dtype=torch.bool) if valid is None else valid.bool()
     if not bool(valid.any()):
@@ -141,7 +142,7 @@ class CDBWeighting(Weighting):
         else:
             check(isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0, "loss.tau", tau,
                   "a number >= 0 or 'dynamic'")
-        check(normalize in ("none", "mean"), "loss.normalize", normalize, "one of none, mean")
+        check(normalize in NORMALIZE, "loss.normalize", normalize, "one of none, mean")
         check(0.0 <= floor < 1.0, "loss.floor", floor, "a number in [0, 1)")
         check(0.0 <= ema < 1.0, "loss.ema", ema, "a number in [0, 1)")
         check(int(warmup) == warmup and warmup >= 0, "loss.warmup", warmup, "an integer >= 0")

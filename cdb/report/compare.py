@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from cdb.core.errors import CdbError
 from cdb.report.runs import RunRecord, get
 from cdb.report.spec import TableSpec
 
@@ -61,8 +62,29 @@ def _class_names(runs: list[RunRecord]) -> list[str]:
     return list(common) if len(common) == max(sizes) else [str(c) for c in range(max(sizes))]
 
 
+def _keys(cfg: dict, prefix: str = "") -> list[str]:
+    """Every dotted key of a run's settings (leaves only)."""
+    out = []
+    for k, v in cfg.items():
+        out += _keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return out
+
+
+def _has(cfg: dict, dotted: str) -> bool:
+    node = cfg
+    for k in dotted.split("."):
+        if not isinstance(node, dict) or k not in node:
+            return False
+        node = node[k]
+    return True
+
+
 def compare_spec(runs: list[RunRecord], by: str = "override") -> TableSpec:
     """A TableSpec over exactly these runs: rows = their settings (sorted), columns = the metrics they report."""
+    if by != "override" and not any(_has(r.cfg, by) for r in runs):
+        known = sorted({k for r in runs for k in _keys(r.cfg)})
+        raise CdbError(f"--by {by!r} is not a setting of these runs; use override (the default) or one of "
+                       f"{', '.join(known)}")
     names = _class_names(runs)
     shots = {col: key for col, key in SHOTS.items() if any(key in r.metrics.get("test", {}) for r in runs)}
     cols = [*BASE, *(f"class {n}" for n in names), *shots]

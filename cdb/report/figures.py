@@ -9,8 +9,6 @@ and `python scripts/figures.py` from a checkout).
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +17,7 @@ import torch
 from cdb.core.errors import CdbError
 from cdb.losses.weighting import cdb_weights
 from cdb.rundir import LOG, METRICS
-from cdb.rundir.io import read_jsonl
+from cdb.rundir.io import atomic_write_bytes, read_jsonl
 
 FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
 
@@ -39,11 +37,7 @@ def _save(fig, path: Path, command: str) -> Path:
     """Write the figure as PNG atomically (temporary file + rename)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", metadata={"Software": "cdb", "Description": command})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())  # the same writer (and file mode) as the tables
     return path
 
 

@@ -3,8 +3,8 @@ definition of a collapsed run and of a weight flip that tables, figures and scri
 from __future__ import annotations
 
 import glob
-import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +12,7 @@ from typing import Sequence
 import yaml
 
 from cdb.core.errors import CdbError
-from cdb.rundir import CONFIG, METRICS
+from cdb.rundir import CONFIG, METRICS, io
 
 
 @dataclass
@@ -37,11 +37,7 @@ class NoValue(dict):
 
 def read_json(path: str | Path):
     """A JSON file's content; a file that is not JSON is a one-line CdbError naming it (no traceback)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (ValueError, OSError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CdbError(f"{path} cannot be read as JSON ({exc}): an interrupted write or a hand edit? "
-                       "Repair it or move that run directory out of --runs") from None
+    return io.read_json(path, "Repair it or move that run directory out of --runs")
 
 
 def read_yaml(path: str | Path):
@@ -76,6 +72,8 @@ def load_runs(runs: str | Path | Sequence[str | Path]) -> list[RunRecord]:
     out = []
     for d in run_dirs(runs):
         if not (d / CONFIG).exists():
+            print(f"cdb-table: warning: {d / CONFIG} is missing: that run is left out (its settings are unknown)",
+                  file=sys.stderr)
             continue
         metrics = read_json(d / METRICS)
         if isinstance(metrics, dict) and metrics.get("status") in ("complete", "diverged"):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from cdb.core.errors import CdbError
 from cdb.report.runs import NoValue, RunRecord, collapsed, get
+from cdb.rundir import settings_of
 
 FORMATS = {"md": "md", "csv": "csv", "json": "json", "latex": "tex"}  # --format value: file extension
 
@@ -68,7 +69,31 @@ def contributions(spec: TableSpec, runs: list[RunRecord]) -> pd.DataFrame:
                 records.append({"row": row, "col": col, "value": math.nan if run.diverged else float(value),
                                 "collapsed": spec.flag_collapsed and not run.diverged and collapsed(run),
                                 "diverged": run.diverged, "path": str(run.path), "run": run})
-    return pd.DataFrame(records, columns=["row", "col", "value", "collapsed", "diverged", "path", "run"])
+    return same_settings_per_cell(pd.DataFrame(records, columns=["row", "col", "value", "collapsed", "diverged",
+                                                                 "path", "run"]))
+
+
+def same_settings_per_cell(contrib: pd.DataFrame) -> pd.DataFrame:
+    """A cell averages runs that differ in their seed only: runs of other settings in one cell are refused in one
+    line naming the first differing setting, and a run of the same settings and seed (a copy) counts once."""
+    keep = []
+    for (row, col), group in contrib.groupby(["row", "col"], sort=False):
+        first = group["run"].iloc[0]
+        ref = {k: v for k, v in settings_of(first.cfg).items() if k != "seed"}
+        seen: set = set()
+        for i, run in zip(group.index, group["run"]):
+            mine = {k: v for k, v in settings_of(run.cfg).items() if k != "seed"}
+            if mine != ref:
+                key = sorted(k for k in set(mine) | set(ref) if mine.get(k) != ref.get(k))[0]
+                raise CdbError(f"cell ({row}, {col}) would average runs whose settings differ: {key} is "
+                               f"{ref.get(key)!r} in {first.path} and {mine.get(key)!r} in {run.path}; give --runs "
+                               "the runs of one setting (or compare them with `cdb-table compare`)")
+            seed = get(run.cfg, "seed")
+            if seed in seen:
+                continue
+            seen.add(seed)
+            keep.append(i)
+    return contrib.loc[sorted(keep)] if len(keep) != len(contrib) else contrib
 
 
 def aggregate(spec: TableSpec, contrib: pd.DataFrame) -> pd.DataFrame:
@@ -103,11 +128,15 @@ def cell_text(spec: TableSpec, c) -> str:
     return f"{ours} · paper {c.paper}" if c.paper else ours
 
 
-def grid(spec: TableSpec, cells: pd.DataFrame) -> pd.DataFrame:
-    """The table as printed: one row per table row, one column per table column, cell texts."""
+def grid(spec: TableSpec, cells: pd.DataFrame, markdown: bool = False) -> pd.DataFrame:
+    """The table as printed: one row per table row, one column per table column, cell texts (with `markdown`, a
+    `|` in a label or cell is escaped so that it cannot split a Markdown column)."""
     text = cells.assign(text=[cell_text(spec, c) for c in cells.itertuples()])
     out = text.pivot(index="row", columns="col", values="text").reindex(index=spec.rows, columns=spec.cols)
     out.index.name, out.columns.name = None, None
+    if markdown:
+        esc = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v  # noqa: E731
+        out = out.map(esc).rename(index=esc, columns=esc)
     return out
 
 
@@ -165,7 +194,7 @@ class Table:
                   " \"k collapsed\" = k of those runs ended predicting (almost) one class: some class below 1% "
                   "test accuracy." if spec.flag_collapsed else "") + " \"d diverged\" = d more runs of that cell "
               "stopped on a non-finite training loss: they have no value and are not in n.", "",
-              grid(spec, self.cells).to_markdown(tablefmt="github", disable_numparse=True), ""]
+              grid(spec, self.cells, markdown=True).to_markdown(tablefmt="github", disable_numparse=True), ""]
         settings = settings_summary(spec, self.contrib)
         if settings:
             md += ["Settings of the runs behind the table:", "", *settings, ""]
@@ -181,8 +210,8 @@ class Table:
         md = [f"## Beside it: {n_runs} run{'' if n_runs == 1 else 's'} under `{self.runs_dir}`", "",
               f"Command: `{self.command}`" if self.command else "Command: (not recorded)", ""]
         if cols:
-            md += [grid(spec, self.cells).reindex(columns=cols).to_markdown(tablefmt="github", disable_numparse=True),
-                   ""]
+            md += [grid(spec, self.cells, markdown=True).reindex(columns=[c.replace("|", "\\|") for c in cols])
+                   .to_markdown(tablefmt="github", disable_numparse=True), ""]
         else:
             md += ["No run fills a cell of this table.", ""]
         settings = settings_summary(spec, self.contrib)

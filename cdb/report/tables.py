@@ -199,8 +199,9 @@ def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 beside: Sequence[str | Path] | None = None, beside_command: str = "",
                 notes: Sequence[str] = ()) -> Path:
     """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
-    from cdb.rundir.io import atomic_write_text
+    from cdb.rundir.io import atomic_write_text, check_out_dir
 
+    check_out_dir(out_dir)
     table = make_table(name, runs_dir, command, by, beside, beside_command, notes)
     texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]

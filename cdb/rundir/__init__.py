@@ -15,3 +15,33 @@ RUN_LOG = "run.log"
 CHECKPOINTS = Path("checkpoints")
 LAST = CHECKPOINTS / "last.pt"
 BEST = CHECKPOINTS / "best.pt"
+
+# Settings that change how fast a run goes or where its files are, not what it computes (the keys configs/config.yaml
+# leaves out of run-directory names, less `seed`, plus where the data lives, how trainer=auto chose, which result is
+# reported, the checkpoint cadence and the label).
+RUNTIME_KEYS = frozenset({
+    "resume", "threads", "pack", "name", "experiment", "data_root", "output_root", "trainer.device",
+    "trainer.progress", "trainer.num_workers", "trainer.eval_batch_size", "hydra.launcher.n_jobs",
+    "dataset.download", "trainer.devices", "trainer.dist_backend", "trainer.channels_last", "trainer.compile",
+    "trainer.cudnn_benchmark", "trainer.data_on_device",
+    "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label",
+})
+
+
+def settings_of(config: dict) -> dict:
+    """{dotted key: value} of a run's resolved settings (config.yaml as a dict) without RUNTIME_KEYS: what the run
+    computes. Two runs with equal settings_of differ in nothing that changes their numbers."""
+    flat: dict = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if key in RUNTIME_KEYS:
+                continue
+            if isinstance(v, dict):
+                walk(v, key + ".")
+            else:
+                flat[key] = v
+
+    walk(config, "")
+    return flat

@@ -34,17 +34,37 @@ def _temp_beside(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path` (the umask's mode), fsync it, rename it over `path`: a reader
+    sees the old file or the new one, never a part."""
     path = Path(path)
     fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
+    """A folder that results may be written into: refused in one line when it is a file or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CdbError(f"{flag} {path} is a file: give a folder (the files are written inside it)")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise CdbError(f"{flag} {path}: cannot write in {probe} (permission denied or not a folder); choose "
+                       "another folder")
+    return path
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -88,6 +108,14 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CdbError(f"checkpoint {path} is not a cdb checkpoint (a {type(state).__name__}, not a dict); "
                        "remove that run directory (or that file) to start the run over")
     return state
+
+
+def read_json(path: str | Path, hint: str = "repair it or remove that run directory to start over"):
+    """A JSON file's content; a file that is not JSON is a one-line CdbError naming it (no traceback)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, OSError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CdbError(f"{path} cannot be read as JSON ({exc}): an interrupted write or a hand edit? {hint}") from None
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -22,7 +22,8 @@ _ORDER, _AUGMENT = 1_000_003, 2_000_029  # stream offsets so order and augmentat
 
 
 def _gen(seed: int, stream: int, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed((int(seed) * 7_919 + stream) * 1_000_000_007 + int(index))
+    # modulo 2**64 (torch's seed range): unchanged for every seed below ~10**6, and no overflow for any seed
+    return torch.Generator().manual_seed(((int(seed) * 7_919 + stream) * 1_000_000_007 + int(index)) % 2**64)
 
 
 def steps_per_unit(n: int, batch_size: int, unit: str) -> int:

@@ -29,7 +29,7 @@ class TrainerConfig:
     """Every knob of the loop. `unit` says what `length`, `milestones`, `warmup` and `eval_every` count.
 
     The recipe settings (unit ... checkpoint_every) are Optional only because trainer=auto leaves them null
-    until cdb/recipe.py fills them from the preset chosen for the data; validate() refuses a null left over.
+    until cdb/build/recipe.py fills them from the preset chosen for the data; validate() refuses a null left over.
     The run-time settings below them (devices ... data_on_device) are never null.
     """
 
@@ -83,6 +83,14 @@ class TrainerConfig:
         check(self.eval_every >= 1, "trainer.eval_every", self.eval_every, "an integer >= 1")
         check(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "an integer >= 1")
         check(self.lr > 0, "trainer.lr", self.lr, "a number > 0")
+        check(0 <= self.momentum < 1, "trainer.momentum", self.momentum, "a number in [0, 1) (SGD's momentum)")
+        check(self.weight_decay >= 0, "trainer.weight_decay", self.weight_decay, "a number >= 0")
+        check(self.gamma > 0, "trainer.gamma", self.gamma, "a number > 0 (the lr factor at each milestone)")
+        check(self.warmup >= 0, "trainer.warmup", self.warmup, "an integer >= 0")
+        check(self.checkpoint_every >= 1, "trainer.checkpoint_every", self.checkpoint_every,
+              "an integer >= 1 (validations between checkpoints; the last one is always saved)")
+        check(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        check(self.num_workers >= 0, "trainer.num_workers", self.num_workers, "an integer >= 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
         check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")

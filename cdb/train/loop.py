@@ -20,7 +20,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from cdb.core.errors import CdbError, ConfigError
+from cdb.core.errors import CdbError, ConfigError, Interrupted, Terminated, user_message
 from cdb.losses.functional import cross_entropy, reduce_weighted
 from cdb.losses.weighting import Weighting
 from cdb.models.packed import PackedModel, can_pack
@@ -136,13 +136,13 @@ class Pack:
         return full, list(full.unbind(0))
 
     # ---- the loop ----------------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> list[dict | CdbError]:
-        """Train every run to trainer.length; each run's metrics (or the CdbError that stopped it), in order."""
+    def fit(self, resume: bool = False) -> list[dict | Exception]:
+        """Train every run to trainer.length; each run's metrics (or the error that stopped it), in order."""
         results: list = []
         for t in self.trainers:
             try:
                 results.append(t.begin(resume))
-            except CdbError as exc:  # this run cannot start (e.g. it diverged earlier); the others go on
+            except Exception as exc:  # this run cannot start (e.g. it diverged earlier); the others go on
                 results.append(exc)
         todo = [t for t, r in zip(self.trainers, results) if r is None]
         by_unit: dict[int, list[RunState]] = {}
@@ -173,10 +173,11 @@ class Pack:
                     t.unit = unit
                     try:
                         row = t.after_units(loss_sum[k], count, time.time() - t0)
-                    except CdbError as exc:
+                    except Exception as exc:  # foreseen (CdbError) or not: this run stops, the others go on
                         if one:
                             raise
-                        log.error("%s: %s", t.run_dir, exc)  # this run stops; the others go on
+                        log.error("%s: %s", t.run_dir, user_message(exc) or f"{type(exc).__name__}: {exc}",
+                                  exc_info=not isinstance(exc, CdbError))
                         out[id(t)] = exc
                         continue
                     alive.append(t)
@@ -187,10 +188,12 @@ class Pack:
                     self.active = []
                 elif len(alive) != len(self.active):
                     self._assemble(alive)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             bar.close()
-            raise CdbError("interrupted; the last checkpoint of every run is kept: run the same command with "
-                           "resume=true to continue") from None
+            term = isinstance(exc, Terminated)
+            raise Interrupted(f"{'terminated (SIGTERM)' if term else 'interrupted'}; the last checkpoint of every "
+                              "run is kept: run the same command with resume=true to continue",
+                              143 if term else 2) from None
         bar.close()
         for t in self.active:
             out[id(t)] = t.finish(time.time() - t0)
@@ -199,7 +202,7 @@ class Pack:
     def train_units(self, u0: int, u1: int, bar=None) -> tuple[torch.Tensor, int]:
         """Train units [u0, u1) of every active run: (summed logged loss per run, on the device; steps taken).
 
-        No host synchronisation: no .item(), no branch on a tensor value (tests/test_pack_loop.py counts them).
+        No host synchronisation: no .item(), no branch on a tensor value (tests/unit/train/test_pack_training.py counts them).
         """
         cfg, active = self.cfg, self.active
         self.net.train()

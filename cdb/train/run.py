@@ -47,6 +47,17 @@ class StepContext:
     step: int
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "weighting", "unit", "best", "torch_rng")
+
+
+def validation_units(cfg: TrainerConfig, upto: int) -> list[int]:
+    """The unit counts after which a run of `cfg` validates, up to `upto` (every eval_every units and at the end)."""
+    units = list(range(cfg.eval_every, min(upto, cfg.length) + 1, cfg.eval_every))
+    if upto >= cfg.length and (not units or units[-1] != cfg.length):
+        units.append(cfg.length)
+    return units
+
+
 class RunState:
     """Train `model` on `data` with `criterion`, writing everything to `run_dir` (`fit` trains it alone).
 
@@ -54,8 +65,9 @@ class RunState:
     """
 
     def __init__(self, model: torch.nn.Module, data: DatasetSplits, criterion: Criterion, cfg: TrainerConfig,
-                 run_dir: str | Path, seed: int = 0, dist=None):
+                 run_dir: str | Path, seed: int = 0, dist=None, settings: dict | None = None):
         self.cfg, self.data, self.criterion, self.seed = cfg, data, criterion, int(seed)
+        self.settings = settings  # what this run computes (cdb.build.fingerprint), recorded in its checkpoints
         self.run_dir = Path(run_dir)
         self.place = Local(cfg.device) if dist is None else dist
         self.device = self.place.device
@@ -94,7 +106,26 @@ class RunState:
             "best": dict(self.best),
             "torch_rng": torch.get_rng_state(),
             "complete": complete,
+            "settings": self.settings,
         }
+
+    def own_checkpoint(self, path: Path) -> dict:
+        """The checkpoint at `path`, refused in one line when it is not a whole checkpoint of this run: keys
+        missing, or recorded settings that differ from this run's (a file copied from another run)."""
+        state = io.load_checkpoint(path)
+        missing = [k for k in CHECKPOINT_KEYS if k not in state]
+        if missing:
+            raise CdbError(f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it is not a whole "
+                           "checkpoint of this run; remove that file (or the run directory) to start over")
+        theirs = state.get("settings")
+        if theirs is not None and self.settings is not None and theirs != self.settings:
+            diff = sorted(k for k in set(theirs) | set(self.settings) if theirs.get(k) != self.settings.get(k))
+            k = diff[0]
+            raise CdbError(f"checkpoint {path} belongs to another run: {k} is {theirs.get(k)!r} there and "
+                           f"{self.settings.get(k)!r} here" + (f" ({len(diff) - 1} more settings differ)"
+                                                             if len(diff) > 1 else "")
+                           + "; resume with that run's settings, or remove the checkpoint to start this run over")
+        return state
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -130,7 +161,7 @@ class RunState:
     def begin(self, resume: bool = False) -> dict | None:
         """Load the last checkpoint when resuming (every rank loads the same file); the metrics if already done."""
         last, metrics = self.path(LAST), self.path(METRICS)
-        recorded = json.loads(metrics.read_text()) if metrics.exists() else {}
+        recorded = io.read_json(metrics) if metrics.exists() else {}
         if recorded.get("status") == "diverged":  # deterministic on CPU: training it again would only diverge again
             raise CdbError(f"{self.run_dir} diverged earlier ({recorded.get('message', '')}); it is not trained "
                            "again: remove that directory to start it over")
@@ -138,12 +169,17 @@ class RunState:
         if found:
             if not resume:
                 raise already_holds_a_run(self.run_dir)
-            self.load_state(io.load_checkpoint(last))
+            self.load_state(self.own_checkpoint(last))
             if self.unit >= self.cfg.length and metrics.exists():
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
-                return json.loads(metrics.read_text())
+                return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
+        expected = len(validation_units(self.cfg, self.unit))
+        if len(log_rows) < expected:
+            log.warning("%s: %s holds %d of the %d validations up to unit %d (truncated or deleted): its curves have "
+                        "a gap there; training goes on from the checkpoint", self.run_dir, LOG, len(log_rows),
+                        expected, self.unit)
         if self.is_main:
             io.write_jsonl(self.path(LOG), log_rows)
         return None

@@ -1,0 +1,131 @@
+"""Which MNIST protocol did the paper run? results/protocol_calibration.{md,csv} from the calibration runs.
+
+`make protocol-calibration` trains the runs that scripts/protocol_runs.py lists (protocols P1-P4, CE, IFW, CB and
+Ren et al.'s class-ratio IFW at r = 0.99, CE and IFW at r = 0.9 and 0.995, seeds 0-2; CDB-CE at r = 0.99), then
+calls this script. Every cell (protocol, method, r) is the mean ± std (population, ddof=0) over the finished
+seeds of the last checkpoint's test error, beside the paper's Table 1 value, and counts as *within* when it lies
+within two of the paper's standard deviations of the paper's mean. P1's seeds 0-1 come from
+results/paper_schedule.csv (`make paper-schedule`), its seed 2 from a run directory.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cdb.report import paper  # noqa: E402
+from cdb.report.runs import get, is_collapsed, load_runs  # noqa: E402
+from cdb.rundir.io import atomic_write_text  # noqa: E402
+
+PROTOCOLS = {  # run folder under the output root -> (name, what it is)
+    "paper_schedule": ("P1", "LeNet-5, 4000 passes of 50 steps (the paper's numbers read as epochs; trainer=mnist)"),
+    "calib_p2": ("P2", "Ren et al.'s network, 4000 steps, lr 1e-3 x0.1 after 3000, wd 5e-4, inputs in [0, 1] "
+                       "(the paper's numbers read as steps; model=lenet_ren trainer=mnist_steps)"),
+    "calib_p3": ("P3", "Ren et al.'s network, their baseline schedule: 8000 steps, lr 1e-3 halved after 4000, no "
+                       "weight decay, inputs in [0, 1] (model=lenet_ren trainer=mnist_ren)"),
+    "calib_p4": ("P4", "LeNet-5, 4000 steps, lr 1e-3 x0.1 after 3000, wd 5e-4 (trainer=mnist_steps)"),
+}
+PAPER_ROW = {"CE": "CE", "IFW": "IFW", "CB": "CB", "IFW (Ren et al.'s ratio)": "IFW", "CDB-CE": "CDB-CE"}
+CALIBRATORS = ("CE", "IFW", "CB")  # no feedback loop: the methods the protocol is read from
+
+
+def method(cfg: dict) -> str:
+    label = get(cfg, "loss.label")
+    if get(cfg, "loss.name") == "cdb":
+        return f"CDB-CE (normalize={get(cfg, 'loss.normalize')})"
+    return label
+
+
+def paper_cell(m: str, ratio: float) -> tuple[float, float]:
+    row = PAPER_ROW.get(m.split(" (normalize")[0])
+    text = paper.TABLE1[row][paper.RATIOS.index(f"{ratio:g}")]
+    mean, std = (float(v) for v in text.split("±"))
+    return mean, std
+
+
+def run_rows(runs_root: Path, paper_schedule_csv: Path | None) -> pd.DataFrame:
+    rows = []
+    for folder, (name, _) in PROTOCOLS.items():
+        for r in load_runs(runs_root / folder) if (runs_root / folder).is_dir() else []:
+            last = r.metrics["checkpoints"]["last"]["test"] if not r.diverged else {}
+            rows.append({"protocol": name, "method": method(r.cfg), "ratio": float(get(r.cfg, "dataset.majority_ratio")),
+                         "seed": int(r.cfg["seed"]), "error": last.get("error", float("nan")),
+                         "collapsed": is_collapsed(last.get("per_class_accuracy")), "diverged": r.diverged,
+                         "source": f"{folder}/{r.path.relative_to(runs_root / folder)}"})
+    if paper_schedule_csv is not None and paper_schedule_csv.exists():  # P1 seeds 0-1 of `make paper-schedule`
+        ps = pd.read_csv(paper_schedule_csv)
+        for _, row in ps[ps["setting"].isin(CALIBRATORS) & ps["last_error"].notna()].iterrows():
+            if not any(x["protocol"] == "P1" and x["method"] == row["setting"] and x["seed"] == row["seed"]
+                       for x in rows):
+                rows.append({"protocol": "P1", "method": row["setting"], "ratio": 0.99, "seed": int(row["seed"]),
+                             "error": float(row["last_error"]), "collapsed": False, "diverged": False,
+                             "source": f"{paper_schedule_csv.name}: {row['run']}"})
+    return pd.DataFrame(rows)
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    g = runs[~runs["diverged"]].groupby(["protocol", "method", "ratio"])["error"]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=0), "n": g.count(),
+                        "collapsed": runs.groupby(["protocol", "method", "ratio"])["collapsed"].sum()}).reset_index()
+    paper_vals = [paper_cell(m, r) for m, r in zip(out["method"], out["ratio"])]
+    out["paper_mean"] = [p[0] for p in paper_vals]
+    out["paper_std"] = [p[1] for p in paper_vals]
+    out["within_2sd"] = (out["mean"] - out["paper_mean"]).abs() <= 2 * out["paper_std"]
+    return out
+
+
+def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
+    lines = ["# MNIST 4/9: which protocol reproduces the paper's baselines?", "",
+             f"Made by `{command}`. Test error (%) of the last checkpoint, mean ± std (population) over the finished "
+             "seeds (n), beside the paper's Table 1 value (mean ± std over its 10 runs). **within**: the mean lies "
+             "within two of the paper's standard deviations of the paper's mean. `c`: runs that ended collapsed (a "
+             "class below 1 % test accuracy). IFW (Ren et al.'s ratio) is compared with the paper's IFW row.", "",
+             "## Protocols", ""]
+    lines += [f"- **{name}**: {what}" for name, what in PROTOCOLS.values()]
+    lines += ["", "## Agreement with the paper (baselines CE, IFW, CB: no feedback loop)", ""]
+    summary = []
+    for name, _ in PROTOCOLS.values():
+        sub = c[(c["protocol"] == name) & c["method"].isin(CALIBRATORS)]
+        alt = c[(c["protocol"] == name) & (c["method"] == "IFW (Ren et al.'s ratio)")]
+        summary.append({"protocol": name, "baseline cells": len(sub), "within 2 sd": int(sub["within_2sd"].sum()),
+                        "runs": int(sub["n"].sum()),
+                        "Ren-ratio IFW cells within": f"{int(alt['within_2sd'].sum())} of {len(alt)}"})
+    lines.append(pd.DataFrame(summary).to_markdown(index=False))
+    lines += ["", "## Cells", ""]
+    view = c.copy()
+    view["ours"] = [f"{m:.2f} ± {s:.2f} ({n}{', ' + str(int(k)) + 'c' if k else ''})"
+                    for m, s, n, k in zip(view["mean"], view["std"], view["n"], view["collapsed"])]
+    view["paper"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(view["paper_mean"], view["paper_std"])]
+    view["within"] = view["within_2sd"].map({True: "yes", False: "no"})
+    lines.append(view[["protocol", "method", "ratio", "ours", "paper", "within"]].to_markdown(index=False))
+    lines += ["", f"{len(runs)} runs; per run: results/protocol_calibration.csv (columns protocol, method, ratio, "
+              "seed, error, collapsed, diverged, source: the run directory relative to the output root)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", default="outputs", help="the output root holding calib_p2, calib_p3, calib_p4, "
+                                                      "paper_schedule")
+    ap.add_argument("--paper-schedule-csv", default=str(REPO / "results" / "paper_schedule.csv"))
+    ap.add_argument("--out", default="results")
+    ap.add_argument("--command", default="make protocol-calibration")
+    args = ap.parse_args()
+    runs = run_rows(Path(args.runs), Path(args.paper_schedule_csv))
+    if runs.empty:
+        raise SystemExit(f"protocol_calibration: no finished calibration run under {args.runs}")
+    c = cells(runs)
+    out = Path(args.out)
+    atomic_write_text(out / "protocol_calibration.md", markdown(c, runs, args.command))
+    atomic_write_text(out / "protocol_calibration.csv", runs.sort_values(["protocol", "method", "ratio", "seed"])
+                      .to_csv(index=False, float_format="%.4f"))
+    print(f"wrote {out / 'protocol_calibration.md'} and .csv ({len(runs)} runs, {len(c)} cells)")
+
+
+if __name__ == "__main__":
+    main()
