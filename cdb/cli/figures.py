@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cdb.core.errors import CdbError, user_message
+from cdb.cli.pipes import one_line_errors
+from cdb.core.errors import CdbError
 from cdb.report.figures import FIGURE2_TAUS, figure2, run_figures
 from cdb.rundir.io import check_out_dir
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
     r.add_argument("--name", default=None, help="file name prefix (default: from the run directory)")
     args = p.parse_args(argv)
     command = " ".join([prog, *argv])
-    try:
+    with one_line_errors(prog):
         check_out_dir(args.out)
         if args.what == "figure2":
             try:
@@ -34,12 +35,6 @@ def main(argv: list[str] | None = None, prog: str = "cdb-figures") -> None:
             paths = [figure2(Path(args.out), taus, command)]
         else:
             paths = run_figures(Path(args.run_dir), Path(args.out), args.name, command)
-    except (CdbError, OSError) as exc:
-        line = user_message(exc)
-        if line is None:
-            raise
-        print(f"{prog}: error: {line}", file=sys.stderr)
-        raise SystemExit(2) from None
     for path in paths:
         print(path)
 

@@ -17,3 +17,19 @@ def quiet_broken_pipe():
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise SystemExit(0) from None
+
+
+@contextlib.contextmanager
+def one_line_errors(prog: str):
+    """An error the user can act on (a CdbError, or a file-system failure) as `<prog>: error: <line>`, exit 2; a bug
+    keeps its traceback."""
+    from cdb.core.errors import CdbError, user_message
+
+    try:
+        yield
+    except (CdbError, OSError) as exc:
+        line = user_message(exc)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None

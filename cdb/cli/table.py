@@ -4,22 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cdb.cli.pipes import quiet_broken_pipe
-from cdb.core.errors import CdbError, user_message
+from cdb.cli.pipes import one_line_errors, quiet_broken_pipe
+from cdb.core.errors import CdbError
 from cdb.report.spec import FORMATS
 from cdb.report.tables import SPECS, build_table, make_table
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        with quiet_broken_pipe():
-            build(sys.argv[1:] if argv is None else argv)
-    except (CdbError, OSError) as exc:
-        line = user_message(exc)
-        if line is None:
-            raise
-        print(f"cdb-table: error: {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+    with one_line_errors("cdb-table"), quiet_broken_pipe():
+        build(sys.argv[1:] if argv is None else argv)
 
 
 def build(argv: list[str]) -> None:
