@@ -117,9 +117,12 @@ class RunState:
         if missing:
             raise CdbError(f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it is not a whole "
                            "checkpoint of this run; remove that file (or the run directory) to start over")
-        theirs = state.get("settings")
+        theirs, diff = state.get("settings"), []
         if theirs is not None and self.settings is not None and theirs != self.settings:
-            diff = sorted(k for k in set(theirs) | set(self.settings) if theirs.get(k) != self.settings.get(k))
+            # a longer trainer.length extends a run (resume continues it); a shorter one cannot be this run's
+            diff = sorted(k for k in set(theirs) | set(self.settings) if theirs.get(k) != self.settings.get(k)
+                          and not (k == "trainer.length" and (theirs.get(k) or 0) <= (self.settings.get(k) or 0)))
+        if diff:
             k = diff[0]
             raise CdbError(f"checkpoint {path} belongs to another run: {k} is {theirs.get(k)!r} there and "
                            f"{self.settings.get(k)!r} here" + (f" ({len(diff) - 1} more settings differ)"
