@@ -6,6 +6,11 @@ calls this script. Every cell (protocol, method, r) is the mean ± std (populati
 seeds of the last checkpoint's test error, beside the paper's Table 1 value, and counts as *within* when it lies
 within two of the paper's standard deviations of the paper's mean. P1's seeds 0-1 come from
 results/paper_schedule.csv (`make paper-schedule`), its seed 2 from a run directory.
+
+The rows of the table already written (`--keep`, results/protocol_calibration.csv by default) stay in it where no
+run directory under `--runs` holds the same run (protocol, method, ratio, seed): a campaign continued on another
+machine (`scripts/protocol_runs.py --skip`) adds to the table instead of replacing it. Their `source` column still
+names the run directory they came from.
 """
 from __future__ import annotations
 
@@ -68,6 +73,21 @@ def run_rows(runs_root: Path, paper_schedule_csv: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+KEY = ["protocol", "method", "ratio", "seed"]
+
+
+def with_kept(runs: pd.DataFrame, keep_csv: Path | None) -> pd.DataFrame:
+    """`runs` plus the rows of an earlier table whose run is not among `runs`."""
+    if keep_csv is None or not keep_csv.exists():
+        return runs
+    kept = pd.read_csv(keep_csv)
+    if runs.empty:
+        return kept
+    have = set(zip(runs["protocol"], runs["method"], runs["ratio"].round(4), runs["seed"]))
+    new = [k not in have for k in zip(kept["protocol"], kept["method"], kept["ratio"].round(4), kept["seed"])]
+    return pd.concat([runs, kept[new]], ignore_index=True)
+
+
 def cells(runs: pd.DataFrame) -> pd.DataFrame:
     g = runs[~runs["diverged"]].groupby(["protocol", "method", "ratio"])["error"]
     out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=0), "n": g.count(),
@@ -113,10 +133,12 @@ def main() -> None:
     ap.add_argument("--runs", default="outputs", help="the output root holding calib_p2, calib_p3, calib_p4, "
                                                       "paper_schedule")
     ap.add_argument("--paper-schedule-csv", default=str(REPO / "results" / "paper_schedule.csv"))
+    ap.add_argument("--keep", default=str(REPO / "results" / "protocol_calibration.csv"),
+                    help="an earlier table whose rows stay where no run directory replaces them ('' for none)")
     ap.add_argument("--out", default="results")
     ap.add_argument("--command", default="make protocol-calibration")
     args = ap.parse_args()
-    runs = run_rows(Path(args.runs), Path(args.paper_schedule_csv))
+    runs = with_kept(run_rows(Path(args.runs), Path(args.paper_schedule_csv)), Path(args.keep) if args.keep else None)
     if runs.empty:
         raise SystemExit(f"protocol_calibration: no finished calibration run under {args.runs}")
     c = cells(runs)

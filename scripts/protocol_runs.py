@@ -1,5 +1,9 @@
 """The runs of the MNIST protocol calibration (docs/protocol.md), one `cdb-run` override line each, most
-informative first: every protocol's r = 0.99 cell before the other ratios, then CDB-CE, then P1's seed 2.
+informative first: every protocol's r = 0.99 cell, then CDB-CE at r = 0.99, then the other ratios (P3, the
+best fit at r = 0.99, first), then P1's seed 2.
+
+`--skip CSV` leaves out the runs a calibration table (results/protocol_calibration.csv) already holds, so a
+campaign that lost its run directories (a new machine) continues where the committed table stopped.
 
 `make protocol-calibration` feeds these lines to `xargs -P $(JOBS)`, one run per line (resume=true: run it again
 to continue; finished runs are only reported). The protocols:
@@ -41,7 +45,7 @@ def lines(seeds=SEEDS) -> list[str]:
         for seed in seeds:
             for norm in ("mean", "none"):
                 add(p, "cdb", 0.99, seed, f"loss.normalize={norm} ")
-    for p in step_protocols:  # the other ratios
+    for p in ("P3", "P2", "P4"):  # the other ratios
         for ratio in (0.9, 0.995):
             for seed in seeds:
                 for loss in ("ce", "ifw"):
@@ -51,8 +55,31 @@ def lines(seeds=SEEDS) -> list[str]:
     return out
 
 
+LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ratio)"}
+
+
+def key(line: str) -> tuple[str, str, float, int]:
+    """(protocol, method label, ratio, seed) of one line, as scripts/protocol_calibration.py labels its rows."""
+    kv = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
+    protocol = next(p for p, spec in PROTOCOLS.items() if spec.split()[0] == f"name={kv['name']}")
+    loss = kv["loss"]
+    label = f"CDB-CE (normalize={kv['loss.normalize']})" if loss == "cdb" else LABELS[loss]
+    return protocol, label, round(float(kv.get("dataset.majority_ratio", 0.99)), 4), int(kv["seed"])
+
+
+def done(csv_path: str) -> set[tuple[str, str, float, int]]:
+    import csv
+    with open(csv_path, newline="") as f:
+        return {(r["protocol"], r["method"], round(float(r["ratio"]), 4), int(r["seed"])) for r in csv.DictReader(f)}
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
     args = ap.parse_args()
-    print("\n".join(lines(tuple(range(args.seeds)))))
+    todo = lines(tuple(range(args.seeds)))
+    if args.skip:
+        have = done(args.skip)
+        todo = [line for line in todo if key(line) not in have]
+    print("\n".join(todo))
