@@ -55,7 +55,38 @@ def lines(seeds=SEEDS) -> list[str]:
     return out
 
 
-LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ratio)"}
+# Ren et al. train their own method (L2RW) for 4000 steps, lr halved after half of them (trainer=mnist_ren's note)
+L2RW_P3 = "trainer.length=4000 trainer.milestones=[2001] "
+
+
+def claim_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
+    """Part 3 of the calibration (docs/protocol.md): the paper's claim on the protocol that fits. At r = 0.99 first
+    L2RW and EQL, then Table 2's fixed-tau column (dynamic tau is CDB-CE's calibration run), then CDB-CE (both
+    normalisations), L2RW and EQL at r = 0.9 and 0.995."""
+    spec = PROTOCOLS[protocol]
+    out = []
+
+    def add(loss, ratio, seed, extra=""):
+        out.append(f"{spec} loss={loss} dataset.majority_ratio={ratio} seed={seed} {extra}{COMMON} "
+                   "trainer.channels_last=true")
+
+    others = [("l2rw", L2RW_P3 if protocol == "P3" else ""), ("eql", "")]
+    for seed in seeds:
+        for loss, extra in others:
+            add(loss, 0.99, seed, extra)
+    for seed in seeds:
+        for tau in ("0.5", "1", "1.5", "2", "5", "7"):
+            add("cdb", 0.99, seed, f"loss.tau={tau} loss.normalize=mean ")
+    for ratio in (0.9, 0.995):
+        for seed in seeds:
+            for norm in ("mean", "none"):
+                add("cdb", ratio, seed, f"loss.normalize={norm} ")
+            for loss, extra in others:
+                add(loss, ratio, seed, extra)
+    return out
+
+
+LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ratio)", "l2rw": "L2RW", "eql": "EQL"}
 
 
 def key(line: str) -> tuple[str, str, float, int]:
@@ -63,7 +94,10 @@ def key(line: str) -> tuple[str, str, float, int]:
     kv = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
     protocol = next(p for p, spec in PROTOCOLS.items() if spec.split()[0] == f"name={kv['name']}")
     loss = kv["loss"]
-    label = f"CDB-CE (normalize={kv['loss.normalize']})" if loss == "cdb" else LABELS[loss]
+    tau = kv.get("loss.tau", "dynamic")
+    label = LABELS.get(loss, "")
+    if loss == "cdb":
+        label = f"CDB-CE (normalize={kv['loss.normalize']})" if tau == "dynamic" else f"CDB-CE (tau={tau})"
     return protocol, label, round(float(kv.get("dataset.majority_ratio", 0.99)), 4), int(kv["seed"])
 
 
@@ -76,9 +110,13 @@ def done(csv_path: str) -> set[tuple[str, str, float, int]]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--part", choices=("calibration", "claim", "all"), default="calibration",
+                    help="calibration: P1-P4 baselines and CDB-CE at r = 0.99; claim: the paper's claim on P3")
     ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
     args = ap.parse_args()
-    todo = lines(tuple(range(args.seeds)))
+    seeds = tuple(range(args.seeds))
+    todo = (lines(seeds) if args.part != "claim" else []) + (claim_lines("P3", seeds) if args.part != "calibration"
+                                                             else [])
     if args.skip:
         have = done(args.skip)
         todo = [line for line in todo if key(line) not in have]

@@ -60,3 +60,30 @@ def test_cells_by_hand():
     assert c.loc["P2", "mean"] == pytest.approx(9.4) and bool(c.loc["P2", "within_2sd"]) is True  # 0.81
     runs.loc[3, "error"] = 9.6  # mean 9.45: 0.86 > 0.82
     assert bool(protocol_calibration.cells(runs).set_index("protocol").loc["P2", "within_2sd"]) is False
+
+
+def test_claim_lines_and_labels():
+    claim = protocol_runs.claim_lines("P3")
+    # at r=0.99: L2RW, EQL x 3 seeds (6) and 6 fixed taus x 3 seeds (18); at r=0.9, 0.995: 2 CDB-CE + L2RW + EQL
+    assert len(claim) == 6 + 18 + 2 * 3 * 4
+    keys = [protocol_runs.key(line) for line in claim]
+    assert len(set(keys)) == len(claim) and not set(keys) & {protocol_runs.key(x) for x in protocol_runs.lines()}
+    assert ("P3", "CDB-CE (tau=1.5)", 0.99, 2) in keys and ("P3", "L2RW", 0.995, 0) in keys
+    l2rw = next(x for x in claim if "loss=l2rw" in x)
+    assert "trainer.length=4000 trainer.milestones=[2001]" in l2rw  # Ren et al.'s own-method schedule
+    # the report labels a run's config as the run list keys it, and finds the paper's value
+    assert protocol_calibration.method({"loss": {"name": "cdb", "label": "CDB-CE", "tau": 1.5}}) == "CDB-CE (tau=1.5)"
+    assert protocol_calibration.method({"loss": {"name": "cdb", "label": "CDB-CE", "tau": 1}}) == "CDB-CE (tau=1)"
+    assert protocol_calibration.paper_cell("CDB-CE (tau=1.5)", 0.99) == (2.31, 0.38)  # Table 2
+    assert protocol_calibration.paper_cell("L2RW", 0.995) == (3.94, 1.23)  # Table 1
+
+
+def test_claim_compares_means_and_seeds_by_hand():
+    runs = pd.DataFrame([_row("P3", "CDB-CE (normalize=mean)", 0, 3.0), _row("P3", "CDB-CE (normalize=mean)", 1, 5.0),
+                         _row("P3", "IFW", 0, 4.0), _row("P3", "IFW", 1, 4.5), _row("P3", "IFW", 2, 4.6),
+                         _row("P2", "CB", 0, 1.0)])
+    v = protocol_calibration.claim(runs)
+    assert len(v) == 1  # no CB or L2RW on P3
+    row = v.iloc[0]
+    assert row["CDB-CE error"] == pytest.approx(4.0) and row["rival error"] == pytest.approx(4.3667, abs=1e-4)
+    assert bool(row["CDB-CE lower"]) is True and row["seeds CDB-CE lower"] == "1 of 2"
