@@ -34,6 +34,8 @@ PROTOCOLS = {  # run folder under the output root -> (name, what it is)
     "calib_p3": ("P3", "Ren et al.'s network, their baseline schedule: 8000 steps, lr 1e-3 halved after 4000, no "
                        "weight decay, inputs in [0, 1] (model=lenet_ren trainer=mnist_ren)"),
     "calib_p4": ("P4", "LeNet-5, 4000 steps, lr 1e-3 x0.1 after 3000, wd 5e-4 (trainer=mnist_steps)"),
+    "calib_p3s": ("P3s", "P3 truncated to 4000 steps, lr halved after 2000 (Ren et al.'s schedule for their own "
+                         "method): the short-profile candidate, same lr, momentum, batch and CDB update cadence"),
 }
 PAPER_ROW = {"CE": "CE", "IFW": "IFW", "CB": "CB", "IFW (Ren et al.'s ratio)": "IFW", "CDB-CE": "CDB-CE",
              "L2RW": "L2RW", "EQL": "EQL"}
@@ -130,6 +132,26 @@ def claim(runs: pd.DataFrame, protocol: str = CLAIM_PROTOCOL) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def short_check(runs: pd.DataFrame, full: str = "P3", short: str = "P3s", ratio: float = 0.99) -> pd.DataFrame:
+    """Does the short profile keep the full one's results? Per method: the short mean lies within the full
+    protocol's seed spread [min, max], and the methods rank in the same order by mean."""
+    ok = runs[~runs["diverged"] & (runs["ratio"] == ratio)]
+    f = ok[ok["protocol"] == full].groupby("method")["error"].agg(["mean", "min", "max", "count"])
+    sh = ok[ok["protocol"] == short].groupby("method")["error"].agg(["mean", "count"])
+    both = f.join(sh.add_suffix("_short"), how="inner")
+    if both.empty:
+        return pd.DataFrame()
+    rank_full = both["mean"].rank(method="min").astype(int)
+    rank_short = both["mean_short"].rank(method="min").astype(int)
+    return pd.DataFrame({"method": both.index, f"{full} mean": both["mean"].values,
+                         f"{full} seed range": [f"{a:.2f} .. {b:.2f} ({n})" for a, b, n in
+                                                zip(both["min"], both["max"], both["count"])],
+                         f"{short} mean": both["mean_short"].values, f"{short} runs": both["count_short"].values,
+                         "within range": ((both["mean_short"] >= both["min"]) & (both["mean_short"] <= both["max"])
+                                          ).values,
+                         f"rank {full}": rank_full.values, f"rank {short}": rank_short.values})
+
+
 def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     lines = ["# MNIST 4/9: which protocol reproduces the paper's baselines?", "",
              f"Made by `{command}`. Test error (%) of the last checkpoint, mean ± std (population) over the finished "
@@ -160,6 +182,11 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
                   "Mean test error (%) over the seeds each has; *seeds CDB-CE lower*: of the seeds both have "
                   "(a seed fixes the split), those where CDB-CE's error is lower.", "",
                   verdict.to_markdown(index=False, floatfmt=".2f")]
+    check = short_check(runs)
+    if not check.empty:
+        lines += ["", "## The short profile: P3s against P3 at r = 0.99", "",
+                  "It keeps P3 when every method's P3s mean lies within P3's seed range and the ranks agree.", "",
+                  check.to_markdown(index=False, floatfmt=".2f")]
     lines += ["", f"{len(runs)} runs; per run: results/protocol_calibration.csv (columns protocol, method, ratio, "
               "seed, error, collapsed, diverged, source: the run directory relative to the output root)."]
     return "\n".join(lines) + "\n"

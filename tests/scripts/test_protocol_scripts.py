@@ -87,3 +87,14 @@ def test_claim_compares_means_and_seeds_by_hand():
     row = v.iloc[0]
     assert row["CDB-CE error"] == pytest.approx(4.0) and row["rival error"] == pytest.approx(4.3667, abs=1e-4)
     assert bool(row["CDB-CE lower"]) is True and row["seeds CDB-CE lower"] == "1 of 2"
+
+
+def test_short_check_by_hand():
+    rows = [_row("P3", "CE", 0, 9.0), _row("P3", "CE", 1, 10.0), _row("P3", "IFW", 0, 4.0), _row("P3", "IFW", 1, 5.0),
+            _row("P3s", "CE", 0, 9.8), _row("P3s", "IFW", 0, 5.5)]
+    v = protocol_calibration.short_check(pd.DataFrame(rows)).set_index("method")
+    assert bool(v.loc["CE", "within range"]) is True and bool(v.loc["IFW", "within range"]) is False  # 5.5 > 5.0
+    assert v.loc["CE", "P3 seed range"] == "9.00 .. 10.00 (2)"
+    assert (v.loc["IFW", "rank P3"], v.loc["CE", "rank P3"]) == (1, 2) and v.loc["CE", "rank P3s"] == 2
+    assert len(protocol_runs.short_lines()) == 12
+    assert all(protocol_runs.key(x)[0] == "P3s" for x in protocol_runs.short_lines())
