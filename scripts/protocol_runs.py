@@ -71,6 +71,28 @@ def short_lines(seeds=SEEDS) -> list[str]:
             for seed in seeds for loss, extra in (("ce", ""), ("ifw", ""), ("cb", ""), ("cdb", "loss.normalize=mean "))]
 
 
+TABLE1_LOSSES = ("ce", "ifw", "focal", "cb", "eql", "l2rw", "cdb")
+TAUS = ("0.5", "1", "1.5", "2", "5", "7")
+
+
+def table_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
+    """Tables 1 and 2 on `protocol` (7 losses, 6 fixed taus + dynamic, 5 ratios), r = 0.99 and 0.995 first, less the
+    runs the calibration and the claim already train (they are the same runs: cdb-table reads them by glob)."""
+    spec, have = PROTOCOLS[protocol], {key(x) for x in lines(seeds) + claim_lines(protocol, seeds)}
+    out = []
+    for ratio in (0.99, 0.995, 0.9, 0.98, 0.95):
+        for seed in seeds:
+            todo = [(loss, L2RW_P3 if loss == "l2rw" and protocol == "P3" else
+                     "loss.normalize=mean " if loss == "cdb" else "") for loss in TABLE1_LOSSES]
+            todo += [("cdb", f"loss.tau={tau} loss.normalize=mean ") for tau in TAUS]
+            for loss, extra in todo:
+                line = (f"{spec} loss={loss} dataset.majority_ratio={ratio} seed={seed} {extra}{COMMON} "
+                        "trainer.channels_last=true")
+                if key(line) not in have:
+                    out.append(line)
+    return out
+
+
 def claim_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
     """Part 3 of the calibration (docs/protocol.md): the paper's claim on the protocol that fits. At r = 0.99 first
     L2RW and EQL, then Table 2's fixed-tau column (dynamic tau is CDB-CE's calibration run), then CDB-CE (both
@@ -98,7 +120,8 @@ def claim_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
     return out
 
 
-LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ratio)", "l2rw": "L2RW", "eql": "EQL"}
+LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ratio)", "l2rw": "L2RW", "eql": "EQL",
+          "focal": "Focal"}
 
 
 def key(line: str) -> tuple[str, str, float, int]:
@@ -122,13 +145,14 @@ def done(csv_path: str) -> set[tuple[str, str, float, int]]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--part", choices=("calibration", "claim", "short", "all"), default="calibration",
+    ap.add_argument("--part", choices=("calibration", "claim", "short", "tables", "all"), default="calibration",
                     help="calibration: P1-P4 baselines and CDB-CE at r = 0.99; claim: the paper's claim on P3; "
-                         "short: the short profile's check")
+                         "short: the short profile's check; tables: the rest of Tables 1-2 on P3")
     ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
     args = ap.parse_args()
     seeds = tuple(range(args.seeds))
-    parts = {"calibration": lines, "claim": lambda s: claim_lines("P3", s), "short": short_lines}
+    parts = {"calibration": lines, "claim": lambda s: claim_lines("P3", s), "short": short_lines,
+             "tables": lambda s: table_lines("P3", s)}
     todo = [x for name, make in parts.items() if args.part in (name, "all") for x in make(seeds)]
     if args.skip:
         have = done(args.skip)

@@ -98,3 +98,15 @@ def test_short_check_by_hand():
     assert (v.loc["IFW", "rank P3"], v.loc["CE", "rank P3"]) == (1, 2) and v.loc["CE", "rank P3s"] == 2
     assert len(protocol_runs.short_lines()) == 12
     assert all(protocol_runs.key(x)[0] == "P3s" for x in protocol_runs.short_lines())
+
+
+def test_table_lines_are_what_calibration_and_claim_leave():
+    # Tables 1-2 on P3: 7 losses x 5 ratios x 3 seeds (105) + 6 fixed taus x 5 ratios x 3 seeds (90) = 195 runs.
+    # Already trained: r=0.99: CE, IFW, CB, CDB-CE, L2RW, EQL and 6 taus x 3 seeds (36); r=0.9 and 0.995: CE, IFW,
+    # CDB-CE (normalize=mean), L2RW, EQL x 3 seeds (2 x 15) -> 195 - 66 = 129 left.
+    table = protocol_runs.table_lines("P3")
+    assert len(table) == 129
+    keys = {protocol_runs.key(x) for x in table}
+    assert len(keys) == 129 and ("P3", "Focal", 0.99, 0) in keys and ("P3", "CB", 0.995, 2) in keys
+    assert ("P3", "CE", 0.99, 0) not in keys and ("P3", "CDB-CE (tau=7)", 0.95, 1) in keys
+    assert table[0].split("majority_ratio=")[1].startswith("0.99 ")  # r = 0.99 first
