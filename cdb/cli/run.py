@@ -77,9 +77,10 @@ def task(cfg: DictConfig) -> dict | None:
 
     if not is_main_process():
         return metrics
-    from cdb.core.metrics import result_line
+    from cdb.core.metrics import outcome_lines
 
-    print(f"{run_dir}: {result_line(metrics)}")
+    for line in outcome_lines(metrics):  # the result, then (if it collapsed) what to try
+        print(f"{run_dir}: {line}")
     return metrics
 
 
