@@ -56,6 +56,7 @@ def report(cfg) -> str:
                         **model_cfg)  # a model that cannot take the data says so
     params = sum(p.numel() for p in model.parameters())
     lines.append(f"model: {cfg.model.name} ({params / 1e6:.2f}M parameters); trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
-                 + (f" (chosen for {chosen['because']})" if chosen else ""))
+                 + (f" (chosen for {chosen['because']})" if "because" in chosen else "")
+                 + (f"; validation every {chosen['eval_every']}" if "eval_every" in chosen else ""))
     lines.append("dry run: nothing written")
     return "\n".join(lines)
