@@ -83,6 +83,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
         summary = data.summary()
         log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
                                                                          "train_class_counts") if k in summary))
+        for note in data.info.get("notes") or []:  # what the dry run prints as "note: ..."
+            log.warning("dataset %s: %s", data.name, note)
         if not (run_dir / METRICS).exists():  # a finished run (resume=true) is only reported: keep its record
             atomic_write_text(run_dir / CONFIG, resolved)
             atomic_write_json(run_dir / DATA, summary)

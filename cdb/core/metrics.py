@@ -7,6 +7,8 @@ from typing import Sequence
 
 import torch
 
+from cdb.core.errors import check, is_count
+
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """C x C int64 counts; entry [t, p] counts samples of class t predicted as p."""
@@ -66,6 +68,8 @@ def shot_groups(train_counts, many_above: int = SHOT_THRESHOLDS[0],
     The standard long-tail report (OLTR's ImageNet-LT protocol); summarize() turns
     these groups into many_/medium_/few_ accuracy, recall and precision.
     """
+    for key, value in (("many_above", many_above), ("few_below", few_below)):
+        check(is_count(value) and value >= 0, f"dataset.{key}", value, "a whole number of training images")
     counts = [int(n) for n in train_counts]
     return {
         "many": [c for c, n in enumerate(counts) if n > many_above],
@@ -90,6 +94,9 @@ def shot_thresholds(train_counts, many_above="auto", few_below="auto") -> dict:
     (linear-interpolated 1/3 and 2/3 quantiles), so a 99:1 pair is one many-shot and one few-shot class.
     Thresholds are whole numbers that keep the strict inequalities' groups: many > floor(q2/3), few < ceil(q1/3).
     """
+    for key, value in (("many_above", many_above), ("few_below", few_below)):
+        check(value == "auto" or (is_count(value) and value >= 0), f"dataset.{key}", value,
+              "auto or a whole number of training images")
     counts = torch.as_tensor([int(n) for n in train_counts], dtype=torch.float64)
     auto = many_above == "auto", few_below == "auto"
     oltr = len(counts) >= 100 and counts.max() > SHOT_THRESHOLDS[0] and counts.min() < SHOT_THRESHOLDS[1]
