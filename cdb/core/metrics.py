@@ -179,11 +179,12 @@ def collapse_line(metrics: dict) -> str | None:
     if not lost:
         return None
     where = {c: " and ".join(s) for c, s in lost.items()}
-    if len(lost) == 1:
-        (c, w), = where.items()
-        which = f"class {c} below {COLLAPSE_BELOW:g} % accuracy ({w})"
+    below = f"below {COLLAPSE_BELOW:g} % accuracy"
+    if len(set(where.values())) == 1:  # every class lost on the same split(s)
+        w = next(iter(where.values()))
+        which = f"{'class' if len(lost) == 1 else 'classes'} {', '.join(lost)} {below} ({w})"
     else:
-        which = f"classes {', '.join(f'{c} ({w})' for c, w in where.items())} below {COLLAPSE_BELOW:g} % accuracy"
+        which = f"classes {', '.join(f'{c} ({w})' for c, w in where.items())} {below}"
     return (f"collapsed: {which} [{metrics.get('selected', 'last')} checkpoint]; what to try: {COLLAPSE_DOCS} "
             "(e.g. loss=ifw, trainer.select=best, a lower trainer.lr)")
 

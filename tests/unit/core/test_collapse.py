@@ -75,6 +75,8 @@ def test_collapse_line_says_the_word_names_the_class_and_where_to_look():
     names = [f"d{c}" for c in range(3)]
     two = M.collapse_line(_metrics([0.0, 0.0, 90.0], [0.0, 50.0, 90.0], names=names))
     assert two.startswith("collapsed: classes d0 (validation and test), d1 (test) below 1 % accuracy")
+    three = M.collapse_line(_metrics([0.0, 0.0, 90.0], [0.0, 0.0, 90.0], names=names))
+    assert three.startswith("collapsed: classes d0, d1 below 1 % accuracy (validation and test) [last checkpoint]")
     assert M.collapse_line(_metrics([40.0, 60.0], [80.0, 99.0])) is None
 
 
