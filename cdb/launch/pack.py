@@ -154,7 +154,7 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
 
     from cdb.launch.callbacks import record_failure
     from cdb.build import claimed_run
-    from cdb.core.metrics import result_line
+    from cdb.core.metrics import outcome_lines
     from cdb.train.loop import Pack, pack_refusal
 
     trainers, returns = [], []
@@ -195,6 +195,7 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
                 ret.return_value = None
                 record_failure(hydra_context, job, ret, job_failure(res))
             else:
-                print(f"{t.run_dir}: {result_line(res)}")
+                for line in outcome_lines(res):
+                    print(f"{t.run_dir}: {line}")
                 ret.return_value = res
     return returns

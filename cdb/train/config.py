@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
 from cdb.core.errors import CdbError, check
 
@@ -16,6 +16,17 @@ if TYPE_CHECKING:
 
 
 BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
+Progress = Any  # trainer.progress: "auto", true or false (cdb.build.checks knows this annotation by its name)
+
+
+def show_progress(setting, *, tty: bool, env: Mapping[str, str], sweep: bool) -> bool:
+    """Whether a run shows its progress bar. trainer.progress=true / false: as given. auto (the default): only on a
+    terminal (stderr is a TTY), never in CI (the CI variable that CI services set, unless it is empty, 0 or
+    false) and never in a sweep (-m: the pack launcher or any Hydra launcher), whose many runs would each draw one."""
+    if isinstance(setting, bool):
+        return setting
+    ci = str(env.get("CI", "")).strip().lower() not in ("", "0", "false", "no")
+    return bool(tty) and not ci and not sweep
 
 
 def check_parallel(devices, backend) -> None:
@@ -47,7 +58,7 @@ class TrainerConfig:
     warmup: Optional[int] = 0              # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
     select: Optional[str] = "last"         # checkpoint whose test metrics are "the" result: last or best (validation)
     device: Optional[str] = "auto"         # auto, cpu, cuda, cuda:N
-    progress: Optional[bool] = True
+    progress: Optional[Progress] = "auto"  # auto (a bar on a terminal; none in CI or sweeps), true, false
     num_workers: Optional[int] = 0
     eval_batch_size: Optional[int] = 1000
     checkpoint_every: Optional[int] = 1    # validations between saved checkpoints (the last one is always saved)
@@ -93,6 +104,8 @@ class TrainerConfig:
         check(self.num_workers >= 0, "trainer.num_workers", self.num_workers, "an integer >= 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
         check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
+        check(isinstance(self.progress, bool) or self.progress == "auto", "trainer.progress", self.progress,
+              "auto, true or false")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
         check_parallel(self.devices, self.dist_backend)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import time
 
 import torch
@@ -25,6 +27,7 @@ from cdb.losses.functional import cross_entropy, reduce_weighted
 from cdb.losses.weighting import Weighting
 from cdb.models.packed import PackedModel, can_pack
 from cdb.train import speed
+from cdb.train.config import show_progress
 from cdb.train.run import RunState, StepContext
 
 log = logging.getLogger(__name__)
@@ -158,7 +161,8 @@ class Pack:
         self._assemble(trainers)
         unit, out = trainers[0].unit, {}
         one = len(trainers) == 1
-        bar = tqdm(total=cfg.length * spu, initial=unit * spu, disable=not (cfg.progress and trainers[0].is_main),
+        shown = show_progress(cfg.progress, tty=sys.stderr.isatty(), env=os.environ, sweep=not one)
+        bar = tqdm(total=cfg.length * spu, initial=unit * spu, disable=not (shown and trainers[0].is_main),
                    desc=trainers[0].run_dir.name if one else f"pack of {len(trainers)}", unit="step",
                    dynamic_ncols=True, mininterval=1.0)
         t0 = time.time()

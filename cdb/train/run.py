@@ -22,7 +22,7 @@ from cdb.data.augment import normalize
 from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
-from cdb.core.metrics import summarize
+from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
 from cdb.rundir import BEST, LAST, LOG, METRICS, io
 from cdb.rundir.claims import already_holds_a_run
 from cdb.train import speed
@@ -248,10 +248,11 @@ class RunState:
                     continue
                 self.model.load_state_dict(state["model"])
             val, test = self.validate(self.data.val), self.validate(self.data.test)
+            names = self.data.class_names
             out["checkpoints"][name] = {
                 "unit": self.unit if name == "last" else state["unit"],
-                "val": summarize(val.confusion, val.topk_correct, groups),
-                "test": summarize(test.confusion, test.topk_correct, groups),
+                "val": summarize(val.confusion, val.topk_correct, groups, names),
+                "test": summarize(test.confusion, test.topk_correct, groups, names),
                 "test_confusion": test.confusion.tolist(),
             }
         self.model.load_state_dict(last_state)
@@ -261,9 +262,14 @@ class RunState:
         out["class_names"] = self.data.class_names
         out["final_weights"] = self.criterion.weighting.class_weights().tolist()
         out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
+        out["collapsed"] = run_collapsed(out)  # {class: [splits]} of the reported checkpoint; {} when none
         if self.is_main:
             io.atomic_torch_save(self.state(complete=True), self.path(LAST))
             io.atomic_write_json(self.path(METRICS), out)
+            log.info("%s: %s", self.run_dir.name, result_line(out))
+            line = collapse_line(out)
+            if line:  # run.log only: cdb-run (and the pack launcher) end their output with the same line
+                log.warning("%s: %s", self.run_dir.name, line, extra={"console": False})
         return out
 
 
