@@ -56,6 +56,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     from cdb.losses import build_criterion
     from cdb.models import build_model
     from cdb.rundir.io import atomic_write_json, atomic_write_text
+    from cdb.train.batches import describe_sampling
     from cdb.train.config import TrainerConfig
     from cdb.train.run import RunState
 
@@ -82,6 +83,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
         summary = data.summary()
         log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
                                                                          "train_class_counts") if k in summary))
+        log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
         if not (run_dir / METRICS).exists():  # a finished run (resume=true) is only reported: keep its record
             atomic_write_text(run_dir / CONFIG, resolved)
             atomic_write_json(run_dir / DATA, summary)
