@@ -98,7 +98,8 @@ def describe_sampling(sampler: str, counts, class_names: list[str], length: int)
                 f"{float(p[small]):.4f}")
 
     if sampler == "instance":
-        return f"sampler: instance (shuffled passes, p_j = n_j / N): expected batch shares {shares(class_probabilities(counts, 'instance'))}"
+        return ("sampler: instance (shuffled passes, p_j = n_j / N): expected batch shares "
+                f"{shares(class_probabilities(counts, 'instance'))}")
     if sampler == "progressive":
         return (f"sampler: progressive (p_j(t) = (1 - t/T) n_j/N + (t/T)/C, T = {length} units, drawn with "
                 f"replacement): expected batch shares {shares(class_probabilities(counts, 'instance'))} at unit 0, "
