@@ -168,6 +168,24 @@ def test_refusals_are_one_line(stage2, tmp_path):
              f"{running} is not a finished run: it has no metrics.json")
 
 
+def test_changed_data_and_foreign_checkpoints_are_refused_in_one_line(stage2, mnist_dir, tmp_path):
+    from cdb.models.lenet import LeNet5
+
+    _, source, _, _ = stage2
+    moved = tmp_path / "moved" / "seed=0"
+    shutil.copytree(source, moved)
+    recorded = json.loads((moved / "data.json").read_text())
+    (moved / "data.json").write_text(json.dumps({**recorded, "train_class_counts": [60, 4940]}))
+    one_line(cdb(tmp_path, "decouple", str(moved), "--method", "lws", data=mnist_dir),
+             "has changed since it trained: its data.json records training class counts [60, 4940], the files "
+             "give [50, 4950]")
+    (moved / "data.json").write_text(json.dumps(recorded))
+    torch.save({"model": LeNet5(3).state_dict(), "unit": 6}, moved / "checkpoints" / "last.pt")   # 3 classes
+    one_line(cdb(tmp_path, "decouple", str(moved), "--method", "lws", data=mnist_dir),
+             f"checkpoint {moved / 'checkpoints' / 'last.pt'} does not fit the model of {moved / 'config.yaml'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["moved"]          # no half-made run directory
+
+
 def test_a_model_without_a_linear_classifier_is_refused_in_one_line(stage2, mnist_dir, tmp_path):
     """A finished run whose model ends in the cosine head (loss.head=cosine, as LDAM's config asks for)."""
     from cdb.models import build_model
