@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 import yaml
 
 from cdb.core.errors import CdbError
-from cdb.rundir import BEST, CONFIG, DATA, LAST, LOG, METRICS, RUN_LOG, settings_of, setting_name
+from cdb.rundir import BEST, CONFIG, DATA, LAST, LOG, METRICS, RUN_LOG, RUNTIME_KEYS, settings_of, setting_name
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,8 @@ def _run(source, cfg, src_metrics, method, run_dir, length, lr, batch_size, taus
     info: dict = {"method": method, "label": None, "source": str(source),
                   "source_setting": setting_name(source, cfg), "source_label": cfg["loss"].get("label"),
                   "checkpoint": which,
-                  "source_loss": cfg["loss"], "source_trainer": cfg["trainer"]}
+                  "source_loss": cfg["loss"],   # what trained the features (less the run-time settings)
+                  "source_trainer": {k: v for k, v in cfg["trainer"].items() if f"trainer.{k}" not in RUNTIME_KEYS}}
     rows: list[dict] = []
     if method == "crt":
         torch.manual_seed(seed)
