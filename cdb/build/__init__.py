@@ -56,6 +56,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     from cdb.losses import build_criterion
     from cdb.models import build_model
     from cdb.rundir.io import atomic_write_json, atomic_write_text
+    from cdb.train.batches import describe_sampling
     from cdb.train.config import TrainerConfig, show_progress
     from cdb.train.run import RunState
 
@@ -85,6 +86,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
                                                                          "train_class_counts") if k in summary))
         for note in data.info.get("notes") or []:  # what the dry run prints as "note: ..."
             log.warning("dataset %s: %s", data.name, note)
+        log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
         if not (run_dir / METRICS).exists():  # a finished run (resume=true) is only reported: keep its record
             atomic_write_text(run_dir / CONFIG, resolved)
             atomic_write_json(run_dir / DATA, summary)

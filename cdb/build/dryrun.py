@@ -63,5 +63,12 @@ def report(cfg) -> str:
     lines.append(f"model: {cfg.model.name} ({params / 1e6:.2f}M parameters); trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
                  + (f" (chosen for {chosen['because']})" if "because" in chosen else "")
                  + (f"; validation every {chosen['eval_every']}" if "eval_every" in chosen else ""))
+    from cdb.core.errors import check
+    from cdb.train.batches import describe_sampling
+    from cdb.train.config import SAMPLERS
+
+    sampler = t.get("sampler") or "instance"
+    check(sampler in SAMPLERS, "trainer.sampler", sampler, "instance, class_balanced, sqrt or progressive")
+    lines.append(describe_sampling(sampler, data.class_counts, data.class_names, int(t.length or 1)))
     lines.append("dry run: nothing written")
     return "\n".join(lines)

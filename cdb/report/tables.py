@@ -146,7 +146,8 @@ SPECS: dict[str, TableSpec] = {
         notes=["† rows: copied by the paper from other papers (Tan et al. 2020, Liu et al. 2019, Kang et al. "
                "2020); our cells in them come only from our own runs of that method.",
                "OLTR + CDB-CE and Joint training + CDB-CE were run inside those methods' own code; cdb does not "
-               "implement OLTR or classifier re-training, so those rows stay empty.",
+               "implement OLTR, and its decoupled second stage (cdb-decouple: cRT, tau-norm, LWS) fills no row "
+               "here, so those rows stay empty.",
                "Many / Medium / Few: accuracy on classes with > 100 / 20-100 / < 20 training images (OLTR's "
                "protocol); the paper reports only Top-1."]),
     "table6": TableSpec(

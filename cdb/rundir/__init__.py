@@ -25,6 +25,7 @@ RUNTIME_KEYS = frozenset({
     "dataset.download", "trainer.devices", "trainer.dist_backend", "trainer.channels_last", "trainer.compile",
     "trainer.cudnn_benchmark", "trainer.data_on_device",
     "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label",
+    "decouple.source",   # where a decoupled run's source run lives (cdb-decouple): its seed differs per run
 })
 
 
@@ -45,3 +46,13 @@ def settings_of(config: dict) -> dict:
 
     walk(config, "")
     return flat
+
+
+def setting_name(run_dir: str | Path, config: dict) -> str:
+    """The setting a run belongs to, as `cdb-table compare` names its row: the override folder of
+    <output_root>/<name>/<overrides>/seed=<n> when the run directory is seed=<n>, else the run's loss label."""
+    run_dir = Path(run_dir)
+    if run_dir.name.startswith("seed="):
+        return run_dir.parent.name
+    loss = config.get("loss") if isinstance(config, dict) else None
+    return str((loss or {}).get("label", run_dir.name) if isinstance(loss, dict) else run_dir.name)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
 
+SAMPLERS = ("instance", "class_balanced", "sqrt", "progressive")  # trainer.sampler (cdb/train/batches.py)
 BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
 Progress = Any  # trainer.progress: "auto", true or false (cdb.build.checks knows this annotation by its name)
 
@@ -62,6 +63,9 @@ class TrainerConfig:
     num_workers: Optional[int] = 0
     eval_batch_size: Optional[int] = 1000
     checkpoint_every: Optional[int] = 1    # validations between saved checkpoints (the last one is always saved)
+    # how training samples are drawn (cdb/train/batches.py; Kang et al. 2020, sec. 3): instance (shuffled passes),
+    # class_balanced, sqrt or progressive (p_j ∝ n_j^q, q = 0, 1/2, or from 1 to 0 over `length`)
+    sampler: str = "instance"
     # ---- parallelism and speed (docs/distributed.md): same computation; amp rounds to bf16, sync_bn=false on a
     # BatchNorm model makes each process normalise with its own slice's statistics ---------------------------
     devices: int = 1              # >1: spawn that many data-parallel processes here (not under torchrun)
@@ -103,6 +107,8 @@ class TrainerConfig:
         check(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an integer >= 1")
         check(self.num_workers >= 0, "trainer.num_workers", self.num_workers, "an integer >= 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
+        check(self.sampler in SAMPLERS, "trainer.sampler", self.sampler,
+              "instance, class_balanced, sqrt or progressive")
         check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
         check(isinstance(self.progress, bool) or self.progress == "auto", "trainer.progress", self.progress,
               "auto, true or false")

@@ -19,14 +19,14 @@ from typing import Callable, Iterator
 import torch
 
 from cdb.data.augment import normalize
-from cdb.data.base import DatasetSplits, TensorSplit
+from cdb.data.base import DatasetSplits, TensorSplit, targets_of
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
 from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
 from cdb.rundir import BEST, LAST, LOG, METRICS, io
 from cdb.rundir.claims import already_holds_a_run
 from cdb.train import speed
-from cdb.train.batches import steps_per_unit, train_batches, unit_batches
+from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batches
 from cdb.train.config import TrainerConfig
 from cdb.train.evaluate import EvalResult, evaluate
 from cdb.train.placement import Local
@@ -81,6 +81,8 @@ class RunState:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.steps_per_unit = steps_per_unit(len(data.train), cfg.batch_size, cfg.unit)
+        self.sampling = None if cfg.sampler == "instance" else \
+            Sampling(cfg.sampler, targets_of(data.train), data.num_classes, cfg.length)  # trainer.sampler
         self.unit = 0          # units completed
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
 
@@ -140,7 +142,8 @@ class RunState:
     def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
         """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
         cfg = self.cfg
-        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed))
+        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed,
+                                                        self.sampling))
         stream = train_batches(self.data, batches, self.device, self.seed, u * self.steps_per_unit,
                                cfg.num_workers, cfg.data_on_device)
         for (x, y), b in zip(stream, batches):
