@@ -10,7 +10,8 @@ pack (one fused model, one log per run) or data-parallel (rank 0 only). The glob
     weights/<class>, tau                     the class weights for the next units and tau (as log.jsonl records them)
 
 At the end: the selected checkpoint's test metrics (test/error, test/accuracy, test/macro_recall, test/top1, ...)
-with the run's settings as hyper-parameters (SummaryWriter.add_hparams, TensorBoard's HPARAMS tab). A resumed run
+with the run's settings as hyper-parameters (what SummaryWriter.add_hparams writes, TensorBoard's HPARAMS tab),
+in the same event file as the curves. A resumed run
 appends to the same folder and drops what an earlier session logged after the checkpoint it resumed from
 (purge_step), so the curves have one point per validation.
 """
@@ -60,11 +61,17 @@ class Board:
 
     def final(self, settings: dict, test: dict, unit: int) -> None:
         """The test metrics (every number of metrics.json's `test`) with the run's settings as hyper-parameters."""
+        from torch.utils.tensorboard.summary import hparams
+
         metrics = {f"test/{k}": float(v) for k, v in test.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        hparams = {k: hparam_value(v) for k, v in settings.items()}
-        # run_name ".": the hyper-parameters and test metrics join this run's own folder, not a timestamped sub-run
-        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=int(unit))
+        # what SummaryWriter.add_hparams writes, written by this run's own writer: add_hparams opens a second writer
+        # (a timestamped sub-run, or with run_name="." a second event file whose name may sort before this one's
+        # and so read first, which makes TensorBoard purge the curves as "out of order")
+        for summary in hparams({k: hparam_value(v) for k, v in settings.items()}, metrics):
+            self.writer.file_writer.add_summary(summary, int(unit))
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value, int(unit))
         self.writer.flush()
 
     def close(self) -> None:

@@ -92,6 +92,7 @@ def test_a_run_logs_every_validation_and_its_test_metrics_with_its_settings(tmp_
     acc = _events(tmp_path)
     rows = _check_against_log(tmp_path, acc)
     assert [r["unit"] for r in rows] == [1, 2, 3, 4]
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 1   # curves and hparams: one file
     # independent of the logged rows: the schedule (x0.1 after step 3), and CDB-CE's weights summing to C = 2
     assert [v for _, v in _scalars(acc, "train/lr")] == pytest.approx([0.05, 0.05, 0.05, 0.005])
     for u in range(1, 5):
@@ -134,13 +135,18 @@ def test_a_pack_writes_one_log_per_run_into_its_own_directory(tmp_path):
 def test_a_resumed_run_drops_what_was_logged_after_its_checkpoint(tmp_path):
     """A session logged units 3-4 past its last checkpoint (unit 2) and was killed: the resumed session's values
     replace them, one point per validation."""
+    import time
+
     Pack([_state(tmp_path, length=2)]).fit()
     from torch.utils.tensorboard import SummaryWriter
 
+    # sessions are seconds apart (event files sort by their names, which start with the second they were opened)
+    time.sleep(1.1)
     with SummaryWriter(str(tmp_path / "tensorboard")) as w:   # what the killed session left behind
         for u in (3, 4):
             w.add_scalar("train/loss", 999.0, u)
     (tmp_path / "metrics.json").unlink()
+    time.sleep(1.1)
     state = _state(tmp_path, length=4)
     Pack([state]).fit(resume=True)
     assert state.start_unit == 2
@@ -156,8 +162,7 @@ def test_ddp_writes_one_log_from_rank_zero(mnist_dir, tmp_path):
     pytest.importorskip("tensorboard")
     spawn_ddp(mnist_cfg(mnist_dir, length=2, tensorboard=True), tmp_path)
     files = sorted((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    pids = {f.name.split(".")[5] for f in files}   # events.out.tfevents.<time>.<host>.<pid>.<n>
-    assert len(files) == 2 and len(pids) == 1, files  # the validations' writer and add_hparams', both of one process
+    assert len(files) == 1, files                    # one writer, rank 0's: ranks > 0 write nothing
     acc = _events(tmp_path)
     rows = read_log(tmp_path)
     assert _scalars(acc, "train/loss") == [(r["unit"], pytest.approx(r["train_loss"], rel=1e-6)) for r in rows]
