@@ -2,7 +2,8 @@
 Figure 1 (training class distribution and class-wise test accuracy) and the class weights / tau over time.
 
 Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
-the command that made it in its metadata ("Description").
+the command that made it in its metadata ("Description") and is written like the tables (cdb.rundir.io: a
+temporary file renamed over the target, with the mode the umask gives, 0644 under umask 022).
 `cdb-figures figure2 --out results` / `cdb-figures run <run dir> --out results` (also `python -m cdb figures`
 and `python scripts/figures.py` from a checkout).
 """
@@ -47,6 +48,9 @@ def figure2_curves(taus: Sequence[float] = FIGURE2_TAUS, points: int = 201) -> t
     return d, {float(t): cdb_weights(1.0 - d, float(t), "none")[0] for t in taus}
 
 
+FIGURE2 = "figure2.png"
+
+
 def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") -> Path:
     """Figure 2: class weight against class difficulty for each tau."""
     plt = _pyplot()
@@ -59,7 +63,7 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
     ax.set_title("Figure 2: effect of tau on the difficulty-based weights")
     ax.legend()
     ax.grid(alpha=0.3)
-    path = _save(fig, Path(out) / "figure2.png", command)
+    path = _save(fig, Path(out) / FIGURE2, command)
     plt.close(fig)
     return path
 
@@ -148,9 +152,13 @@ def weights_figure(run_dir: Path):
     return fig
 
 
+def run_figure_paths(run_dir: Path, out: Path, name: str | None = None) -> list[Path]:
+    """Where run_figures writes Figure 1 and the weights/tau plot of one run: named after the run directory."""
+    name = name or "_".join(Path(run_dir).resolve().parts[-3:]).replace("=", "-").replace(",", "_")
+    return [Path(out) / f"{name}_figure1.png", Path(out) / f"{name}_weights.png"]
+
+
 def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str = "") -> list[Path]:
     """Figure 1 and the weights/tau plot of one run, named after the run directory."""
-    run_dir = Path(run_dir)
-    name = name or "_".join(run_dir.resolve().parts[-3:]).replace("=", "-").replace(",", "_")
-    return [figure1(run_dir, Path(out) / f"{name}_figure1.png", command),
-            weights_over_time(run_dir, Path(out) / f"{name}_weights.png", command)]
+    fig1, weights = run_figure_paths(run_dir, out, name)
+    return [figure1(Path(run_dir), fig1, command), weights_over_time(Path(run_dir), weights, command)]

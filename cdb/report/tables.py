@@ -198,8 +198,8 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 formats: Sequence[str] = ("md", "csv"), by: str = "override",
                 beside: Sequence[str | Path] | None = None, beside_command: str = "",
-                notes: Sequence[str] = ()) -> Path:
-    """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
+                notes: Sequence[str] = ()) -> list[Path]:
+    """Write out_dir/NAME.<ext> in each format; returns the paths written, in the order of `formats`."""
     from cdb.rundir.io import atomic_write_text, check_out_dir
 
     check_out_dir(out_dir)
@@ -208,4 +208,4 @@ def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):
         atomic_write_text(path, text)
-    return paths[0]
+    return paths

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
-from cdb.core.errors import CdbError, check
+from cdb.core.errors import CdbError, ConfigError, check
 
 if TYPE_CHECKING:
     import torch
@@ -76,6 +76,7 @@ class TrainerConfig:
     compile: bool = False         # torch.compile the model
     cudnn_benchmark: bool = False
     data_on_device: bool = True   # in-memory splits moved to the device once, augmented there in batches
+    tensorboard: bool = False     # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard; cdb[tensorboard])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -114,6 +115,12 @@ class TrainerConfig:
               "auto, true or false")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
         check_parallel(self.devices, self.dist_backend)
+        check(isinstance(self.tensorboard, bool), "trainer.tensorboard", self.tensorboard, "true or false")
+        if self.tensorboard:
+            from cdb.train.tensorboard import MISSING, available
+
+            if not available():
+                raise ConfigError(MISSING)
 
     def lr_at(self, u: int) -> float:
         """Learning rate during unit u (0-based): step decay at milestones or cosine, optional linear warm-up."""

@@ -178,6 +178,7 @@ class Pack:
                     try:
                         row = t.after_units(loss_sum[k], count, time.time() - t0)
                     except Exception as exc:  # foreseen (CdbError) or not: this run stops, the others go on
+                        t.close_board()
                         if one:
                             raise
                         log.error("%s: %s", t.run_dir, user_message(exc) or f"{type(exc).__name__}: {exc}",
@@ -194,6 +195,8 @@ class Pack:
                     self._assemble(alive)
         except KeyboardInterrupt as exc:
             bar.close()
+            for t in trainers:
+                t.close_board()
             term = isinstance(exc, Terminated)
             raise Interrupted(f"{'terminated (SIGTERM)' if term else 'interrupted'}; the last checkpoint of every "
                               "run is kept: run the same command with resume=true to continue",

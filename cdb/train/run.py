@@ -23,7 +23,7 @@ from cdb.data.base import DatasetSplits, TensorSplit, targets_of
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
 from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
-from cdb.rundir import BEST, LAST, LOG, METRICS, io
+from cdb.rundir import BEST, LAST, LOG, METRICS, TENSORBOARD, io
 from cdb.rundir.claims import already_holds_a_run
 from cdb.train import speed
 from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batches
@@ -85,6 +85,8 @@ class RunState:
             Sampling(cfg.sampler, targets_of(data.train), data.num_classes, cfg.length)  # trainer.sampler
         self.unit = 0          # units completed
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
+        self.board = None      # the TensorBoard log (trainer.tensorboard=true), opened at the first validation
+        self.start_unit = 0    # where this session's training began (a resumed run: its checkpoint's unit)
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -180,6 +182,7 @@ class RunState:
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
+        self.start_unit = self.unit
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
         expected = len(validation_units(self.cfg, self.unit))
         if len(log_rows) < expected:
@@ -205,6 +208,7 @@ class RunState:
             if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
                 io.atomic_write_json(self.path(METRICS), {"status": "diverged", "steps": steps,
                                                                  "message": message})
+            self.close_board()
             raise CdbError(message)
         res = self.validate(self.data.val)
         acc = res.class_accuracy
@@ -231,6 +235,7 @@ class RunState:
                                      self.path(BEST))
             with open(self.path(LOG), "a") as f:
                 f.write(json.dumps(row) + "\n")
+            self.tensorboard_row(row)
             n_val = self.unit // self.cfg.eval_every
             if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
                 io.atomic_torch_save(self.state(), self.path(LAST))
@@ -273,7 +278,37 @@ class RunState:
             line = collapse_line(out)
             if line:  # run.log only: cdb-run (and the pack launcher) end their output with the same line
                 log.warning("%s: %s", self.run_dir.name, line, extra={"console": False})
+            if self.board is not None:
+                self.board.final(self.hyperparameters(), out["test"], self.unit)
+        self.close_board()
         return out
+
+    # ---- TensorBoard (trainer.tensorboard=true; rank 0 only) -------------------------------------------
+    def tensorboard_row(self, row: dict) -> None:
+        """Log one validation to RUN_DIR/tensorboard/ (cdb.train.tensorboard), opening the log at the first one."""
+        if not self.cfg.tensorboard:
+            return
+        if self.board is None:
+            from cdb.train.tensorboard import Board
+
+            # a resumed run drops what an earlier session logged after its checkpoint (steps > start_unit)
+            self.board = Board(self.path(TENSORBOARD), self.data.class_names,
+                               purge_step=self.start_unit + 1 if self.start_unit else None)
+        self.board.validation(row)
+
+    def hyperparameters(self) -> dict:
+        """The run's settings for TensorBoard's hparams: what the run computes (cdb.build's fingerprint), or for a
+        RunState built without one, the trainer settings and the seed."""
+        if self.settings is not None:
+            return dict(self.settings)
+        from dataclasses import asdict
+
+        return {"seed": self.seed, **{f"trainer.{k}": v for k, v in asdict(self.cfg).items()}}
+
+    def close_board(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
 
 def val_batch_tensors(data: DatasetSplits, idx: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
