@@ -1,8 +1,9 @@
 """The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.loop.Pack).
 
 `cdb-run -m ... pack=8` (hydra/launcher=pack is the default launcher)
-groups the jobs that can share one packed network (same model, trainer
-settings and training-set size; seeds, ratios, tau and losses may differ)
+groups the jobs that can share one packed network (same model and classifier
+head, trainer settings and training-set size; seeds, MNIST ratios, tau and
+losses may differ, and long-tailed imbalance ratios too with trainer.unit=step)
 into packs of up to 8 in sweep order. Every job still gets exactly the run
 directory, .hydra/ folder and files `cdb-run` writes for it alone, so
 `cdb-table` and resume=true work unchanged. Packs train one after another in
@@ -61,9 +62,14 @@ def pack_key(cfg: DictConfig) -> str:
     c = OmegaConf.to_container(task, resolve=True)
     loss = c.get("loss", {})
     meta = loss.get("weighting") in ("l2rw", "mwn")  # a meta step through its own model: always alone
+    head = loss.get("head", "linear")  # the loss may change the model's classifier (LDAM: cosine head)
     for k in PER_RUN:
         c.pop(k, None)
     c.get("dataset", {}).pop("majority_ratio", None)
+    if (c.get("trainer") or {}).get("unit") == "step":  # every step a batch of batch_size: any training-set size
+        c.pop("imbalance", None)
+        c.get("dataset", {}).pop("imbalance", None)
+    c["head"] = head
     return json.dumps(c, sort_keys=True, default=str) + (f"#{id(cfg)}" if meta else "")
 
 

@@ -15,3 +15,18 @@ def test_sweep_jobs_group_by_what_a_pack_shares():
     assert k != pack_key(compose([*base, "model=resnet32"]))
     l2rw = compose([*base, "loss=l2rw"])
     assert pack_key(l2rw) != pack_key(compose([*base, "loss=l2rw"]))  # meta weightings always train alone
+
+
+def test_long_tailed_imbalance_shares_a_pack_with_step_units_and_heads_never_mix():
+    """Imbalance ratios change a long-tailed training set's size, hence the batches of an epoch: with
+    trainer.unit=step (batch_size every step) runs of any ratio pack, with epochs only runs of one ratio. LDAM's
+    cosine head is another model than the plain linear classifier: other packs."""
+    from cdb.launch.pack import pack_key
+
+    lt = ["dataset=cifar_lt", "loss=cdb"]
+    assert pack_key(compose([*lt, "imbalance=10"])) != pack_key(compose([*lt, "imbalance=100"]))
+    step = [*lt, "trainer.unit=step"]
+    assert pack_key(compose([*step, "imbalance=10", "seed=1"])) == \
+        pack_key(compose([*step, "imbalance=100", "loss=ce"]))
+    assert pack_key(compose([*lt, "loss.tau=2", "seed=3"])) == pack_key(compose(lt))  # Table 4's tau sweep
+    assert pack_key(compose(["dataset=cifar_lt", "loss=ldam_drw"])) != pack_key(compose(lt))
