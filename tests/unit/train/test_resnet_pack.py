@@ -73,3 +73,23 @@ def test_a_resnet32_run_in_a_pack_of_4_equals_the_run_alone(cifar, tmp_path):
     # the four runs differ: their data (seed, imbalance) and losses; CDB-CE moved its weights
     assert len({json.dumps(t.data.info["train_indices"]["train"]) for t in packed_states}) == 4
     assert packed[1]["final_weights"] != packed[0]["final_weights"] == [1.0] * 100
+
+
+def test_ldam_runs_pack_with_their_cosine_head(cifar, tmp_path):
+    """LDAM-DRW's runs replace the classifier by the cosine head (NormedLinear): they pack with each other (one
+    batched matmul of normalised features and class weights) and give the counts of the runs alone."""
+    from cdb.models.packed import PackedNormedLinear
+    from cdb.train.loop import Pack, train_alone
+
+    runs = [("0", "10", "ldam_drw"), ("1", "100", "ldam_drw")]
+    extra = ["model.blocks=1", "loss.drw_start=4"]  # the deferred re-weighting switches on at the second validation
+    states = _build(cifar, tmp_path / "pack", runs, extra)
+    pack = Pack(states)
+    packed = pack.fit()
+    assert isinstance(pack.packed.net.fc, PackedNormedLinear)
+    alone = [train_alone(t) for t in _build(cifar, tmp_path / "alone", runs, extra)]
+    for t, p, a in zip(states, packed, alone):
+        lp, la = read_log(t.run_dir), read_log(tmp_path / "alone" / t.run_dir.name)
+        assert [r["val_class_accuracy"] for r in lp] == [r["val_class_accuracy"] for r in la]
+        assert [r["weights"] for r in lp] == [r["weights"] for r in la] and lp[-1]["weights"] != lp[0]["weights"]
+        assert p["checkpoints"]["last"]["test_confusion"] == a["checkpoints"]["last"]["test_confusion"]
