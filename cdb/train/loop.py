@@ -53,6 +53,8 @@ def pack_refusal(trainers: list[RunState]) -> str | None:
             return "runs in one pack need the same model"
         if any(a.shape != b.shape for a, b in zip(t.model.state_dict().values(), t0.model.state_dict().values())):
             return "runs in one pack need the same model shapes (number of classes, input size)"
+        if tuple(t.data.input_shape) != tuple(t0.data.input_shape):  # ResNet-32's weights fit any image size
+            return "runs in one pack need inputs of one shape"
     if not can_pack(t0.model):
         return f"model {type(t0.model).__name__} has no packed form yet: it trains as a pack of one"
     return None

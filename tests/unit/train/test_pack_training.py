@@ -214,6 +214,9 @@ def test_runs_of_different_training_set_sizes_pack_with_step_units_only(tmp_path
     assert all(m["status"] == "complete" for m in out)
     with pytest.raises(ConfigError, match="training splits of one size"):
         Pack(_trainers(tmp_path / "epoch", 2, datas=datas, unit="epoch", length=1, eval_every=1, milestones=[]))
+    small = _data(1, 60, (3, 8, 8))
+    with pytest.raises(ConfigError, match="inputs of one shape"):  # ResNet-32's weights fit any image size
+        Pack(_trainers(tmp_path / "shape", 2, model="resnet32", datas=[_data(0, 60, (3, 16, 16)), small]))
 
 
 def test_a_pack_whose_runs_all_diverge_reports_each(tmp_path):
