@@ -193,12 +193,14 @@ class RunState:
             io.write_jsonl(self.path(LOG), log_rows)
         return None
 
-    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float) -> dict:
+    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float,
+                    val: EvalResult | Exception | None = None) -> dict:
         """At a validation boundary (self.unit just reached): check the training loss, validate, update the
         weighting from class-wise validation accuracy, log, keep the best, checkpoint. Returns the log row.
 
         loss_sum is this run's summed (logged) loss over `count` steps, still on the device: reading it here is
-        the only host synchronisation of the units before it.
+        the only host synchronisation of the units before it. val: this run's validation counts (or the error
+        its validation raised) when its pack validated all its runs at once; None: validate here.
         """
         total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
         if not math.isfinite(total):
@@ -210,7 +212,9 @@ class RunState:
                                                                  "message": message})
             self.close_board()
             raise CdbError(message)
-        res = self.validate(self.data.val)
+        if isinstance(val, Exception):
+            raise val
+        res = self.validate(self.data.val) if val is None else val
         acc = res.class_accuracy
         info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
         row = {
