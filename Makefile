@@ -13,6 +13,7 @@ export CDB_DATA_ROOT
 
 help:  ## this list, then cdb-run's config groups and their choices (from configs/)
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@echo; echo "commands: cdb-run (train), cdb-table (tables), cdb-figures (PNGs), cdb-eval RUN_DIR (evaluate a saved run); python -m cdb --help"
 	@echo; echo "cdb-run GROUP=CHOICE (or python -m cdb run ...; cdb-run --help says more):"
 	@for d in configs/*/ configs/hydra/launcher/; do g=$${d#configs/}; g=$${g%/}; [ "$$g" = hydra ] && continue; \
 	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
@@ -38,8 +39,8 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: LeNet-5 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size
-	$(PY) scripts/bench.py --out results/bench
+bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size (per model)
+	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
 
 EPOCHS ?= 200
 bench-cifar-lt: venv  ## time one whole CIFAR-100-LT ResNet-32 run (synthetic tensors; for a GPU) -> results/bench_cifar_lt.md

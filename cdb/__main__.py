@@ -1,4 +1,4 @@
-"""`python -m cdb COMMAND [ARGS]`: every console script as a sub-command (run, table, figures).
+"""`python -m cdb COMMAND [ARGS]`: every console script as a sub-command (run, table, figures, eval, decouple).
 
 Dispatch only: `python -m cdb run loss=ce` is `cdb-run loss=ce`, `python -m cdb table table1 --runs DIR` is
 `cdb-table table1 --runs DIR`, and so on. Nothing heavy (torch, Hydra) is imported before the command is
@@ -14,6 +14,8 @@ COMMANDS = {
     "run": ("cdb.cli.run", "main", "cdb-run", "train one run, or a Hydra sweep with -m (run --help: config groups)"),
     "table": ("cdb.cli.table", "main", "cdb-table", "a paper table, or `compare` of a sweep's settings, from run dirs"),
     "figures": ("cdb.cli.figures", "main", "cdb-figures", "the paper's figures as PNG (Figure 2; Figure 1 of a run)"),
+    "eval": ("cdb.cli.evaluate", "main", "cdb-eval", "evaluate a finished run's checkpoint (its test split or --data)"),
+    "decouple": ("cdb.cli.decouple", "main", "cdb-decouple", "cRT, tau-norm or LWS on a finished run (Kang et al.)"),
 }
 
 
@@ -36,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     module, function, _, _ = COMMANDS[name]
     command = getattr(importlib.import_module(module), function)
-    if name == "figures":
-        command(rest, prog=f"python -m cdb {name}")   # the PNGs record the command that made them
+    if name in ("figures", "eval"):
+        command(rest, prog=f"python -m cdb {name}")   # the PNGs and eval reports record the command that made them
     else:
         command(rest)
 

@@ -85,9 +85,10 @@ def per_unit(unit: str, epoch_value, step_value):
     return epoch_value if unit == "epoch" else step_value
 
 
-def fraction_of(length, fraction: float) -> list[int]:
-    """`${cdb_fraction_of:${.length},0.75}`: a one-milestone list at that fraction of the run's length."""
-    return [int(round(float(length) * float(fraction)))]
+def fraction_of(length, *fractions: float) -> list[int]:
+    """`${cdb_fraction_of:${.length},0.75}`: milestones at those fractions of the run's length (one or more, e.g.
+    `${cdb_fraction_of:${.length},0.6667,0.8333}`)."""
+    return [int(round(float(length) * float(f))) for f in fractions]
 
 
 for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of)):

@@ -1,12 +1,15 @@
-"""Speed benchmark: LeNet-5 packs of K runs against K runs one after another, and a whole CIFAR-100-LT run.
+"""Speed benchmark: packs of K runs (LeNet-5, Ren et al.'s LeNet, ResNet-32) against K runs one after another,
+and a whole CIFAR-100-LT run.
 
-    make bench                 # results/bench.md, results/bench.json; records the default pack size per device
+    make bench                 # results/bench.md, .json, all three models; records the default pack size per device
     python scripts/bench.py --out results/bench [--threads 1] [--device auto] [--k 1 2 4 ...] [--quick]
+                            [--models lenet5 lenet_ren resnet32] [--batch resnet32=32]
     make bench-cifar-lt        # python scripts/bench.py --cifar-lt-run 200 --out results/bench_cifar_lt
 
 Pack cases time cdb's own loop (cdb.train.loop.Pack.train_units: batches gathered and normalised per run,
-the packed forward, each run's CDB-weighted loss, backward, one SGD step) on MNIST-shaped uint8 tensors,
-with torch.utils.benchmark (Timer.blocked_autorange; Compare prints the table). Per-run speed-up of a pack
+the packed forward, each run's CDB-weighted loss, backward, one SGD step) on uint8 tensors of the model's data
+(MNIST-shaped for the LeNets, CIFAR-100-shaped for ResNet-32), with torch.utils.benchmark
+(Timer.blocked_autorange; Compare prints the table). Per-run speed-up of a pack
 of K = K x (time of one step of a pack of one) / (time of one step of the pack of K): above 1 the pack
 trains each run faster than running the K runs one after another. GFLOP/s uses the step's FLOPs counted
 by torch.utils.flop_counter; % of sgemm compares with a 1024^3 float32 matrix product timed in the same run.
@@ -33,19 +36,30 @@ from cdb.train.config import resolve_device  # noqa: E402  (after the path inser
 
 CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 LAYOUTS = {"channels_first": False, "channels_last": True}
+# model -> (input shape, classes, images per run per step). ResNet-32 at 32 images a step, not CIFAR's 128: a
+# pack of 64 at 128 would hold ~20 GB of activations for the backward pass (2.4 MB an image)
+MODELS = {"lenet5": ((1, 28, 28), 2, 100), "lenet_ren": ((1, 28, 28), 2, 100), "resnet32": ((3, 32, 32), 100, 32)}
+QUICK_BATCH = {"resnet32": 4}  # --quick: a tiny ResNet-32 case (the tests)
 
 
 # ---- what one step costs ----------------------------------------------------------------------------------
-def lenet_train_flops(num_classes: int = 2) -> int:
-    """FLOPs of one image's LeNet-5 training step (forward, backward), as torch.utils.flop_counter counts them."""
+def train_flops(name: str = "lenet5") -> int:
+    """FLOPs of one image's training step (forward, backward) of a bench model, as torch.utils.flop_counter counts
+    them (its data's image shape and classes)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from cdb.models.lenet import LeNet5
+    from cdb.models import build_model
 
-    model, x = LeNet5(num_classes), torch.randn(10, 1, 28, 28)
+    shape, classes, _ = MODELS[name]
+    model, x = build_model(name, classes, shape), torch.randn(10, *shape)
     with FlopCounterMode(display=False) as fc:
         model(x).sum().backward()
     return fc.get_total_flops() // 10
+
+
+def lenet_train_flops(num_classes: int = 2) -> int:
+    """FLOPs of one image's LeNet-5 training step (forward, backward), as torch.utils.flop_counter counts them."""
+    return train_flops("lenet5")
 
 
 def sgemm_gflops(device: torch.device, n: int = 1024, min_run_time: float = 1.0) -> float:
@@ -56,7 +70,7 @@ def sgemm_gflops(device: torch.device, n: int = 1024, min_run_time: float = 1.0)
     return 2 * n**3 / m.median / 1e9
 
 
-# ---- a pack of K LeNet-5 runs ------------------------------------------------------------------------------
+# ---- a pack of K runs of one model ------------------------------------------------------------------------
 def mnist_shaped(n: int = 5000, seed: int = 0):
     """Random uint8 28x28 images with two labels: a training split the size of the protocol's (5000)."""
     from cdb.data.base import DatasetSplits, TensorSplit
@@ -67,30 +81,52 @@ def mnist_shaped(n: int = 5000, seed: int = 0):
     return DatasetSplits("mnist_shaped", split, split, split, 2, ["4", "9"], (1, 28, 28), (0.1307,), (0.3081,))
 
 
-def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
-    """A Pack of k LeNet-5 runs with CDB-CE weights (non-uniform, so the weighted loss runs), seeds 0..k-1."""
+def cifar_shaped(n: int = 5000, seed: int = 0):
+    """Random uint8 3x32x32 images with 100 labels (CIFAR-100's shape; the long-tailed profile does not change a
+    step's cost), cropped and flipped as CIFAR training batches are."""
+    from cdb.data.base import DatasetSplits, TensorSplit
+
+    g = torch.Generator().manual_seed(seed)
+    split = TensorSplit(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+                        torch.randint(0, 100, (n,), generator=g))
+    return DatasetSplits("cifar_shaped", split, split, split, 100, [str(i) for i in range(100)], (3, 32, 32),
+                         CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
+
+
+def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None):
+    """A Pack of k runs of a bench model with CDB-CE weights (non-uniform, so the weighted loss runs), seeds
+    0..k-1, each built from its seed as cdb.build builds it."""
     from cdb.losses import build_criterion
-    from cdb.models.lenet import LeNet5
+    from cdb.models import build_model
     from cdb.train.loop import Pack
     from cdb.train.run import RunState
     from cdb.train.config import TrainerConfig
 
-    data = mnist_shaped()
-    cfg = TrainerConfig(unit="step", length=10**9, batch_size=100, lr=1e-3, device=device, progress=False,
-                        channels_last=channels_last)
+    shape, classes, default_batch = MODELS[name]
+    data = mnist_shaped() if shape[0] == 1 else cifar_shaped()
+    cfg = TrainerConfig(unit="step", length=10**9, batch_size=batch or default_batch, lr=1e-3, device=device,
+                        progress=False, channels_last=channels_last)
+    acc = torch.linspace(0.99, 0.6, classes)
     trainers = []
     for s in range(k):
         torch.manual_seed(s)
-        crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, 2, data.class_counts)
-        crit.weighting.update(0, torch.tensor([0.99, 0.6]))
-        trainers.append(RunState(LeNet5(2), data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
+        model = build_model(name, classes, shape)
+        crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, classes, data.class_counts)
+        crit.weighting.update(0, acc)
+        trainers.append(RunState(model, data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
     return Pack(trainers)
 
 
-def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2) -> benchmark.Measurement:
+def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
+    """A Pack of k LeNet-5 runs (model_pack("lenet5", ...))."""
+    return model_pack("lenet5", k, device, tmp, channels_last)
+
+
+def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2, model: str = "lenet5",
+              batch: int | None = None) -> benchmark.Measurement:
     """Time `steps` training steps of a pack of k (after as many of warm-up)."""
     with tempfile.TemporaryDirectory() as tmp:
-        pack = lenet_pack(k, device, tmp, channels_last)
+        pack = model_pack(model, k, device, tmp, channels_last, batch)
         pack.start()
         state = {"u": 0}
 
@@ -99,13 +135,17 @@ def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, ste
             state["u"] += steps
         run()
         layout = "channels_last" if channels_last else "channels_first"
-        return benchmark.Timer("run()", globals={"run": run}, label="LeNet-5 pack step", sub_label=f"K={k:>3}",
+        return benchmark.Timer("run()", globals={"run": run}, label=f"{model} pack step", sub_label=f"K={k:>3}",
                                description=layout, num_threads=torch.get_num_threads()
                                ).blocked_autorange(min_run_time=min_run_time)
 
 
-def pack_cases(ks, device, min_run_time, steps=2) -> tuple[list[dict], list[benchmark.Measurement]]:
-    flops = lenet_train_flops()
+def pack_cases(ks, device, min_run_time, steps=2, models=("lenet5",), batches=None
+               ) -> tuple[list[dict], list[benchmark.Measurement], dict]:
+    """Every (model, layout, K) case: its step time, per-run speed-up against the pack of one of that model and
+    layout, and share of the sgemm rate."""
+    batches = {m: (batches or {}).get(m) or MODELS[m][2] for m in models}
+    flops = {m: train_flops(m) for m in models}
     rows, measurements = [], []
     dev = resolve_device(device)
     peak = sgemm_gflops(dev, min_run_time=min_run_time)
@@ -115,26 +155,31 @@ def pack_cases(ks, device, min_run_time, steps=2) -> tuple[list[dict], list[benc
         torch.backends.cuda.matmul.allow_tf32 = True
         tf32 = sgemm_gflops(dev, n=8192, min_run_time=min_run_time)
         torch.backends.cuda.matmul.allow_tf32 = before
-    for layout, cl in LAYOUTS.items():
-        base = None
-        for k in ks:
-            m = time_pack(k, str(dev), cl, min_run_time, steps)
-            measurements.append(m)
-            step_s = m.median / steps
-            base = step_s if k == 1 else base
-            ips = 100 * k / step_s
-            rows.append({"k": k, "layout": layout, "step_ms": 1e3 * step_s, "images_per_s_per_run": ips / k,
-                         "per_run_speedup": k * base / step_s if base else None,
-                         "gflops": ips * flops / 1e9, "pct_sgemm": 100 * ips * flops / 1e9 / peak,
-                         **({"pct_tf32": 100 * ips * flops / 1e9 / tf32} if tf32 else {})})
-            print(f"  {layout:15s} K={k:3d}: {1e3 * step_s:8.2f} ms/step, {ips / k:8.0f} images/s per run, "
-                  f"x{rows[-1]['per_run_speedup'] or 0:.2f} per run, {rows[-1]['pct_sgemm']:.0f}% of sgemm", flush=True)
-    return rows, measurements, {"sgemm_gflops": peak, "tf32_gflops": tf32, "train_flops_per_image": flops}
+    for model in models:
+        batch, f = batches[model], flops[model]
+        for layout, cl in LAYOUTS.items():
+            base = None
+            for k in ks:
+                m = time_pack(k, str(dev), cl, min_run_time, steps, model, batch)
+                measurements.append(m)
+                step_s = m.median / steps
+                base = step_s if k == 1 else base
+                ips = batch * k / step_s
+                rows.append({"model": model, "batch": batch, "k": k, "layout": layout, "step_ms": 1e3 * step_s,
+                             "images_per_s_per_run": ips / k, "per_run_speedup": k * base / step_s if base else None,
+                             "flops_per_image": f, "gflops": ips * f / 1e9, "pct_sgemm": 100 * ips * f / 1e9 / peak,
+                             **({"pct_tf32": 100 * ips * f / 1e9 / tf32} if tf32 else {})})
+                print(f"  {model:9s} {layout:15s} K={k:3d}: {1e3 * step_s:8.2f} ms/step, {ips / k:8.0f} images/s per "
+                      f"run, x{rows[-1]['per_run_speedup'] or 0:.2f} per run, {rows[-1]['pct_sgemm']:.0f}% of sgemm",
+                      flush=True)
+    # train_flops_per_image: the first model's (LeNet-5's in the default bench), as before; every case has its own
+    return rows, measurements, {"sgemm_gflops": peak, "tf32_gflops": tf32, "train_flops_per_image": flops[models[0]],
+                                "train_flops_per_image_of": flops}
 
 
 def choose_pack(rows: list[dict], device_type: str) -> dict:
-    """The default pack size for the device: 1 when any K is slower per run than sequential runs, else the
-    fastest K per run (in the faster layout)."""
+    """The default pack size for the device (from the rows of one model): 1 when any K is slower per run than
+    sequential runs, else the fastest K per run (in the faster layout)."""
     slow = [r for r in rows if r["k"] > 1 and r["per_run_speedup"] < 1.0]
     if slow:
         worst = min(slow, key=lambda r: r["per_run_speedup"])
@@ -143,6 +188,25 @@ def choose_pack(rows: list[dict], device_type: str) -> dict:
     best = max(rows, key=lambda r: r["per_run_speedup"] or 0)
     return {"pack": best["k"], "why": f"make bench: K={best['k']} ({best['layout']}) trains each run "
                                       f"{best['per_run_speedup']:.2f}x faster than sequential runs"}
+
+
+def default_packs(rows: list[dict], device_type: str) -> dict:
+    """The device's entry of pack_defaults.json: choose_pack of LeNet-5's rows (the first model's when LeNet-5 was
+    not timed), and with several models one entry per model under "models" (pack=auto takes a run's own)."""
+    models = list(dict.fromkeys(r.get("model", "lenet5") for r in rows))
+    per = {m: choose_pack([r for r in rows if r.get("model", "lenet5") == m], device_type) for m in models}
+    top = dict(per["lenet5" if "lenet5" in per else models[0]])
+    return {**top, "models": per} if len(models) > 1 else top
+
+
+def parse_batches(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        if name not in MODELS or not n.isdigit() or int(n) < 1:
+            raise SystemExit(f"bench.py: error: --batch {item!r}: MODEL=N with MODEL in {sorted(MODELS)}, N >= 1")
+        out[name] = int(n)
+    return out
 
 
 # ---- one whole long-tailed CIFAR-100 run (make bench-cifar-lt) ---------------------------------------------
@@ -212,22 +276,33 @@ def _machine(device: torch.device) -> str:
     return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
+NAMES = {"lenet5": "LeNet-5", "lenet_ren": "Ren et al.'s LeNet", "resnet32": "ResNet-32"}
+
+
 def markdown(r: dict) -> str:
-    lines = ["# Speed: LeNet-5 packs of K runs against K runs one after another", "",
+    models = list(dict.fromkeys(c.get("model", "lenet5") for c in r["cases"]))
+    flops = r.get("train_flops_per_image_of") or {"lenet5": r["train_flops_per_image"]}
+    several = len(models) > 1
+    lines = [f"# Speed: {', '.join(NAMES[m] for m in models)} packs of K runs against K runs one after another", "",
              f"Command: `{r['command']}` ({r['date']}, {r['wall_s']:.0f} s). Machine: {r['machine']}; torch "
              f"{r['torch']}. Load average before/after: {r['load_before']} / {r['load_after']}. {r['note']}", "",
-             f"sgemm (1024^3 float32) in this run: {r['sgemm_gflops']:.1f} GFLOP/s; one LeNet-5 training step of one "
-             f"image: {r['train_flops_per_image'] / 1e6:.2f} MFLOP (torch.utils.flop_counter)."
+             f"sgemm (1024^3 float32) in this run: {r['sgemm_gflops']:.1f} GFLOP/s; one training step of one image: "
+             + "; ".join(f"{NAMES[m]} {flops[m] / 1e6:.2f} MFLOP" for m in models) + " (torch.utils.flop_counter)."
              + (f" TF32 matrix product (8192^3): {r['tf32_gflops']:.0f} GFLOP/s." if r.get("tf32_gflops") else ""), "",
-             "| K | layout | ms per step | images/s per run | per-run speed-up | GFLOP/s | % of sgemm |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+             ("| model | images per run per step " if several else "")
+             + "| K | layout | ms per step | images/s per run | per-run speed-up | GFLOP/s | % of sgemm |",
+             ("| --- | ---: " if several else "") + "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for c in r["cases"]:
         tf32 = f" ({c['pct_tf32']:.1f} of TF32)" if "pct_tf32" in c else ""
-        lines.append(f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
+        lines.append((f"| {NAMES[c['model']]} | {c['batch']} " if several else "")
+                     + f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
     d = r["default_pack"]
     lines += ["", f"Default pack size on {r['device_type']}: **{d['pack']}** ({d['why']}); written to "
-              "cdb/launch/pack_defaults.json, which `pack=auto` reads.", "",
+              "cdb/launch/pack_defaults.json, which `pack=auto` reads."]
+    for m, dm in (d.get("models") or {}).items() if several else ():
+        lines.append(f"- {NAMES[m]} runs (model={m}): pack {dm['pack']} ({dm['why']})")
+    lines += ["",
               "Per-run speed-up = K x (step time of a pack of one) / (step time of the pack of K), both timed on "
               "cdb's own loop (Pack.train_units: data, packed forward, each run's CDB-weighted loss, backward, "
               "SGD) by torch.utils.benchmark. docs/performance.md explains the limit.", "",
@@ -241,6 +316,11 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (sweeps run one thread per job)")
     ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    ap.add_argument("--models", nargs="+", default=["lenet5"], choices=sorted(MODELS),
+                    help="packed models to time (make bench: all three)")
+    ap.add_argument("--batch", nargs="*", default=[], metavar="MODEL=N",
+                    help="images per run per step, e.g. resnet32=128 (defaults: " +
+                         ", ".join(f"{m}={b}" for m, (_, _, b) in MODELS.items()) + ")")
     ap.add_argument("--min-run-time", type=float, default=2.0, help="seconds each case is timed for, at least")
     ap.add_argument("--quick", action="store_true", help="K 1 2, short timings, no pack default written (tests)")
     ap.add_argument("--note", default="", help="a line about the conditions (e.g. other load on the machine)")
@@ -266,15 +346,17 @@ def main(argv=None) -> None:
         return
     ks = [1, 2] if args.quick else sorted(set(args.k) | {1})
     mrt = 0.05 if args.quick else args.min_run_time
+    batches = {**(QUICK_BATCH if args.quick else {}), **parse_batches(args.batch)}
     t0, load_before = time.time(), [round(x, 2) for x in os.getloadavg()]
-    rows, ms, costs = pack_cases(ks, str(device), mrt, steps=1 if args.quick else 2)
+    rows, ms, costs = pack_cases(ks, str(device), mrt, steps=1 if args.quick else 2, models=args.models,
+                                 batches=batches)
     compare = benchmark.Compare(ms)
     compare.trim_significant_figures()
     r = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
          "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
          "device_type": device.type, "threads": args.threads, "load_before": load_before,
          "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note, **costs, "cases": rows,
-         "default_pack": choose_pack(rows, device.type), "compare": str(compare).strip()}
+         "default_pack": default_packs(rows, device.type), "compare": str(compare).strip()}
     out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(r))
     if not args.quick:

@@ -2,8 +2,8 @@
 
 Runs a grid of named settings x seeds through the same code path as `cdb-run` and writes
 results/mnist_stability.md and .csv (pandas; the .md starts with mean ± std per setting and ratio): test
-error of the last and best-validation checkpoints, minority-class test accuracy, whether the run collapsed
-(last checkpoint predicts one class), and how often the class with the largest weight flipped between
+error of the last and best-validation checkpoints, minority-class test accuracy, whether the last checkpoint
+collapsed (cdb.core.metrics.COLLAPSE_RULE), and how often the class with the largest weight flipped between
 validations.
 
     python scripts/mnist_stability.py --seeds 0 1 --ratio 0.99 [--only NAME ...] [--jobs 2]
@@ -70,7 +70,8 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
 
     from cdb.build import train_from_config
     from cdb.config import config_dir
-    from cdb.report.runs import is_collapsed, weight_flips
+    from cdb.core.metrics import run_collapsed
+    from cdb.report.runs import weight_flips
     from cdb.rundir.io import read_jsonl
 
     torch.set_num_threads(1)
@@ -88,7 +89,7 @@ def run_one(args: tuple[str, list[str], int, float, str]) -> dict:
     return {"setting": name, "ratio": ratio, "seed": seed, "overrides": " ".join(overrides),
             "last_error": last["error"], "best_error": best["error"],
             "last_minority_acc": last["per_class_accuracy"][0], "best_minority_acc": best["per_class_accuracy"][0],
-            "collapsed": is_collapsed(last["per_class_accuracy"]), "weight_flips": flips, "validations": len(rows),
+            "collapsed": bool(run_collapsed(m, "last")), "weight_flips": flips, "validations": len(rows),
             "seconds": m.get("train_wall_time_s") if done else round(time.time() - t0, 1), "run_dir": str(run_dir.relative_to(out_root))}
 
 
@@ -118,6 +119,7 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(runs: pd.DataFrame, results: Path, command: str) -> None:
     """results/mnist_stability.csv (every run, full precision) and .md (summary by setting, then every run)."""
+    from cdb.core.metrics import COLLAPSE_RULE
     from cdb.rundir.io import atomic_write_text
 
     atomic_write_text(results / "mnist_stability.csv", runs.to_csv(index=False, lineterminator="\n"))
@@ -133,7 +135,7 @@ def write_report(runs: pd.DataFrame, results: Path, command: str) -> None:
           "overrides column is each run's exact setting, on top of dataset.majority_ratio=<r> seed=<seed>.", "",
           "## By setting and ratio", "",
           "Test error mean ± std over the seeds (population std, ddof=0); collapsed: runs whose last checkpoint "
-          "predicts one class.", "",
+          f"collapsed ({COLLAPSE_RULE}).", "",
           summary(runs).to_markdown(index=False, tablefmt="github", disable_numparse=True), "",
           "## Every run", "",
           shown.to_markdown(index=False, tablefmt="github", disable_numparse=True)]

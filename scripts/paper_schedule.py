@@ -12,6 +12,7 @@ accuracy and both class weights against epoch.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402
 from cdb.report.runs import weight_flips  # noqa: E402
-from cdb.rundir.io import atomic_write_text, read_jsonl  # noqa: E402
+from cdb.rundir.io import atomic_write_bytes, atomic_write_text, read_jsonl  # noqa: E402
 
 
 def setting_label(cfg: dict) -> str:
@@ -105,10 +106,10 @@ def figure(curves: dict, path: Path) -> None:
     axes[-1, 0].set_xlabel("epoch (pass over 5000 training images)")
     axes[-1, 1].set_xlabel("epoch")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, metadata={"Description": "python scripts/paper_schedule.py"})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Description": "python scripts/paper_schedule.py"})
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())  # the tables' writer: the umask's mode, never half a file
 
 
 def main(argv: list[str] | None = None) -> None:

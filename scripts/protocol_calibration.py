@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402
-from cdb.report.runs import get, is_collapsed, load_runs  # noqa: E402
+from cdb.core.metrics import COLLAPSE_RULE, run_collapsed  # noqa: E402
+from cdb.report.runs import get, load_runs  # noqa: E402
 from cdb.rundir.io import atomic_write_text  # noqa: E402
 
 PROTOCOLS = {  # run folder under the output root -> (name, what it is)
@@ -70,7 +71,8 @@ def run_rows(runs_root: Path, paper_schedule_csv: Path | None) -> pd.DataFrame:
             last = r.metrics["checkpoints"]["last"]["test"] if not r.diverged else {}
             rows.append({"protocol": name, "method": method(r.cfg), "ratio": float(get(r.cfg, "dataset.majority_ratio")),
                          "seed": int(r.cfg["seed"]), "error": last.get("error", float("nan")),
-                         "collapsed": is_collapsed(last.get("per_class_accuracy")), "diverged": r.diverged,
+                         "collapsed": bool(run_collapsed(r.metrics, "last")) if not r.diverged else False,
+                         "diverged": r.diverged,
                          "source": f"{folder}/{r.path.relative_to(runs_root / folder)}"})
     if paper_schedule_csv is not None and paper_schedule_csv.exists():  # P1 seeds 0-1 of `make paper-schedule`
         ps = pd.read_csv(paper_schedule_csv)
@@ -156,8 +158,8 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     lines = ["# MNIST 4/9: which protocol reproduces the paper's baselines?", "",
              f"Made by `{command}`. Test error (%) of the last checkpoint, mean ± std (population) over the finished "
              "seeds (n), beside the paper's Table 1 value (mean ± std over its 10 runs). **within**: the mean lies "
-             "within two of the paper's standard deviations of the paper's mean. `c`: runs that ended collapsed (a "
-             "class below 1 % test accuracy). IFW (Ren et al.'s ratio) is compared with the paper's IFW row.", "",
+             "within two of the paper's standard deviations of the paper's mean. `c`: runs whose last checkpoint "
+             f"collapsed ({COLLAPSE_RULE}). IFW (Ren et al.'s ratio) is compared with the paper's IFW row.", "",
              "## Protocols", ""]
     lines += [f"- **{name}**: {what}" for name, what in PROTOCOLS.values()]
     lines += ["", "## Agreement with the paper (baselines CE, IFW, CB: no feedback loop)", ""]

@@ -56,7 +56,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     from cdb.losses import build_criterion
     from cdb.models import build_model
     from cdb.rundir.io import atomic_write_json, atomic_write_text
-    from cdb.train.config import TrainerConfig
+    from cdb.train.batches import describe_sampling
+    from cdb.train.config import TrainerConfig, show_progress
     from cdb.train.run import RunState
 
     run_dir = Path(run_dir)
@@ -73,6 +74,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     criterion = build_criterion(OmegaConf.to_container(cfg.loss, resolve=True), data.num_classes,
                                 data.class_counts)
     tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))
+    tcfg.progress = show_progress(tcfg.progress, tty=sys.stderr.isatty(), env=os.environ, sweep=in_sweep())
     warn_slow(cfg, tcfg, len(data.train))
     state = RunState(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist, settings=fingerprint(cfg))
     if state.is_main:
@@ -82,10 +84,21 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
         summary = data.summary()
         log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
                                                                          "train_class_counts") if k in summary))
+        for note in data.info.get("notes") or []:  # what the dry run prints as "note: ..."
+            log.warning("dataset %s: %s", data.name, note)
+        log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
         if not (run_dir / METRICS).exists():  # a finished run (resume=true) is only reported: keep its record
             atomic_write_text(run_dir / CONFIG, resolved)
             atomic_write_json(run_dir / DATA, summary)
     return state
+
+
+def in_sweep() -> bool:
+    """Whether this run is a job of a sweep (`cdb-run -m`: Hydra's multirun, whatever the launcher)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def warn_slow(cfg: DictConfig, tcfg, n_train: int) -> None:

@@ -19,6 +19,7 @@ _KINDS = {  # dataclass annotation -> (test, what is allowed)
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "str": (lambda v: isinstance(v, str), "a string"),
     "list": (lambda v: isinstance(v, (list, tuple)), "a list, e.g. [3000]"),
+    "progress": (lambda v: isinstance(v, bool) or v == "auto", "auto, true or false"),  # TrainerConfig.progress
 }
 
 

@@ -1,6 +1,7 @@
 """What `cdb-run ... dry_run=true` prints (cdb.cli.dryrun): the dataset built, and what a run would train on.
 
-Prints the class counts of train / val / test, the head class, channels, image size, transforms, normalisation,
+Prints the class counts of train / val / test, the head class (and a tie, if the largest classes tie), the
+builder's notes (e.g. a few colour images among grayscale ones), channels, image size, transforms, normalisation,
 the many/medium/few groups and the model (built, so that one that cannot take the data says so) and trainer a run
 would use.
 """
@@ -31,12 +32,16 @@ def report(cfg) -> str:
     lines = [f"dataset {data.name}" + (f": {info['path']}" if "path" in info else "")
              + f", {c} classes, seed {cfg.seed}"]
     if head is not None:
-        how = ("dataset.class_order" if cfg.dataset.get("class_order") else "the largest class")
+        tie = info.get("head_tie") or []
+        how = ("dataset.class_order" if cfg.dataset.get("class_order") else
+               f"a tie for the largest class between {', '.join(tie)}: the first in label order (sorted folder "
+               "names) was taken; dataset.class_order chooses another" if tie else "the largest class")
         lines.append(f"head class: {head} ({how}); profile order: {', '.join(info['class_order'])}")
     profile = [f"{k}={info[k]}" for k in ("imbalance", "majority_ratio") if info.get(k) is not None]
     if profile:
         lines.append("imbalance profile: " + ", ".join(profile))
     lines.append(table.reset_index().to_string(index=False))
+    lines += [f"note: {note}" for note in info.get("notes") or []]
     lines.append(f"input: {shape[-3]} channel{'s' if shape[-3] > 1 else ''}, {shape[-2]}x{shape[-1]}"
                  + (", held in memory" if info.get("in_memory") else ""))
     if "transforms" in info:
@@ -56,6 +61,14 @@ def report(cfg) -> str:
                         **model_cfg)  # a model that cannot take the data says so
     params = sum(p.numel() for p in model.parameters())
     lines.append(f"model: {cfg.model.name} ({params / 1e6:.2f}M parameters); trainer: {preset}{t.length} {t.unit}s, batch {t.batch_size}, lr {t.lr}"
-                 + (f" (chosen for {chosen['because']})" if chosen else ""))
+                 + (f" (chosen for {chosen['because']})" if "because" in chosen else "")
+                 + (f"; validation every {chosen['eval_every']}" if "eval_every" in chosen else ""))
+    from cdb.core.errors import check
+    from cdb.train.batches import describe_sampling
+    from cdb.train.config import SAMPLERS
+
+    sampler = t.get("sampler") or "instance"
+    check(sampler in SAMPLERS, "trainer.sampler", sampler, "instance, class_balanced, sqrt or progressive")
+    lines.append(describe_sampling(sampler, data.class_counts, data.class_names, int(t.length or 1)))
     lines.append("dry run: nothing written")
     return "\n".join(lines)

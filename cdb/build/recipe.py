@@ -6,7 +6,10 @@ size are known), written into the run's config.yaml (model.name, the filled
 trainer.* values and `auto_choices`, which says what was chosen and why) and
 logged. Settings given on the command line (model=..., trainer=..., trainer.lr=...)
 are never replaced: trainer=auto leaves every trainer setting null, and only the
-nulls are filled from the chosen preset.
+nulls are filled from the chosen preset (unresolved, so that its unit-following
+values follow this run's trainer.unit). With trainer.unit=step, a null
+trainer.eval_every (trainer/small_folder.yaml's step value) becomes the steps of
+one pass over the training split, recorded in auto_choices.eval_every.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from cdb.data.base import DatasetSplits
 from cdb.data.folder import SMALL  # images up to this side get the small-image trainer
 from cdb.config import load_preset
 from cdb.models import choose_model
+from cdb.train.batches import steps_per_unit
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +43,30 @@ def resolve_auto(cfg: DictConfig, data: DatasetSplits) -> DictConfig:
         with open_dict(cfg):
             cfg.model = OmegaConf.merge(load_preset("model", name), {k: v for k, v in cfg.model.items() if k != "name"})
         chosen["model"] = name
-    unset = [k for k, v in cfg.trainer.items() if v is None]
+    # with trainer.unit=step, a null eval_every (small_folder's step value) is one pass over the training split
+    per_pass = cfg.trainer.get("unit") == "step" and cfg.trainer.get("eval_every") is None
+    unset = [k for k, v in cfg.trainer.items() if v is None and not (per_pass and k == "eval_every")]
     if unset:
         name = choose_trainer(shape)
-        preset = load_preset("trainer", name)
+        raw = OmegaConf.to_container(load_preset("trainer", name), resolve=False)  # ${.unit}: this run's unit
         with open_dict(cfg):
             for k in unset:
-                if k in preset:
-                    cfg.trainer[k] = preset[k]
+                if k in raw:
+                    cfg.trainer[k] = raw[k]
         chosen["trainer"] = name
-    if chosen:
+    t = cfg.trainer
+    if t.get("unit") == "step" and t.get("eval_every") is None and isinstance(t.get("batch_size"), int):
+        n = len(data.train)
+        steps = steps_per_unit(n, t.batch_size, "epoch")
         with open_dict(cfg):
-            cfg.auto_choices = {**chosen, "because": what}
-        log.info("%s: chose %s for %s (model=... / trainer=... on the command line choose yourself)",
-                 cfg.dataset.get("name"), ", ".join(f"{k}={v}" for k, v in chosen.items()), what)
+            cfg.trainer.eval_every = steps
+        chosen["eval_every"] = f"{steps} steps: one pass over the {n} training images at batch {t.batch_size}"
+        log.info("trainer.eval_every=%d (%s)", steps, chosen["eval_every"])
+    if chosen:
+        picked = {k: v for k, v in chosen.items() if k in ("model", "trainer")}
+        with open_dict(cfg):
+            cfg.auto_choices = {**chosen, **({"because": what} if picked else {})}
+        if picked:
+            log.info("%s: chose %s for %s (model=... / trainer=... on the command line choose yourself)",
+                     cfg.dataset.get("name"), ", ".join(f"{k}={v}" for k, v in picked.items()), what)
     return cfg

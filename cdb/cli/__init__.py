@@ -1,2 +1,2 @@
-"""Console commands, one module each: run (cdb-run), table (cdb-table), figures (cdb-figures), the dry run and
-the command-line checks. `python -m cdb.cli` is cdb-run."""
+"""Console commands, one module each: run (cdb-run), table (cdb-table), figures (cdb-figures), evaluate
+(cdb-eval), the dry run and the command-line checks. `python -m cdb.cli` is cdb-run."""

@@ -115,3 +115,28 @@ def check_run_path(argv: list[str], root: str | None) -> None:
 def asks_for_info(argv: list[str]) -> bool:
     """--help, --cfg, --info and the like: Hydra answers without a run, so nothing needs to be writable."""
     return any(a in INFO_FLAGS or a.startswith("--cfg") for a in argv)
+
+
+def is_sweep(argv: list[str]) -> bool:
+    """-m / --multirun (or hydra.mode=MULTIRUN): Hydra runs a sweep."""
+    return any(a in ("-m", "--multirun") or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in argv)
+
+
+def run_dir_of(argv: list[str]):
+    """The directory Hydra will make for this single run (hydra.run.dir, resolved as Hydra resolves it), or None
+    where it cannot be known here (Hydra then reports the command line's fault in its own words)."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from cdb.config import compose
+
+    hc = HydraConfig.instance()
+    try:
+        cfg = compose([a for a in argv if not a.startswith("-")], hydra=True)
+        hc.set_config(cfg)
+        return Path(str(cfg.hydra.run.dir))
+    except Exception:  # noqa: BLE001  (any fault here is Hydra's to report, with its own words)
+        return None
+    finally:
+        hc.cfg = None

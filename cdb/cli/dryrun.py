@@ -23,6 +23,7 @@ def requested(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def main(overrides: list[str]) -> None:
+    from cdb.build.checks import check_run
     from cdb.build.dryrun import report
     from cdb.config import compose
 
@@ -30,4 +31,6 @@ def main(overrides: list[str]) -> None:
     if flags:
         raise ConfigError(f"dry_run=true shows one configuration; {flags[0]!r} is not allowed with it "
                           "(no -m/--multirun or other flags)")
-    print(report(compose(overrides)))
+    cfg = compose(overrides)
+    check_run(cfg, overrides)  # the checks a run makes: a value the run refuses, the dry run refuses in its words
+    print(report(cfg))

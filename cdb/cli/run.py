@@ -39,13 +39,18 @@ def _terminated(signum, frame) -> None:
     raise Terminated()
 
 
+# The folders a single run's directory would create, found before Hydra makes it (cli.argv.run_dir_of): a run that
+# fails removes those that it leaves empty, and nothing that existed before. None: not known (sweeps, torchrun ranks).
+_MADE: list[Path] | None = None
+
+
 def task(cfg: DictConfig) -> dict | None:
     """One Hydra job: check, claim, build and train; a foreseen error is one line (a sweep goes on)."""
     from hydra.core.hydra_config import HydraConfig
 
     from cdb.build import checks, run_in
     from cdb.launch.callbacks import FAILED_KEY
-    from cdb.rundir.claims import remove_empty
+    from cdb.rundir.claims import remove_empty, remove_made
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -56,7 +61,10 @@ def task(cfg: DictConfig) -> dict | None:
         metrics = run_in(cfg, run_dir)
     except (Exception, KeyboardInterrupt) as exc:
         line = user_message(exc)
-        remove_empty(run_dir)  # the directory Hydra made for a run that never started
+        if _MADE is not None and not multirun:  # what this command made for a run that never started
+            remove_made(_MADE, under=run_dir)
+        else:
+            remove_empty(run_dir)  # the directory Hydra made for a run that never started
         if line is None or debug_enabled():
             if not multirun:
                 raise  # a bug, or debug on: Hydra prints the traceback and exits 1
@@ -77,9 +85,10 @@ def task(cfg: DictConfig) -> dict | None:
 
     if not is_main_process():
         return metrics
-    from cdb.core.metrics import result_line
+    from cdb.core.metrics import outcome_lines
 
-    print(f"{run_dir}: {result_line(metrics)}")
+    for line in outcome_lines(metrics):  # the result, then (if it collapsed) what to try
+        print(f"{run_dir}: {line}")
     return metrics
 
 
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     """`cdb-run [overrides]`: see `cdb-run --help` and the README."""
     import hydra
 
-    from cdb.rundir.claims import check_writable
+    from cdb.rundir.claims import check_writable, missing_dirs
 
     argv = sys.argv[1:] if argv is None else argv
     argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
@@ -106,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
             cli_argv.check_run_path(argv, root)
             if root is not None:
                 check_writable(root)
+            if os.environ.get("RANK", "0") == "0" and not cli_argv.is_sweep(argv):
+                global _MADE
+                run_dir = cli_argv.run_dir_of(argv)
+                _MADE = None if run_dir is None else missing_dirs(run_dir)
     except CdbError as exc:
         if debug_enabled():
             raise

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def build(argv: list[str]) -> None:
-    """Parse cdb-table's arguments, then print (--out -) or write and print the table."""
+    """Parse cdb-table's arguments, then print the table (no --out, or --out -) or write it under --out, print it
+    and name every file written (on standard error, so that standard output is the table alone)."""
     p = argparse.ArgumentParser(
         prog="cdb-table", description="Build a table from run directories: a paper table (mean ± std over seeds "
         "beside the paper's number), or `compare`: every setting of a sweep side by side.")
@@ -24,8 +25,9 @@ def build(argv: list[str]) -> None:
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR_OR_GLOB",
                    help="folder(s) or glob(s) of folders holding run directories (searched recursively); quote a "
                         "glob ('outputs/sweep*') or let the shell expand it")
-    p.add_argument("--out", default="results",
-                   help="where NAME.<ext> goes (default: results); '-' prints the first format and writes nothing")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the folder NAME.<ext> is written into (e.g. results), replacing files of that name there; "
+                        "without --out (or with '-') the first format is printed and nothing is written")
     p.add_argument("--format", default="md,csv", metavar="FMT[,FMT]",
                    help=f"comma-separated, from {list(FORMATS)} (latex writes NAME.tex); the first one is also "
                         "printed (default: md,csv)")
@@ -44,10 +46,15 @@ def build(argv: list[str]) -> None:
     for fmt in formats or [args.format]:
         if fmt not in FORMATS:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
-    if args.out == "-":
+    if args.out in (None, "-"):
         print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
                          args.note).text(formats[0]), end="")
+        if args.out is None:  # a table is only written where the user says, never over results/ by default
+            exts = ", ".join(f"{args.name}.{FORMATS[f]}" for f in formats)
+            print(f"cdb-table: printed only, nothing written; --out DIR writes {exts} there", file=sys.stderr)
         return
-    path = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
-                       args.beside_command, args.note)
-    print(path.read_text(), end="")
+    paths = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
+                        args.beside_command, args.note)
+    print(paths[0].read_text(), end="")
+    for path in paths:
+        print(f"cdb-table: wrote {path}", file=sys.stderr)

@@ -59,24 +59,33 @@ def _load_split(base: Path, layout: str, split: str, list_file: str | None,
     return None, read_list(base / list_file, HOW)
 
 
-def choose_shape(base: Path, paths: list[str], channels, image_size) -> tuple[int, int]:
-    """(channels, image size): given, or from the training images' headers (auto).
+def choose_shape(base: Path, paths: list[str], channels, image_size) -> tuple[int, int, dict[str, int], list[str]]:
+    """(channels, image size, {Pillow mode: probed files}, notes): given, or from the training images' headers
+    (auto).
 
-    channels auto: 1 when every probed image is grayscale, else 3. image_size auto: the median short side when
-    it is at most SMALL (small images keep their size), else PHOTO_SIZE.
+    channels auto: 1 when every probed image is grayscale, else 3; when only some are in colour, a note says so
+    with the count of each mode (the dry run prints it, run.log logs it). image_size auto: the median short side
+    when it is at most SMALL (small images keep their size), else PHOTO_SIZE.
     """
     check(channels in ("auto", 1, 3), "dataset.channels", channels, "auto, 1 or 3")
     check(image_size == "auto" or (isinstance(image_size, int) and image_size > 0), "dataset.image_size",
           image_size, "auto or a size in pixels")
     if channels != "auto" and image_size != "auto":
-        return channels, image_size
+        return channels, image_size, {}, []
     modes, sizes = probe_images([base / p for p in paths])
+    notes = []
     if channels == "auto":
-        channels = 1 if modes <= GRAY_MODES else 3
+        colour = sum(n for m, n in modes.items() if m not in GRAY_MODES)
+        channels = 1 if colour == 0 else 3
+        if 0 < colour < sum(modes.values()):
+            counts = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
+            notes.append(f"3 channels: {colour} of the {sum(modes.values())} training images probed are in colour "
+                         f"({counts}), so every image is read as RGB, and model=auto picks a colour model; "
+                         "dataset.channels=1 reads them all as grayscale")
     if image_size == "auto":
         side = int(statistics.median(min(h, w) for h, w in sizes))
         image_size = side if side <= SMALL else PHOTO_SIZE
-    return channels, image_size
+    return channels, image_size, dict(sorted(modes.items())), notes
 
 
 def choose_augment(augment: str, channels: int, size: int) -> str:
@@ -163,6 +172,10 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
     val = _load_split(base, layout, "val", val_list, names)
     num_classes = len(names) if names else max(label for _, label in train_items) + 1
     names = names or [str(c) for c in range(num_classes)]
+    if num_classes < 2:
+        where, hint = ((base / "train", "add a sub-folder of images per class") if layout == "imagefolder"
+                       else (base / train_list, "list images of at least two labels"))
+        raise DataError(f"{where} has one class ({names[0]}): a classifier needs at least two; {hint}")
     for split, its in (("val", val[1] if val else []), ("test", test[1])):
         bad = [label for _, label in its if not 0 <= label < num_classes]
         if bad:
@@ -181,12 +194,15 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
         val_items = val[1]
     available = [len(r) for r in rest]
     order = head_order(names, available, class_order)
+    # classes tied for the largest: head_order took the first in label order (sorted folder names)
+    tie = [names[c] for c in range(num_classes) if available[c] == max(available)] if class_order is None else []
+    tie = tie if len(tie) > 1 else []
     counts = profile(available, order, imbalance, majority_ratio, n_train)
     keep = torch.cat([r[:n] for r, n in zip(rest, counts)] if counts else rest)
     train_ds = full.subset(keep)
 
     # ---- how the images look: channels, size, augmentation, normalisation ----
-    channels, image_size = choose_shape(base, train_ds.paths, channels, image_size)
+    channels, image_size, modes, notes = choose_shape(base, train_ds.paths, channels, image_size)
     augment = choose_augment(augment, channels, image_size)
     check(mean is None or len(mean) == channels, "dataset.mean", mean, f"null (from the training images) or "
           f"{channels} numbers in [0, 1]")
@@ -230,11 +246,12 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
         augment=batched,
-        info={"path": str(base), "head": names[order[0]], "class_order": [names[c] for c in order],
+        info={"path": str(base), "head": names[order[0]], "head_tie": tie, "class_order": [names[c] for c in order],
               "imbalance": imbalance, "majority_ratio": majority_ratio, "channels": channels,
               "image_size": image_size, "augment": augment, "in_memory": in_memory, "transforms": transforms,
               "mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std],
-              "groups": groups, "group_thresholds": group_text,
+              "groups": groups, "group_thresholds": group_text, "image_modes": modes,
+              "notes": notes,  # what a user must read before training: the dry run prints them, run.log logs them
               "files": splits},  # the image of every row of each split, for audits (not in data.json)
     )
 

@@ -60,16 +60,18 @@ def decode(path: Path, channels: int = 3) -> torch.Tensor:
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
 
 
-def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[set[str], list[tuple[int, int]]]:
-    """(Pillow modes, (height, width) sizes) of up to `limit` files spread evenly over `paths`; reads headers only."""
+def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[dict[str, int], list[tuple[int, int]]]:
+    """({Pillow mode: files}, (height, width) sizes) of up to `limit` files spread evenly over `paths`; reads
+    headers only."""
     from PIL import Image, UnidentifiedImageError
 
     step = max(1, len(paths) // limit)
-    modes, sizes = set(), []
+    modes: dict[str, int] = {}
+    sizes = []
     for path in list(paths)[::step][:limit]:
         try:
             with Image.open(path) as img:
-                modes.add(img.mode)
+                modes[img.mode] = modes.get(img.mode, 0) + 1
                 sizes.append((img.height, img.width))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"cannot decode image {path}: {exc}") from None
@@ -147,5 +149,8 @@ def scan_image_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
     items = []
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise DataError(f"class folder {folder / name} is empty: no image ({', '.join(IMAGE_EXTENSIONS)}) in it "
+                            "or below it; add its images, or remove the folder if it is not a class")
         items += [(str(p.relative_to(folder)), label) for p in files]
     return classes, items

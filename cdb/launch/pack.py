@@ -1,8 +1,9 @@
 """The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.loop.Pack).
 
 `cdb-run -m ... pack=8` (hydra/launcher=pack is the default launcher)
-groups the jobs that can share one packed network (same model, trainer
-settings and training-set size; seeds, ratios, tau and losses may differ)
+groups the jobs that can share one packed network (same model and classifier
+head, trainer settings and training-set size; seeds, MNIST ratios, tau and
+losses may differ, and long-tailed imbalance ratios too with trainer.unit=step)
 into packs of up to 8 in sweep order. Every job still gets exactly the run
 directory, .hydra/ folder and files `cdb-run` writes for it alone, so
 `cdb-table` and resume=true work unchanged. Packs train one after another in
@@ -34,18 +35,22 @@ DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make be
 PER_RUN = ("seed", "loss", "resume", "threads", "pack")
 
 
-def default_pack(device_type: str) -> tuple[int, str]:
-    """(pack size, why) for a device type, as the benchmark recorded it; 1 when it recorded nothing."""
+def default_pack(device_type: str, model: str | None = None) -> tuple[int, str]:
+    """(pack size, why) for a device type (and model, where the benchmark timed that model on its own), as the
+    benchmark recorded it; 1 when it recorded nothing."""
     table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
     entry = table.get(device_type)
     if entry is None:
         return 1, f"no benchmark of packs on {device_type} recorded in {DEFAULTS.name}"
+    own = (entry.get("models") or {}).get(model)
+    if own is not None:
+        return int(own["pack"]), f"model={model}: {own.get('why', '')}"
     return int(entry["pack"]), entry.get("why", "")
 
 
-def resolve_pack(value: Any, device_type: str) -> int:
+def resolve_pack(value: Any, device_type: str, model: str | None = None) -> int:
     if value in (None, "auto"):
-        k, why = default_pack(device_type)
+        k, why = default_pack(device_type, model)
         log.info("pack=auto on %s: pack size %d (%s)", device_type, k, why)
         return k
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -61,9 +66,14 @@ def pack_key(cfg: DictConfig) -> str:
     c = OmegaConf.to_container(task, resolve=True)
     loss = c.get("loss", {})
     meta = loss.get("weighting") in ("l2rw", "mwn")  # a meta step through its own model: always alone
+    head = loss.get("head", "linear")  # the loss may change the model's classifier (LDAM: cosine head)
     for k in PER_RUN:
         c.pop(k, None)
     c.get("dataset", {}).pop("majority_ratio", None)
+    if (c.get("trainer") or {}).get("unit") == "step":  # every step a batch of batch_size: any training-set size
+        c.pop("imbalance", None)
+        c.get("dataset", {}).pop("imbalance", None)
+    c["head"] = head
     return json.dumps(c, sort_keys=True, default=str) + (f"#{id(cfg)}" if meta else "")
 
 
@@ -97,14 +107,20 @@ class PackLauncher(Launcher):
                   "an integer >= 1 (packs trained at a time)")
             # trainer=auto (dataset=folder) leaves device null until the run is built: null means auto here too
             device = resolve_device(str(OmegaConf.select(jobs[0], "trainer.device", default=None) or "auto")).type
-            size = resolve_pack(OmegaConf.select(jobs[0], "pack", default=1), device)
+            groups: dict[str, list[int]] = {}
+            for i, job in enumerate(jobs):
+                groups.setdefault(pack_key(job), []).append(i)
+            value, sizes = OmegaConf.select(jobs[0], "pack", default=1), {}
+            for key, ids in groups.items():  # pack=auto: the size recorded for the group's model
+                model = OmegaConf.select(jobs[ids[0]], "model.name", default=None)
+                if model not in sizes:
+                    sizes[model] = resolve_pack(value, device, model)
+                groups[key] = (ids, sizes[model])
         except CdbError as exc:
             print(f"cdb-run: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        groups: dict[str, list[int]] = {}
-        for i, job in enumerate(jobs):
-            groups.setdefault(pack_key(job), []).append(i)
-        packs = [ids[j: j + size] for ids in groups.values() for j in range(0, len(ids), size)]
+        size = max(sizes.values(), default=1)
+        packs = [ids[j: j + k] for ids, k in groups.values() for j in range(0, len(ids), k)]
         packs.sort(key=lambda p: p[0])  # sweep order: every cell's seed 0 before any seed 1
         log.info("Launching %d jobs as %d packs of up to %d runs, %d at a time", len(jobs), len(packs), size,
                  min(self.n_jobs, len(packs)))
@@ -154,7 +170,7 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
 
     from cdb.launch.callbacks import record_failure
     from cdb.build import claimed_run
-    from cdb.core.metrics import result_line
+    from cdb.core.metrics import outcome_lines
     from cdb.train.loop import Pack, pack_refusal
 
     trainers, returns = [], []
@@ -195,6 +211,7 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
                 ret.return_value = None
                 record_failure(hydra_context, job, ret, job_failure(res))
             else:
-                print(f"{t.run_dir}: {result_line(res)}")
+                for line in outcome_lines(res):
+                    print(f"{t.run_dir}: {line}")
                 ret.return_value = res
     return returns

@@ -1,21 +1,30 @@
 """K copies of one network fused into one wide network (HFTA-style), so K small runs train as one.
 
 Activations of the convolutional part are laid out (B, K*C, H, W): run k's
-batch sits in channel block k. A convolution becomes a grouped convolution
-with K groups, BatchNorm2d normalises each of the K*C channels on its own (so
-it is per run already), pooling and ReLU act per channel. At a Flatten the
-layout changes to (K, B, F) and each Linear becomes one batched matrix
-multiply (torch.baddbmm) with a leading "which run" dimension. No operation
-mixes two runs, so run k's gradient is its own loss's gradient.
+batch sits in channel block k (run-major channels). A convolution becomes a
+grouped convolution with K groups, BatchNorm2d over the K*C channels
+normalises each channel on its own over (B, H, W), and every channel of block k
+holds run k's batch only, so its statistics (and running averages) are run
+k's: per run already. Pooling, padding and ReLU act per channel. ResNet-32's
+option-A shortcut pads each run's channel block with zeros (not the fused
+block's two ends, which would shift run k's channels into run k+1's block).
+At a Flatten the layout changes to (K, B, F) and each Linear becomes one
+batched matrix multiply (torch.baddbmm) with a leading "which run"
+dimension; LDAM's cosine head (NormedLinear) is one batched matrix multiply
+of the normalised features and class weights. No operation mixes two runs,
+so run k's gradient is its own loss's gradient.
 
 Parameters are the K runs' own values stacked: a convolution weight is
 (K*out, in, kh, kw) (rows of run k contiguous), a linear weight (K, out, in).
-`run_views(k, t)` maps a packed tensor (a parameter or its optimizer state)
+`run_view(name, t, k)` maps a packed tensor (a parameter or its optimizer state)
 to run k's slice, which has exactly the shape of the plain module's tensor.
+The pack is assembled from the runs' own models, each built from its own seed,
+so every run starts from exactly the initialisation it has alone.
 
-Supported: models whose forward only chains their leaf modules (LeNet-5, Ren et al.'s LeNet).
-Models with shape-changing code in forward (ResNet-32's zero-padded shortcut)
-train as packs of one.
+Supported (`PACKABLE`): models whose forward chains their leaf modules, with
+only element-wise code between them (ReLU, the residual sum): LeNet-5, Ren
+et al.'s LeNet, the CIFAR ResNets (ResNet-32), with either head. Other models
+(ResNet-10, 3D-ResNeXt) train as packs of one.
 """
 from __future__ import annotations
 
@@ -25,11 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cdb.models.heads import NormedLinear
 from cdb.models.lenet import LeNet5
 from cdb.models.lenet_ren import LeNetRen
+from cdb.models.resnet_cifar import CifarResNet, ZeroPadShortcut
 
-PACKABLE = (LeNet5, LeNetRen)  # forward = composition of the leaves below; anything else trains alone
-ELEMENTWISE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.ConstantPad2d)
+PACKABLE = (LeNet5, LeNetRen, CifarResNet)  # forward = composition of the leaves below; anything else trains alone
+# leaves that act on each channel on its own: on (B, K*C, H, W) they are per run as they are
+PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity, nn.ConstantPad2d)
 
 
 class PackedConv2d(nn.Module):
@@ -68,6 +80,39 @@ class PackedLinear(nn.Module):
 
     def view(self, name: str, t: torch.Tensor, k: int) -> torch.Tensor:
         return t[k]
+
+
+class PackedNormedLinear(nn.Module):
+    """K cosine heads (NormedLinear, weight (in, out)) as one batched matrix multiply on (K, B, in)."""
+
+    def __init__(self, heads: list[NormedLinear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in heads]).clone())
+
+    def forward(self, x):
+        return torch.bmm(F.normalize(x, dim=2), F.normalize(self.weight, dim=1))
+
+    def view(self, name: str, t: torch.Tensor, k: int) -> torch.Tensor:
+        return t[k]
+
+
+class PackedZeroPadShortcut(nn.Module):
+    """K option-A shortcuts on (B, K*C, H, W): subsample, then zero-pad each run's own block of C channels."""
+
+    def __init__(self, k: int, m: ZeroPadShortcut):
+        super().__init__()
+        self.k, self.stride, self.pad = k, m.stride, m.pad
+
+    def forward(self, x):
+        b, kc = x.shape[:2]
+        last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        x = x[:, :, ::self.stride, ::self.stride]
+        x = x.reshape(b, self.k, kc // self.k, *x.shape[-2:])  # (B, K, C, H, W): the pad acts on each run's C
+        x = F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2)).flatten(1, 2)
+        return x.contiguous(memory_format=torch.channels_last) if last else x
+
+    def view(self, name, t, k):  # no tensors
+        return t
 
 
 class PackedBatchNorm2d(nn.BatchNorm2d):
@@ -109,13 +154,17 @@ def _fuse(mods: list[nn.Module]) -> nn.Module:
         return PackedConv2d(mods)
     if isinstance(m, nn.Linear):
         return PackedLinear(mods)
+    if isinstance(m, NormedLinear):
+        return PackedNormedLinear(mods)
+    if isinstance(m, ZeroPadShortcut):
+        return PackedZeroPadShortcut(len(mods), m)
     if isinstance(m, nn.BatchNorm2d):
         return PackedBatchNorm2d(mods)
     if isinstance(m, nn.Flatten):
         if (m.start_dim, m.end_dim) != (1, -1):
             raise ValueError("packed Flatten supports start_dim=1, end_dim=-1 only")
         return PackedFlatten(len(mods))
-    if isinstance(m, ELEMENTWISE):
+    if isinstance(m, PER_CHANNEL):
         return copy.deepcopy(m)
     raise ValueError(f"{type(m).__name__} has no packed form")
 

@@ -4,12 +4,32 @@ ResNet-32 is n = 5 (0.46M parameters for 10 classes), the model of the
 paper's CIFAR experiments (following Cui et al. 2019). Shortcuts that change
 shape are parameter-free (He et al.'s option A: subsample by 2 and zero-pad
 the new channels), which is what keeps ResNet-32 at 0.46M.
+
+Every shape-changing step of `forward` is a parameter-free leaf module (`ZeroPadShortcut`, the average pool,
+the flatten), so that cdb.models.packed can fuse K of these networks into one (each leaf has a packed form);
+the functions computed, the parameter names and the initialisation (the random draws, in order) are those of
+the plain functional form.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: keep every `stride`-th pixel and zero-pad `pad` new channels (pad // 2 before, the rest after)."""
+
+    def __init__(self, stride: int, pad: int):
+        super().__init__()
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, pad={self.pad}"
 
 
 class BasicBlock(nn.Module):
@@ -22,12 +42,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.stride, self.pad = stride, cout - cin
-
-    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1 and self.pad == 0:
-            return x
-        x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))  # option A: zero channels
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else ZeroPadShortcut(stride, cout - cin)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -50,6 +65,7 @@ class CifarResNet(nn.Module):
                 cin = w
             stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3 = stages
+        self.pool, self.flatten = nn.AdaptiveAvgPool2d(1), nn.Flatten()
         self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -58,7 +74,7 @@ class CifarResNet(nn.Module):
     def features(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.flatten(self.pool(x))
 
     def forward(self, x):
         return self.fc(self.features(x))

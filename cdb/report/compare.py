@@ -11,27 +11,39 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from cdb.core.errors import CdbError
 from cdb.report.runs import RunRecord, get
+from cdb.rundir import setting_name
 from cdb.report.spec import TableSpec
 
 MAX_CLASS_COLUMNS = 10
 BASE = {"test error": "error", "balanced accuracy": "macro_recall"}
 SHOTS = {"many-shot": "many_accuracy", "medium-shot": "medium_accuracy", "few-shot": "few_accuracy"}
 SETTINGS = ["dataset.name", "model.name", "loss.label", "loss.tau", "trainer.unit", "trainer.length",
-            "trainer.lr", "trainer.select"]
+            "trainer.lr", "trainer.sampler", "trainer.select"]
 
 
 def setting(run: RunRecord, by: str = "override") -> str:
-    """The row of a run: its override name (the run directory's parent when the run directory is seed=<n>,
-    else the loss label), or the value of config key `by`."""
+    """The setting of a run: its override name (the run directory's parent when the run directory is seed=<n>,
+    else the loss label; for a decoupled run (cdb-decouple), its source's), or the value of config key `by`."""
     if by == "override":
-        if run.path.name.startswith("seed="):
-            return run.path.parent.name
-        return str(get(run.cfg, "loss.label", run.path.name))
+        source = get(run.cfg, "decouple.source_setting")
+        return str(source) if source is not None else setting_name(run.path, run.cfg)
     value = get(run.cfg, by)
     return f"{by}={value}"
+
+
+def row_names(runs: list[RunRecord], by: str = "override") -> tuple[dict[Path, str], list[str]]:
+    """({run directory: its row}, the overrides every row shares): short_names of the settings; a decoupled run's row is
+    its method ("cRT", "tau-norm (tau=0.7)", "LWS"), after its source's setting when the runs hold several."""
+    label, shared = short_names({setting(r, by) for r in runs})
+    rows = {}
+    for r in runs:
+        base, stage2 = label[setting(r, by)], get(r.cfg, "decouple.label") if by == "override" else None
+        rows[r.path] = base if stage2 is None else f"{base} + {stage2}" if len(label) > 1 else str(stage2)
+    return rows, shared
 
 
 def _items(override_name: str) -> list[str]:
@@ -88,14 +100,14 @@ def compare_spec(runs: list[RunRecord], by: str = "override") -> TableSpec:
     names = _class_names(runs)
     shots = {col: key for col, key in SHOTS.items() if any(key in r.metrics.get("test", {}) for r in runs)}
     cols = [*BASE, *(f"class {n}" for n in names), *shots]
-    label, shared = short_names({setting(r, by) for r in runs})
+    row_of, shared = row_names(runs, by)
     thresholds = sorted({json.dumps(r.metrics["test"]["group_thresholds"], sort_keys=True)
                          for r in runs if "group_thresholds" in r.metrics.get("test", {})})
 
     def cells(run: RunRecord):
         if run.diverged:   # no test values: counted in its row's first column as "d diverged"
-            return [(label[setting(run, by)], next(iter(BASE)), float("nan"))]
-        t, row = run.metrics["test"], label[setting(run, by)]
+            return [(row_of[run.path], next(iter(BASE)), float("nan"))]
+        t, row = run.metrics["test"], row_of[run.path]
         out = [(row, col, t[key]) for col, key in {**BASE, **shots}.items() if key in t]
         if names:
             out += [(row, f"class {n}", a) for n, a in zip(names, t["per_class_accuracy"])]
@@ -103,7 +115,7 @@ def compare_spec(runs: list[RunRecord], by: str = "override") -> TableSpec:
 
     return TableSpec(
         name="compare", title=f"Comparison of {len(runs)} finished runs, by {by}",
-        rows=sorted(label.values()), cols=cols, cells=cells, value_name="%", settings=SETTINGS,
+        rows=sorted(set(row_of.values())), cols=cols, cells=cells, value_name="%", settings=SETTINGS,
         empty="—", flag_collapsed=bool(names),
         notes=([f"every row also has: {', '.join(shared)}"] if shared else [])
         + ["test error and accuracies of the selected checkpoint (trainer.select) on the test split.",

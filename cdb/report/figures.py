@@ -2,7 +2,8 @@
 Figure 1 (training class distribution and class-wise test accuracy) and the class weights / tau over time.
 
 Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
-the command that made it in its metadata ("Description").
+the command that made it in its metadata ("Description") and is written like the tables (cdb.rundir.io: a
+temporary file renamed over the target, with the mode the umask gives, 0644 under umask 022).
 `cdb-figures figure2 --out results` / `cdb-figures run <run dir> --out results` (also `python -m cdb figures`
 and `python scripts/figures.py` from a checkout).
 """
@@ -16,7 +17,7 @@ import torch
 
 from cdb.core.errors import CdbError
 from cdb.losses.weighting import cdb_weights
-from cdb.rundir import LOG, METRICS
+from cdb.rundir import DATA, LOG, METRICS
 from cdb.rundir.io import atomic_write_bytes, read_jsonl
 
 FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
@@ -47,6 +48,9 @@ def figure2_curves(taus: Sequence[float] = FIGURE2_TAUS, points: int = 201) -> t
     return d, {float(t): cdb_weights(1.0 - d, float(t), "none")[0] for t in taus}
 
 
+FIGURE2 = "figure2.png"
+
+
 def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") -> Path:
     """Figure 2: class weight against class difficulty for each tau."""
     plt = _pyplot()
@@ -59,7 +63,7 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
     ax.set_title("Figure 2: effect of tau on the difficulty-based weights")
     ax.legend()
     ax.grid(alpha=0.3)
-    path = _save(fig, Path(out) / "figure2.png", command)
+    path = _save(fig, Path(out) / FIGURE2, command)
     plt.close(fig)
     return path
 
@@ -78,7 +82,7 @@ def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
     plt = _pyplot()
     m = _read_json(Path(run_dir) / METRICS)
     counts, acc = m["train_class_counts"], m["test"]["per_class_accuracy"]
-    names = m.get("class_names") or [str(c) for c in range(len(counts))]
+    names = class_names(run_dir, len(counts))
     order = sorted(range(len(counts)), key=lambda c: -counts[c])
     xs = range(len(order))
     fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 0.35 * len(order) * 2), 4))
@@ -99,8 +103,29 @@ def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
     return path
 
 
+def class_names(run_dir: Path, count: int) -> list[str]:
+    """The run's class names, as the tables print them: from metrics.json, else data.json (a run still training),
+    else the class indices."""
+    for name in (METRICS, DATA):
+        path = Path(run_dir) / name
+        if path.is_file():
+            names = _read_json(path).get("class_names") or []
+            if len(names) == count:
+                return [str(n) for n in names]
+    return [str(c) for c in range(count)]
+
+
 def weights_over_time(run_dir: Path, out: Path, command: str = "") -> Path:
     """Class weights (one line per class) and tau after every validation, from a run's log.jsonl."""
+    plt = _pyplot()
+    fig = weights_figure(run_dir)
+    path = _save(fig, Path(out), command)
+    plt.close(fig)
+    return path
+
+
+def weights_figure(run_dir: Path):
+    """The figure of weights_over_time, one line per class, labelled by class name (class_names)."""
     plt = _pyplot()
     rows = [r for r in read_jsonl(Path(run_dir) / LOG) if "weights" in r]
     if not rows:
@@ -112,25 +137,28 @@ def weights_over_time(run_dir: Path, out: Path, command: str = "") -> Path:
     fig, axes = plt.subplots(2 if has_tau else 1, 1, figsize=(7, 6 if has_tau else 3.5), sharex=True, squeeze=False)
     ax = axes[0][0]
     cmap = plt.get_cmap("viridis")
+    names = class_names(run_dir, w.shape[1])
     for c in range(w.shape[1]):
         ax.plot(units, w[:, c].numpy(), color=cmap(c / max(1, w.shape[1] - 1)), lw=1,
-                label=f"class {c}" if w.shape[1] <= 10 else None)
+                label=f"class {names[c]}" if w.shape[1] <= 10 else None)
     ax.set_ylabel("class weight w_c")
-    ax.set_title("class weights after each validation (colour: class index)")
+    ax.set_title("class weights after each validation (colour: class, in label order)")
     if w.shape[1] <= 10:
         ax.legend(fontsize=7, ncol=2)
     if has_tau:
         axes[1][0].plot(units, [r.get("tau", float("nan")) for r in rows], color="black")
         axes[1][0].set_ylabel("tau")
     axes[-1][0].set_xlabel("unit (epoch or step, see trainer.unit)")
-    path = _save(fig, Path(out), command)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def run_figure_paths(run_dir: Path, out: Path, name: str | None = None) -> list[Path]:
+    """Where run_figures writes Figure 1 and the weights/tau plot of one run: named after the run directory."""
+    name = name or "_".join(Path(run_dir).resolve().parts[-3:]).replace("=", "-").replace(",", "_")
+    return [Path(out) / f"{name}_figure1.png", Path(out) / f"{name}_weights.png"]
 
 
 def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str = "") -> list[Path]:
     """Figure 1 and the weights/tau plot of one run, named after the run directory."""
-    run_dir = Path(run_dir)
-    name = name or "_".join(run_dir.resolve().parts[-3:]).replace("=", "-").replace(",", "_")
-    return [figure1(run_dir, Path(out) / f"{name}_figure1.png", command),
-            weights_over_time(run_dir, Path(out) / f"{name}_weights.png", command)]
+    fig1, weights = run_figure_paths(run_dir, out, name)
+    return [figure1(Path(run_dir), fig1, command), weights_over_time(Path(run_dir), weights, command)]

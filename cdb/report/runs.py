@@ -1,5 +1,6 @@
-"""Reading run directories for reports: one RunRecord per finished run (config.yaml + metrics.json), and the one
-definition of a collapsed run and of a weight flip that tables, figures and scripts share."""
+"""Reading run directories for reports: one RunRecord per finished run (config.yaml + metrics.json), whether a run
+collapsed (by the one rule of cdb.core.metrics) and the definition of a weight flip that tables, figures and scripts
+share."""
 from __future__ import annotations
 
 import glob
@@ -12,6 +13,7 @@ from typing import Sequence
 import yaml
 
 from cdb.core.errors import CdbError
+from cdb.core.metrics import COLLAPSE_BELOW, is_collapsed, run_collapsed  # noqa: F401  (re-exported for scripts)
 from cdb.rundir import CONFIG, METRICS, io
 
 
@@ -89,17 +91,9 @@ def get(d: dict, dotted: str, default=None):
     return d
 
 
-COLLAPSE_BELOW = 1.0  # % accuracy: a class below it is not learned
-
-
-def is_collapsed(per_class_accuracy) -> bool:
-    """Collapsed: the model predicts (almost) only some classes: some class below COLLAPSE_BELOW % accuracy."""
-    return bool(per_class_accuracy) and len(per_class_accuracy) > 1 and min(per_class_accuracy) < COLLAPSE_BELOW
-
-
 def collapsed(run: RunRecord) -> bool:
-    """Whether the run's reported (selected) test result is collapsed (is_collapsed)."""
-    return is_collapsed(run.metrics.get("test", {}).get("per_class_accuracy"))
+    """Whether the run collapsed: cdb.core.metrics.COLLAPSE_RULE on its reported (selected) checkpoint."""
+    return bool(run_collapsed(run.metrics))
 
 
 def weight_flips(rows: list[dict]) -> int:

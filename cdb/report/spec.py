@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from cdb.core.errors import CdbError
+from cdb.core.metrics import COLLAPSE_RULE
 from cdb.report.runs import NoValue, RunRecord, collapsed, get
 from cdb.rundir import settings_of
 
@@ -40,7 +41,7 @@ class TableSpec:
                                                          "trainer.milestones", "trainer.eval_every",
                                                          "trainer.select", "loss.normalize", "loss.reduction"])
     empty: str = "no run"                    # what a cell without runs says
-    flag_collapsed: bool = True              # count runs that ended predicting (almost) one class
+    flag_collapsed: bool = True              # count collapsed runs (cdb.core.metrics.COLLAPSE_RULE)
 
 
 # ---- reading run directories -------------------------------------------------------------------------
@@ -191,8 +192,8 @@ class Table:
               f"Each cell: ours, {spec.value_name}, mean ± std over n runs (n in brackets; population std, "
               "ddof=0)" + (" · the paper's value" if spec.paper else "") + f". \"{spec.empty}\" = no finished "
               "run for that cell; nothing is filled in otherwise." + (
-                  " \"k collapsed\" = k of those runs ended predicting (almost) one class: some class below 1% "
-                  "test accuracy." if spec.flag_collapsed else "") + " \"d diverged\" = d more runs of that cell "
+                  f" \"k collapsed\" = k of those runs collapsed: {COLLAPSE_RULE} (of the checkpoint the run "
+                  "reports)." if spec.flag_collapsed else "") + " \"d diverged\" = d more runs of that cell "
               "stopped on a non-finite training loss: they have no value and are not in n.", "",
               grid(spec, self.cells, markdown=True).to_markdown(tablefmt="github", disable_numparse=True), ""]
         settings = settings_summary(spec, self.contrib)

@@ -146,7 +146,8 @@ SPECS: dict[str, TableSpec] = {
         notes=["† rows: copied by the paper from other papers (Tan et al. 2020, Liu et al. 2019, Kang et al. "
                "2020); our cells in them come only from our own runs of that method.",
                "OLTR + CDB-CE and Joint training + CDB-CE were run inside those methods' own code; cdb does not "
-               "implement OLTR or classifier re-training, so those rows stay empty.",
+               "implement OLTR, and its decoupled second stage (cdb-decouple: cRT, tau-norm, LWS) fills no row "
+               "here, so those rows stay empty.",
                "Many / Medium / Few: accuracy on classes with > 100 / 20-100 / < 20 training images (OLTR's "
                "protocol); the paper reports only Top-1."]),
     "table6": TableSpec(
@@ -197,8 +198,8 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 formats: Sequence[str] = ("md", "csv"), by: str = "override",
                 beside: Sequence[str | Path] | None = None, beside_command: str = "",
-                notes: Sequence[str] = ()) -> Path:
-    """Write out_dir/NAME.<ext> in each format; returns the first file's path."""
+                notes: Sequence[str] = ()) -> list[Path]:
+    """Write out_dir/NAME.<ext> in each format; returns the paths written, in the order of `formats`."""
     from cdb.rundir.io import atomic_write_text, check_out_dir
 
     check_out_dir(out_dir)
@@ -207,4 +208,4 @@ def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):
         atomic_write_text(path, text)
-    return paths[0]
+    return paths

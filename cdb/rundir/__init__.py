@@ -4,6 +4,7 @@ make one process its owner (claims). Everything that reads or writes a run direc
     <run_dir>/config.yaml     every resolved setting          <run_dir>/log.jsonl    one row per validation
     <run_dir>/data.json       the data summary                <run_dir>/run.log      the run's log (Hydra logging)
     <run_dir>/metrics.json    the final metrics (status)      <run_dir>/checkpoints/last.pt, best.pt
+    <run_dir>/tensorboard/    TensorBoard event files         <run_dir>/eval/<name>.json   cdb-eval's metrics
 """
 from pathlib import Path
 
@@ -15,6 +16,8 @@ RUN_LOG = "run.log"
 CHECKPOINTS = Path("checkpoints")
 LAST = CHECKPOINTS / "last.pt"
 BEST = CHECKPOINTS / "best.pt"
+TENSORBOARD = Path("tensorboard")   # trainer.tensorboard=true: the run's TensorBoard event files
+EVAL = Path("eval")                 # cdb-eval: <name>.json, one per evaluation (never metrics.json)
 
 # Settings that change how fast a run goes or where its files are, not what it computes (the keys configs/config.yaml
 # leaves out of run-directory names, less `seed`, plus where the data lives, how trainer=auto chose, which result is
@@ -24,7 +27,8 @@ RUNTIME_KEYS = frozenset({
     "trainer.progress", "trainer.num_workers", "trainer.eval_batch_size", "hydra.launcher.n_jobs",
     "dataset.download", "trainer.devices", "trainer.dist_backend", "trainer.channels_last", "trainer.compile",
     "trainer.cudnn_benchmark", "trainer.data_on_device",
-    "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label",
+    "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label", "trainer.tensorboard",
+    "decouple.source",   # where a decoupled run's source run lives (cdb-decouple): its seed differs per run
 })
 
 
@@ -45,3 +49,13 @@ def settings_of(config: dict) -> dict:
 
     walk(config, "")
     return flat
+
+
+def setting_name(run_dir: str | Path, config: dict) -> str:
+    """The setting a run belongs to, as `cdb-table compare` names its row: the override folder of
+    <output_root>/<name>/<overrides>/seed=<n> when the run directory is seed=<n>, else the run's loss label."""
+    run_dir = Path(run_dir)
+    if run_dir.name.startswith("seed="):
+        return run_dir.parent.name
+    loss = config.get("loss") if isinstance(config, dict) else None
+    return str((loss or {}).get("label", run_dir.name) if isinstance(loss, dict) else run_dir.name)

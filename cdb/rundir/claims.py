@@ -7,7 +7,8 @@
 - a directory that already holds a run is refused unless resume=true, before any file in it changes;
 - temporary files a kill left behind during a write (cdb.rundir.io.TMP_GLOB) are removed;
 - if a run that started in an empty directory fails before its first checkpoint, the half-made directory
-  is removed, so it cannot pass for a run.
+  is removed, so it cannot pass for a run, with the folders above it that the claim made (cdb-run removes those
+  that Hydra made for the run, and never one that existed before the command).
 """
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ def claim(run_dir: str | Path, resume: bool) -> Iterator[Claim]:
     """Pre-flight checks and the lock around one run; see the module docstring."""
     run_dir = Path(run_dir)
     check_writable(run_dir)
+    made = missing_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     failed_fresh = False
     try:
@@ -138,8 +140,31 @@ def claim(run_dir: str | Path, resume: bool) -> Iterator[Claim]:
                     _remove_half_made(run_dir)
                 raise
     finally:
-        if failed_fresh:  # the lock is released now
-            remove_empty(run_dir)
+        if failed_fresh:  # the lock is released now: the emptied run directory, and the folders this claim made
+            remove_made([run_dir.absolute(), *made[1:]] if made else [run_dir.absolute()])
+
+
+def missing_dirs(path: str | Path) -> list[Path]:
+    """`path` and those of its ancestors that do not exist yet, deepest first: what making `path` would create."""
+    out = []
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def remove_made(dirs: list[Path], under: Path | None = None) -> None:
+    """rmdir the directories a command made (missing_dirs before it ran), deepest first, while they are empty; with
+    `under`, only `under` itself and its ancestors among them. Nothing that existed before is touched."""
+    under = Path(under).absolute() if under is not None else None
+    for d in dirs:
+        if (under is not None and d != under and d not in under.parents) or not d.exists():
+            continue  # not on this run's path, or removed already (the claim empties a failed fresh run)
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def remove_empty(run_dir: Path) -> None:

@@ -4,6 +4,12 @@ The order of training samples is a pure function of (seed, step), so a
 resumed run sees exactly the batches an uninterrupted one would, with no
 sampler state to save. In-memory TensorSplits are sliced, augmented and
 normalised a batch at a time; Dataset splits go through a DataLoader.
+
+trainer.sampler (Kang et al. 2020, sec. 3): `instance` (the default) is the
+shuffled passes above; `class_balanced`, `sqrt` and `progressive` draw each
+unit's samples with replacement, class j with probability p_j (class_probabilities),
+from a generator seeded by (seed, unit), so they are a pure function of
+(seed, step) too.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 from cdb.data.augment import AUGMENTATIONS, normalize
 from cdb.data.base import DatasetSplits, TensorSplit
 
-_ORDER, _AUGMENT = 1_000_003, 2_000_029  # stream offsets so order and augmentation draw unrelated numbers
+_ORDER, _AUGMENT, _RESAMPLE = 1_000_003, 2_000_029, 3_000_017  # stream offsets: order, augmentation and
+# re-sampling draw unrelated numbers
 
 
 def _gen(seed: int, stream: int, index: int) -> torch.Generator:
@@ -36,13 +43,86 @@ def _pass_order(n: int, seed: int, p: int) -> torch.Tensor:
     return torch.randperm(n, generator=_gen(seed, _ORDER, p))
 
 
-def unit_batches(n: int, batch_size: int, unit: str, u: int, seed: int) -> list[torch.Tensor]:
+# trainer.sampler -> q of p_j ∝ n_j^q (Kang et al. 2020, sec. 3); progressive mixes q = 1 and q = 0 over training
+SAMPLERS = {"instance": 1.0, "class_balanced": 0.0, "sqrt": 0.5, "progressive": None}
+
+
+def class_probabilities(counts, sampler: str, u: int = 0, length: int = 1) -> torch.Tensor:
+    """p_j, the probability that a drawn sample is of class j, in unit u (0-based) of `length` (float64).
+
+    instance, class_balanced, sqrt: p_j = n_j^q / sum_i n_i^q with q = 1, 0, 1/2. progressive:
+    p_j(t) = (1 - t/T) p_j^IB + (t/T) p_j^CB with t = u and T = length (instance-balanced at the first unit,
+    nearly class-balanced at the last). A class without training samples is never drawn (p_j = 0).
+    """
+    n = torch.as_tensor(counts, dtype=torch.float64)
+
+    def power(q: float) -> torch.Tensor:
+        w = torch.where(n > 0, n.clamp_min(1) ** q, torch.zeros_like(n))
+        return w / w.sum()
+
+    if sampler == "progressive":
+        t = u / length
+        return (1 - t) * power(1.0) + t * power(0.0)
+    return power(SAMPLERS[sampler])
+
+
+class Sampling:
+    """What a re-sampled batch plan needs of a run: its sampler, training labels and trainer.length."""
+
+    def __init__(self, sampler: str, labels: torch.Tensor, num_classes: int, length: int):
+        self.sampler, self.length = sampler, int(length)
+        self.labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+        self.counts = torch.bincount(self.labels, minlength=num_classes)
+        self._fixed = None if sampler == "progressive" else self._sample_weights(0)
+
+    def _sample_weights(self, u: int) -> torch.Tensor:
+        """Each training sample's probability: p_{y_i} / n_{y_i} (uniform within its class)."""
+        p = class_probabilities(self.counts, self.sampler, u, self.length)
+        return (p / self.counts.clamp_min(1))[self.labels]
+
+    def draw(self, k: int, seed: int, u: int) -> torch.Tensor:
+        """k sample indices drawn with replacement for unit u, from a generator seeded by (seed, u)."""
+        w = self._fixed if self._fixed is not None else self._sample_weights(u)
+        return torch.multinomial(w, k, replacement=True, generator=_gen(seed, _RESAMPLE, u))
+
+
+def describe_sampling(sampler: str, counts, class_names: list[str], length: int) -> str:
+    """One line for run.log and the dry run: the sampler and the expected share of each class in a batch."""
+    counts = torch.as_tensor(counts)
+
+    def shares(p: torch.Tensor) -> str:
+        if len(p) <= 10:
+            return ", ".join(f"{name} {float(x):.3f}" for name, x in zip(class_names, p))
+        big, small = int(counts.argmax()), int(torch.where(counts > 0, counts, counts.max() + 1).argmin())
+        return (f"largest class ({class_names[big]}) {float(p[big]):.4f}, smallest ({class_names[small]}) "
+                f"{float(p[small]):.4f}")
+
+    if sampler == "instance":
+        return ("sampler: instance (shuffled passes, p_j = n_j / N): expected batch shares "
+                f"{shares(class_probabilities(counts, 'instance'))}")
+    if sampler == "progressive":
+        return (f"sampler: progressive (p_j(t) = (1 - t/T) n_j/N + (t/T)/C, T = {length} units, drawn with "
+                f"replacement): expected batch shares {shares(class_probabilities(counts, 'instance'))} at unit 0, "
+                f"{shares(class_probabilities(counts, sampler, length - 1, length))} at the last unit")
+    q = {0.0: "0", 0.5: "1/2"}[SAMPLERS[sampler]]
+    return (f"sampler: {sampler} (p_j ∝ n_j^{q}, drawn with replacement): expected batch shares "
+            f"{shares(class_probabilities(counts, sampler))}")
+
+
+def unit_batches(n: int, batch_size: int, unit: str, u: int, seed: int,
+                 sampling: Sampling | None = None) -> list[torch.Tensor]:
     """Index tensors of the batches of unit `u`.
 
     unit="epoch": one shuffled pass (the last batch may be smaller).
     unit="step": one batch of exactly batch_size from an endless stream of
     shuffled passes, as in Ren et al.'s step-counted MNIST training.
+    sampling (trainer.sampler other than instance): an epoch is n samples drawn with replacement from p_j,
+    cut into the same batches as a pass; a step is batch_size such samples.
     """
+    if sampling is not None and sampling.sampler != "instance":
+        if unit == "epoch":
+            return list(torch.split(sampling.draw(n, seed, u), batch_size))
+        return [sampling.draw(batch_size, seed, u)]
     if unit == "epoch":
         perm = torch.randperm(n, generator=_gen(seed, _ORDER, u))
         return list(torch.split(perm, batch_size))

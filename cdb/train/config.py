@@ -7,15 +7,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
-from cdb.core.errors import CdbError, check
+from cdb.core.errors import CdbError, ConfigError, check
 
 if TYPE_CHECKING:
     import torch
 
 
+SAMPLERS = ("instance", "class_balanced", "sqrt", "progressive")  # trainer.sampler (cdb/train/batches.py)
 BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
+Progress = Any  # trainer.progress: "auto", true or false (cdb.build.checks knows this annotation by its name)
+
+
+def show_progress(setting, *, tty: bool, env: Mapping[str, str], sweep: bool) -> bool:
+    """Whether a run shows its progress bar. trainer.progress=true / false: as given. auto (the default): only on a
+    terminal (stderr is a TTY), never in CI (the CI variable that CI services set, unless it is empty, 0 or
+    false) and never in a sweep (-m: the pack launcher or any Hydra launcher), whose many runs would each draw one."""
+    if isinstance(setting, bool):
+        return setting
+    ci = str(env.get("CI", "")).strip().lower() not in ("", "0", "false", "no")
+    return bool(tty) and not ci and not sweep
 
 
 def check_parallel(devices, backend) -> None:
@@ -47,10 +59,13 @@ class TrainerConfig:
     warmup: Optional[int] = 0              # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
     select: Optional[str] = "last"         # checkpoint whose test metrics are "the" result: last or best (validation)
     device: Optional[str] = "auto"         # auto, cpu, cuda, cuda:N
-    progress: Optional[bool] = True
+    progress: Optional[Progress] = "auto"  # auto (a bar on a terminal; none in CI or sweeps), true, false
     num_workers: Optional[int] = 0
     eval_batch_size: Optional[int] = 1000
     checkpoint_every: Optional[int] = 1    # validations between saved checkpoints (the last one is always saved)
+    # how training samples are drawn (cdb/train/batches.py; Kang et al. 2020, sec. 3): instance (shuffled passes),
+    # class_balanced, sqrt or progressive (p_j ∝ n_j^q, q = 0, 1/2, or from 1 to 0 over `length`)
+    sampler: str = "instance"
     # ---- parallelism and speed (docs/distributed.md): same computation; amp rounds to bf16, sync_bn=false on a
     # BatchNorm model makes each process normalise with its own slice's statistics ---------------------------
     devices: int = 1              # >1: spawn that many data-parallel processes here (not under torchrun)
@@ -61,6 +76,7 @@ class TrainerConfig:
     compile: bool = False         # torch.compile the model
     cudnn_benchmark: bool = False
     data_on_device: bool = True   # in-memory splits moved to the device once, augmented there in batches
+    tensorboard: bool = False     # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard; cdb[tensorboard])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":
@@ -92,9 +108,19 @@ class TrainerConfig:
         check(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an integer >= 1")
         check(self.num_workers >= 0, "trainer.num_workers", self.num_workers, "an integer >= 0")
         check(self.select in ("last", "best"), "trainer.select", self.select, "last or best")
+        check(self.sampler in SAMPLERS, "trainer.sampler", self.sampler,
+              "instance, class_balanced, sqrt or progressive")
         check(self.schedule in ("step", "cosine"), "trainer.schedule", self.schedule, "step or cosine")
+        check(isinstance(self.progress, bool) or self.progress == "auto", "trainer.progress", self.progress,
+              "auto, true or false")
         check(all(0 < m for m in self.milestones), "trainer.milestones", self.milestones, "positive unit counts")
         check_parallel(self.devices, self.dist_backend)
+        check(isinstance(self.tensorboard, bool), "trainer.tensorboard", self.tensorboard, "true or false")
+        if self.tensorboard:
+            from cdb.train.tensorboard import MISSING, available
+
+            if not available():
+                raise ConfigError(MISSING)
 
     def lr_at(self, u: int) -> float:
         """Learning rate during unit u (0-based): step decay at milestones or cosine, optional linear warm-up."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import time
 
 import torch
@@ -25,6 +27,8 @@ from cdb.losses.functional import cross_entropy, reduce_weighted
 from cdb.losses.weighting import Weighting
 from cdb.models.packed import PackedModel, can_pack
 from cdb.train import speed
+from cdb.train.config import show_progress
+from cdb.train.evaluate import EvalResult, evaluate_pack
 from cdb.train.run import RunState, StepContext
 
 log = logging.getLogger(__name__)
@@ -40,8 +44,11 @@ def pack_refusal(trainers: list[RunState]) -> str | None:
             return "a pack of several runs trains in one process: leave trainer.devices at 1"
         if t.cfg != t0.cfg:
             return "runs in one pack need the same trainer settings"
-        if len(t.data.train) != len(t0.data.train) or t.device != t0.device:
-            return "runs in one pack need training splits of one size on one device"
+        if t.device != t0.device:
+            return "runs in one pack need one device"
+        if t.cfg.unit == "epoch" and len(t.data.train) != len(t0.data.train):  # step units: batch_size each step
+            return ("runs in one pack need training splits of one size (the same batches per epoch), unless "
+                    "trainer.unit=step")
         if type(t.criterion.weighting).sample_weights is not Weighting.sample_weights:
             return (f"weighting {type(t.criterion.weighting).__name__} takes a meta step through its own model: "
                     "it trains as a pack of one")
@@ -49,6 +56,8 @@ def pack_refusal(trainers: list[RunState]) -> str | None:
             return "runs in one pack need the same model"
         if any(a.shape != b.shape for a, b in zip(t.model.state_dict().values(), t0.model.state_dict().values())):
             return "runs in one pack need the same model shapes (number of classes, input size)"
+        if tuple(t.data.input_shape) != tuple(t0.data.input_shape):  # ResNet-32's weights fit any image size
+            return "runs in one pack need inputs of one shape"
     if not can_pack(t0.model):
         return f"model {type(t0.model).__name__} has no packed form yet: it trains as a pack of one"
     return None
@@ -128,6 +137,17 @@ class Pack:
             for g in t.optimizer.param_groups:
                 g["lr"] = lr
 
+    def validate(self) -> list[EvalResult | CdbError] | None:
+        """Every active run's validation counts from one packed forward per batch (cdb.train.evaluate.evaluate_pack),
+        or None for a pack of one (the run validates its own module, as alone). Runs whose validation splits are one
+        object read each batch once."""
+        if self.packed is None:
+            return None
+        t0 = self.active[0]
+        return evaluate_pack(self.net, [(t.data.val, t.data) for t in self.active], self.device,
+                             self.cfg.eval_batch_size, autocast=t0.autocast, on_device=self.cfg.data_on_device,
+                             num_workers=self.cfg.num_workers)
+
     def forward(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         """Logits of each run on its own batch: (all of them as one (K, B, C) tensor or None for one run, a list)."""
         if self.packed is None:
@@ -158,7 +178,8 @@ class Pack:
         self._assemble(trainers)
         unit, out = trainers[0].unit, {}
         one = len(trainers) == 1
-        bar = tqdm(total=cfg.length * spu, initial=unit * spu, disable=not (cfg.progress and trainers[0].is_main),
+        shown = show_progress(cfg.progress, tty=sys.stderr.isatty(), env=os.environ, sweep=not one)
+        bar = tqdm(total=cfg.length * spu, initial=unit * spu, disable=not (shown and trainers[0].is_main),
                    desc=trainers[0].run_dir.name if one else f"pack of {len(trainers)}", unit="step",
                    dynamic_ncols=True, mininterval=1.0)
         t0 = time.time()
@@ -168,12 +189,14 @@ class Pack:
                 loss_sum, count = self.train_units(unit, u_end, bar)
                 unit = u_end
                 self._disassemble(cfg.lr_at(unit - 1))
+                vals = self.validate() or [None] * len(self.active)
                 alive = []
                 for k, t in enumerate(self.active):
                     t.unit = unit
                     try:
-                        row = t.after_units(loss_sum[k], count, time.time() - t0)
+                        row = t.after_units(loss_sum[k], count, time.time() - t0, vals[k])
                     except Exception as exc:  # foreseen (CdbError) or not: this run stops, the others go on
+                        t.close_board()
                         if one:
                             raise
                         log.error("%s: %s", t.run_dir, user_message(exc) or f"{type(exc).__name__}: {exc}",
@@ -190,6 +213,8 @@ class Pack:
                     self._assemble(alive)
         except KeyboardInterrupt as exc:
             bar.close()
+            for t in trainers:
+                t.close_board()
             term = isinstance(exc, Terminated)
             raise Interrupted(f"{'terminated (SIGTERM)' if term else 'interrupted'}; the last checkpoint of every "
                               "run is kept: run the same command with resume=true to continue",

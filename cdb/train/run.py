@@ -19,14 +19,14 @@ from typing import Callable, Iterator
 import torch
 
 from cdb.data.augment import normalize
-from cdb.data.base import DatasetSplits, TensorSplit
+from cdb.data.base import DatasetSplits, TensorSplit, targets_of
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
-from cdb.core.metrics import summarize
-from cdb.rundir import BEST, LAST, LOG, METRICS, io
+from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
+from cdb.rundir import BEST, LAST, LOG, METRICS, TENSORBOARD, io
 from cdb.rundir.claims import already_holds_a_run
 from cdb.train import speed
-from cdb.train.batches import steps_per_unit, train_batches, unit_batches
+from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batches
 from cdb.train.config import TrainerConfig
 from cdb.train.evaluate import EvalResult, evaluate
 from cdb.train.placement import Local
@@ -81,8 +81,12 @@ class RunState:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.steps_per_unit = steps_per_unit(len(data.train), cfg.batch_size, cfg.unit)
+        self.sampling = None if cfg.sampler == "instance" else \
+            Sampling(cfg.sampler, targets_of(data.train), data.num_classes, cfg.length)  # trainer.sampler
         self.unit = 0          # units completed
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
+        self.board = None      # the TensorBoard log (trainer.tensorboard=true), opened at the first validation
+        self.start_unit = 0    # where this session's training began (a resumed run: its checkpoint's unit)
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -140,7 +144,8 @@ class RunState:
     def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
         """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
         cfg = self.cfg
-        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed))
+        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed,
+                                                        self.sampling))
         stream = train_batches(self.data, batches, self.device, self.seed, u * self.steps_per_unit,
                                cfg.num_workers, cfg.data_on_device)
         for (x, y), b in zip(stream, batches):
@@ -177,6 +182,7 @@ class RunState:
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
+        self.start_unit = self.unit
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
         expected = len(validation_units(self.cfg, self.unit))
         if len(log_rows) < expected:
@@ -187,12 +193,14 @@ class RunState:
             io.write_jsonl(self.path(LOG), log_rows)
         return None
 
-    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float) -> dict:
+    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float,
+                    val: EvalResult | Exception | None = None) -> dict:
         """At a validation boundary (self.unit just reached): check the training loss, validate, update the
         weighting from class-wise validation accuracy, log, keep the best, checkpoint. Returns the log row.
 
         loss_sum is this run's summed (logged) loss over `count` steps, still on the device: reading it here is
-        the only host synchronisation of the units before it.
+        the only host synchronisation of the units before it. val: this run's validation counts (or the error
+        its validation raised) when its pack validated all its runs at once; None: validate here.
         """
         total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
         if not math.isfinite(total):
@@ -202,8 +210,11 @@ class RunState:
             if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
                 io.atomic_write_json(self.path(METRICS), {"status": "diverged", "steps": steps,
                                                                  "message": message})
+            self.close_board()
             raise CdbError(message)
-        res = self.validate(self.data.val)
+        if isinstance(val, Exception):
+            raise val
+        res = self.validate(self.data.val) if val is None else val
         acc = res.class_accuracy
         info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
         row = {
@@ -228,6 +239,7 @@ class RunState:
                                      self.path(BEST))
             with open(self.path(LOG), "a") as f:
                 f.write(json.dumps(row) + "\n")
+            self.tensorboard_row(row)
             n_val = self.unit // self.cfg.eval_every
             if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
                 io.atomic_torch_save(self.state(), self.path(LAST))
@@ -248,10 +260,11 @@ class RunState:
                     continue
                 self.model.load_state_dict(state["model"])
             val, test = self.validate(self.data.val), self.validate(self.data.test)
+            names = self.data.class_names
             out["checkpoints"][name] = {
                 "unit": self.unit if name == "last" else state["unit"],
-                "val": summarize(val.confusion, val.topk_correct, groups),
-                "test": summarize(test.confusion, test.topk_correct, groups),
+                "val": summarize(val.confusion, val.topk_correct, groups, names),
+                "test": summarize(test.confusion, test.topk_correct, groups, names),
                 "test_confusion": test.confusion.tolist(),
             }
         self.model.load_state_dict(last_state)
@@ -261,10 +274,45 @@ class RunState:
         out["class_names"] = self.data.class_names
         out["final_weights"] = self.criterion.weighting.class_weights().tolist()
         out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
+        out["collapsed"] = run_collapsed(out)  # {class: [splits]} of the reported checkpoint; {} when none
         if self.is_main:
             io.atomic_torch_save(self.state(complete=True), self.path(LAST))
             io.atomic_write_json(self.path(METRICS), out)
+            log.info("%s: %s", self.run_dir.name, result_line(out))
+            line = collapse_line(out)
+            if line:  # run.log only: cdb-run (and the pack launcher) end their output with the same line
+                log.warning("%s: %s", self.run_dir.name, line, extra={"console": False})
+            if self.board is not None:
+                self.board.final(self.hyperparameters(), out["test"], self.unit)
+        self.close_board()
         return out
+
+    # ---- TensorBoard (trainer.tensorboard=true; rank 0 only) -------------------------------------------
+    def tensorboard_row(self, row: dict) -> None:
+        """Log one validation to RUN_DIR/tensorboard/ (cdb.train.tensorboard), opening the log at the first one."""
+        if not self.cfg.tensorboard:
+            return
+        if self.board is None:
+            from cdb.train.tensorboard import Board
+
+            # a resumed run drops what an earlier session logged after its checkpoint (steps > start_unit)
+            self.board = Board(self.path(TENSORBOARD), self.data.class_names,
+                               purge_step=self.start_unit + 1 if self.start_unit else None)
+        self.board.validation(row)
+
+    def hyperparameters(self) -> dict:
+        """The run's settings for TensorBoard's hparams: what the run computes (cdb.build's fingerprint), or for a
+        RunState built without one, the trainer settings and the seed."""
+        if self.settings is not None:
+            return dict(self.settings)
+        from dataclasses import asdict
+
+        return {"seed": self.seed, **{f"trainer.{k}": v for k, v in asdict(self.cfg).items()}}
+
+    def close_board(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
 
 def val_batch_tensors(data: DatasetSplits, idx: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -56,7 +56,7 @@ def test_console_scripts_resolve_and_match_the_sub_commands():
 def test_python_m_cdb_help_and_unknown_command(tmp_path):
     h = python_m_cdb(["--help"], tmp_path)
     assert h.returncode == 0 and "usage: python -m cdb COMMAND" in h.stdout
-    for name in ("run", "table", "figures"):
+    for name in ("run", "table", "figures", "eval"):
         assert f"\n  {name} " in h.stdout
     bad = python_m_cdb(["tabel"], tmp_path)
     err = bad.stderr.strip()

@@ -35,3 +35,20 @@ def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
     assert res.returncode == 1 and "cdb-run: sweep: 0 ok, 5 failed" in res.stderr
     assert res.stderr.count("failed: CIFAR-100 file") == 5
     assert not list((tmp_path / "out").rglob("seed=*"))
+
+
+def test_a_resnet32_sweep_trains_as_packs(tmp_path):
+    """ResNet-32 on long-tailed CIFAR-100 (a tiny one in the real file format) through the pack launcher: two seeds x
+    two imbalance ratios x CE and CDB-CE with pack=4 train as 2 packs of 4, each run in its own run directory."""
+    from helpers import QUICK
+    from helpers.datasets import write_cifar100
+
+    write_cifar100(tmp_path / "data", train_per_class=3, test_per_class=1)
+    r = cdb_run(tmp_path, "-m", "dataset=cifar_lt", "seed=0,1", "imbalance=10,100", "loss=ce,cdb", "pack=4",
+                "model.blocks=1", "dataset.val_per_class=1", "trainer.unit=step", "trainer.length=2",
+                "trainer.eval_every=1", "trainer.batch_size=8", "trainer.milestones=[]", *QUICK)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert "Launching 8 jobs as 2 packs of up to 4 runs" in out and "one by one" not in out, out[-3000:]
+    assert "cdb-run: sweep: 8 ok, 0 failed" in r.stderr
+    assert len(list((tmp_path / "out").rglob("metrics.json"))) == 8

@@ -44,6 +44,15 @@ def _nodes(cases) -> dict[str, dict]:
                 for c in cases}
 
 
+def _changed_on_purpose(case: str, key: str, before):
+    """What a setting is now where it changed on purpose since the snapshot, else its value in the snapshot."""
+    if key == "progress" and before is not None:
+        return "auto"   # issue 23: a bar on a terminal, none in CI or sweeps (was true; false in mnist_quick, table1/2)
+    if case == "trainer=small_folder trainer.unit=step" and key == "eval_every":
+        return None     # issue 23: one pass over the training split, counted from the data (cdb/build/recipe.py)
+    return before
+
+
 def test_every_preset_composes_to_the_settings_it_had_before():
     from cdb.config import config_dir
     from cdb.train.config import TrainerConfig
@@ -54,6 +63,7 @@ def test_every_preset_composes_to_the_settings_it_had_before():
     defaults = {f.name: getattr(TrainerConfig(), f.name) for f in dataclasses.fields(TrainerConfig)}
     for case, now in _nodes(cases).items():
         for key, value in before[case].items():
+            value = _changed_on_purpose(case, key, value)
             assert (now[key], type(now[key])) == (value, type(value)), (case, key)
         # a key a preset used to leave out (trainer/mnist.yaml had no `schedule`) now comes from the schema, with
         # the TrainerConfig default the trainer filled in before

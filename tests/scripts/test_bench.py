@@ -1,5 +1,6 @@
 """scripts/bench.py: the FLOP count behind its GFLOP/s column (by hand from LeNet-5's layer sizes), the rule that
-picks the default pack size, the report it writes, and the whole-run CIFAR-100-LT timing on a small set."""
+picks the default pack size, the report it writes (LeNet-5; Ren et al.'s LeNet and ResNet-32 in a tiny case), and the
+whole-run CIFAR-100-LT timing on a small set."""
 from __future__ import annotations
 
 import importlib.util
@@ -57,6 +58,30 @@ def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp
     for c in r["cases"]:
         assert c["per_run_speedup"] == pytest.approx(c["k"] * one[c["layout"]] / c["step_ms"])
     assert "| 2 | channels_last |" in (tmp_path / "b.md").read_text()
+    assert (REPO / "cdb" / "launch" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
+
+
+def test_quick_bench_of_ren_lenet_and_resnet32_packs(bench, tmp_path):
+    """make bench times Ren et al.'s LeNet and ResNet-32 packs too (here their tiny case: K = 1, 2, ResNet-32 at 4
+    images a step): each model's speed-up against its own pack of one, its own FLOPs per image, a default per model."""
+    defaults = (REPO / "cdb" / "launch" / "pack_defaults.json").read_text()
+    bench.main(["--quick", "--device", "cpu", "--models", "lenet_ren", "resnet32", "--out", str(tmp_path / "b")])
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert [(c["model"], c["k"], c["layout"]) for c in r["cases"]] == [
+        (m, k, layout) for m in ("lenet_ren", "resnet32") for layout in ("channels_first", "channels_last")
+        for k in (1, 2)]
+    flops = r["train_flops_per_image_of"]
+    # ResNet-32 on 32x32 (100 classes) costs far more than Ren's LeNet on 28x28 (~69 MFLOP forward alone)
+    assert flops["resnet32"] > 3 * 69e6 > flops["lenet_ren"] > 0
+    for c in r["cases"]:
+        assert c["batch"] == {"lenet_ren": 100, "resnet32": 4}[c["model"]]
+        assert c["gflops"] == pytest.approx(c["batch"] * c["k"] / (c["step_ms"] / 1e3) * flops[c["model"]] / 1e9)
+        assert c["pct_sgemm"] == pytest.approx(100 * c["gflops"] / r["sgemm_gflops"])
+        one = next(o for o in r["cases"] if (o["model"], o["layout"], o["k"]) == (c["model"], c["layout"], 1))
+        assert c["per_run_speedup"] == pytest.approx(c["k"] * one["step_ms"] / c["step_ms"])
+    assert set(r["default_pack"]["models"]) == {"lenet_ren", "resnet32"}
+    md = (tmp_path / "b.md").read_text()
+    assert "| ResNet-32 | 4 | 2 | channels_last |" in md and "- ResNet-32 runs (model=resnet32): pack" in md
     assert (REPO / "cdb" / "launch" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
 
 

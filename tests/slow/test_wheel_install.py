@@ -45,7 +45,7 @@ def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
                         timeout=300)
     losses = ", ".join(sorted(p.stem for p in (REPO / "configs" / "loss").glob("*.yaml")))
     assert mh.returncode == 0 and f"\nloss: {losses}\n" in mh.stdout, mh.stdout + mh.stderr
-    for script in ("cdb-table", "cdb-figures"):
+    for script in ("cdb-table", "cdb-figures", "cdb-eval"):
         assert (venv / "bin" / script).is_file(), script
     r = subprocess.run([str(cli), "trainer.length=1", "trainer.progress=false"], cwd=work, env=env,
                        capture_output=True, text=True, timeout=600)

@@ -13,7 +13,7 @@ from helpers import compose
     ("trainer.lr=abc", "trainer.lr='abc' is not allowed: a number"),
     ("trainer.batch_size=2.5", "trainer.batch_size=2.5 is not allowed: an integer"),
     ("threads=-1", "threads=-1 is not allowed: null (PyTorch's default) or an integer >= 1"),
-    ("trainer.progress=maybe", "trainer.progress='maybe' is not allowed: true or false"),
+    ("trainer.progress=maybe", "trainer.progress='maybe' is not allowed: auto, true or false"),
 ])
 def test_value_types_are_checked(override, needle):
     from cdb.cli.argv import check_override_types

@@ -86,3 +86,40 @@ def test_compare_counts_a_diverged_run_in_its_row(tmp_path):
     rows = {(r["row"], r["col"]): r for r in csv.DictReader(io.StringIO(make_table("compare", runs).csv()))}
     assert (rows[("a", "test error")]["n"], rows[("a", "test error")]["diverged"]) == ("1", "1")
     assert rows[("a", "test error")]["mean"] == "2.0000"
+
+
+def _decoupled_run(root, source_setting, method_dir, seed, error, label):
+    """A run directory as cdb-decouple writes it beside its source (config: decouple.source_setting and label)."""
+    d = root / f"{source_setting},decouple={method_dir}" / f"seed={seed}"
+    d.mkdir(parents=True)
+    cfg = {"seed": seed, "loss": {"label": label}, "dataset": {"name": "folder"},
+           "decouple": {"method": method_dir, "label": label, "source_setting": source_setting,
+                        "source": str(root / source_setting / f"seed={seed}")}}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (d / "metrics.json").write_text(json.dumps({"status": "complete", "test": {
+        "error": error, "macro_recall": 100 - error, "per_class_accuracy": [50.0, 50.0]},
+        "class_names": ["cat", "dog"]}))
+
+
+def test_compare_names_decoupled_runs_by_their_method(tmp_path):
+    one = tmp_path / "one"
+    _sweep_run(one, "loss=ce", 0, 10.0, 70.0, [90.0, 50.0], "CE")
+    _decoupled_run(one, "loss=ce", "crt", 0, 6.0, "cRT")
+    _decoupled_run(one, "loss=ce", "crt", 1, 8.0, "cRT")      # another seed: its source path differs, same row
+    _decoupled_run(one, "loss=ce", "tau_norm", 0, 7.0, "tau-norm (tau=0.7)")
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader(io.StringIO(make_table("compare", one).csv()))}
+    assert sorted({r for r, _ in rows}) == ["cRT", "loss=ce", "tau-norm (tau=0.7)"]
+    # cRT: error {6, 8} -> 7 ± 1 over 2 runs
+    assert (rows[("cRT", "test error")]["mean"], rows[("cRT", "test error")]["std"],
+            rows[("cRT", "test error")]["n"]) == ("7.0000", "1.0000", "2")
+    # with several source settings, a decoupled row names its source's setting first
+    two = tmp_path / "two"
+    _sweep_run(two, "loss=ce", 0, 10.0, 70.0, [90.0, 50.0], "CE")
+    _sweep_run(two, "loss=cdb", 0, 9.0, 71.0, [90.0, 52.0], "CDB-CE")
+    _decoupled_run(two, "loss=ce", "lws", 0, 6.0, "LWS")
+    _decoupled_run(two, "loss=cdb", "lws", 0, 5.0, "LWS")
+    table = make_table("compare", two)
+    assert list(table.spec.rows) == ["loss=cdb", "loss=cdb + LWS", "loss=ce", "loss=ce + LWS"]
+    # grouped by label, the two LWS runs (of two sources) would share a cell: refused, naming the difference
+    with pytest.raises(CdbError, match="decouple.source_setting is 'loss=cdb'"):
+        make_table("compare", two, by="loss.label")

@@ -58,3 +58,25 @@ def test_errors(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         figures_cli.main(["figure2", "--out", str(tmp_path)])
     assert "cdb-figures: error: plotting needs matplotlib" in capsys.readouterr().err
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_weights_plot_names_classes_as_the_tables_do(tmp_path):
+    """The tables (cdb-table compare) head their class columns with the dataset's class names ("class 4",
+    "class 9" on MNIST 4/9); the weights plot labels its lines the same, not by index."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    run = fake_run(tmp_path)                                            # class_names Take, Clean, Put
+    fig = figures.weights_figure(run)
+    assert _legend(fig) == ["class Take", "class Clean", "class Put"]
+    plt.close(fig)
+    # a run still training has no metrics.json yet: its data.json records the names
+    (run / "metrics.json").unlink()
+    (run / "data.json").write_text(json.dumps({"dataset": "mnist_imbalanced", "class_names": ["4", "9", "x"]}))
+    fig = figures.weights_figure(run)
+    assert _legend(fig) == ["class 4", "class 9", "class x"]
+    plt.close(fig)

@@ -40,7 +40,7 @@ def test_table3_and_table4(tmp_path):
     make_run(runs, "g", cifar("CDB-CE", "dynamic", 100, classes=10), {"accuracy": 80.0})    # CIFAR-10: no
     make_run(runs, "h", cifar("CDB-CE", "dynamic", 20), {"accuracy": 1.0}, status="running")  # unfinished
     out = tmp_path / "results"
-    md = build_table("table3", runs, out, command="cdb-run -m experiment=table3").read_text()
+    md = build_table("table3", runs, out, command="cdb-run -m experiment=table3")[0].read_text()
     t3 = cells(out / "table3.csv")
     assert float(t3[("CDB-CE", "100")]["mean"]) == 43.0 and t3[("CDB-CE", "100")]["n"] == "2"
     assert float(t3[("CDB-CE", "100")]["std"]) == 1.0

@@ -23,7 +23,7 @@ def test_table2_cells_by_hand(tmp_path):
     _fake_run(runs, "e", 7.0, 0.995, 1, 4.0)
     _fake_run(runs, "c", 1.5, 0.99, 2, 100.0, complete=False)       # unfinished: ignored
     _fake_run(runs, "d", 0.0, 0.99, 0, 9.0, weighting="none", label="CE")  # not a CDB run: not in table 2
-    md_path = build_table("table2", runs, tmp_path / "out", command="make table2-quick")
+    md_path = build_table("table2", runs, tmp_path / "out", command="make table2-quick")[0]
     rows = {(r["row"], r["col"]): r for r in csv.DictReader((tmp_path / "out" / "table2.csv").open())}
     assert float(rows[("1.5", "0.99")]["mean"]) == pytest.approx(3.0)
     assert float(rows[("1.5", "0.99")]["std"]) == pytest.approx(1.0)   # population std of {2, 4}
@@ -53,11 +53,11 @@ def test_settings_say_which_rows_ran_at_which_value(tmp_path):
     _fake_run(runs, "ce", 0, 0.95, 0, 3.0, label="CE", weighting="none")
     _fake_run(runs, "ifw", 0, 0.95, 0, 2.5, label="IFW", weighting="ifw")
     _fake_run(runs, "l2rw", 0, 0.95, 0, 2.0, label="L2RW", weighting="l2rw", lr=0.001)
-    md = build_table("table1", runs, tmp_path / "out").read_text()
+    md = build_table("table1", runs, tmp_path / "out")[0].read_text()
     assert "- `trainer.lr`: 0.01 (CE, IFW); 0.001 (L2RW)" in md
     assert "- `trainer.length`: 2000\n" in md                  # a value shared by every row: listed once
     _fake_run(runs, "l2rw_mixed", 0, 0.9, 0, 2.0, label="L2RW", weighting="l2rw", lr=0.01)
-    md = build_table("table1", runs, tmp_path / "out").read_text()
+    md = build_table("table1", runs, tmp_path / "out")[0].read_text()
     assert "- `trainer.lr`: 0.001, 0.01\n" in md              # a row with both values: no per-row claim
 
 

@@ -1,7 +1,8 @@
-"""The pack loop in-process, on small synthetic data: no host sync inside a unit of steps, each run of a pack
-resumes and reports alone, a pack of one is the plain trainer, a diverging run stops alone, and runs that
+"""The pack loop in-process, on small synthetic data: no host sync inside a unit of steps (LeNet-5, Ren et al.'s
+LeNet, ResNet-32), a pack validates its runs with one packed forward and the counts of each run alone, each run of
+a pack resumes and reports alone, a pack of one is the plain trainer, a diverging run stops alone, and runs that
 cannot share a pack are refused. (A pack of 8 against runs trained alone on real MNIST:
-tests/slow/test_pack_equals_alone.py.)"""
+tests/slow/test_pack_equals_alone.py; ResNet-32 packs on a small CIFAR-100-LT: test_resnet_pack.py.)"""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,8 @@ import torch
 from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
+from cdb.models.lenet_ren import LeNetRen
+from cdb.models.resnet_cifar import resnet32
 from cdb.core.errors import CdbError
 from cdb.train.loop import Pack, train_alone
 from cdb.train.run import RunState
@@ -21,26 +24,34 @@ from helpers import read_log
 
 
 # ---- in-process packs on small synthetic data (fast) ---------------------------------------------------------
-def _data(seed: int, n: int = 120):
+# model name -> (image shape, the model for 2 classes); ResNet-32 on 8x8 images (the same code as 32x32, cheaper)
+MODELS = {"lenet5": ((1, 28, 28), lambda: LeNet5(2)), "lenet_ren": ((1, 28, 28), lambda: LeNetRen(2)),
+          "resnet32": ((3, 8, 8), lambda: resnet32(2, 3))}
+
+
+def _data(seed: int, n: int = 120, shape=(1, 28, 28)):
     g = torch.Generator().manual_seed(seed)
-    split = TensorSplit(torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
+    split = TensorSplit(torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=g),
                         torch.randint(0, 2, (n,), generator=g))
-    return DatasetSplits("t", split, split, split, 2, ["a", "b"], (1, 28, 28), (0.5,), (0.25,))
+    c = shape[0]
+    return DatasetSplits("t", split, split, split, 2, ["a", "b"], shape, (0.5,) * c, (0.25,) * c)
 
 
 LOSSES = [{"base": "ce", "weighting": "none"}, {"base": "ce", "weighting": "cdb", "tau": "dynamic"},
           {"base": "focal", "weighting": "ifw"}]
 
 
-def _trainers(root: Path, k: int, length: int = 8, **cfg) -> list[RunState]:
+def _trainers(root: Path, k: int, length: int = 8, model: str = "lenet5", datas=None, n: int = 120,
+              **cfg) -> list[RunState]:
+    shape, make = MODELS[model]
     out = []
     for i in range(k):
-        data = _data(i)
+        data = datas[i] if datas else _data(i, n, shape)
         torch.manual_seed(i)
         crit = build_criterion(LOSSES[i % len(LOSSES)], 2, data.class_counts)
-        tc = TrainerConfig(unit="step", length=length, eval_every=4, batch_size=20, lr=0.05, device="cpu",
-                           progress=False, milestones=[6], **cfg)
-        out.append(RunState(LeNet5(2), data, crit, tc, root / f"run{i}", seed=i))
+        tc = TrainerConfig(**{**dict(unit="step", length=length, eval_every=4, batch_size=20, lr=0.05,
+                                     device="cpu", progress=False, milestones=[6]), **cfg})
+        out.append(RunState(make(), data, crit, tc, root / f"run{i}", seed=i))
     return out
 
 
@@ -60,18 +71,79 @@ class SyncCounter:
             monkeypatch.setattr(torch.Tensor, name, counted)
 
 
-@pytest.mark.parametrize("k", [1, 2, 3])  # 2: one batched loss for all; 3: batched + focal per run
-def test_no_host_sync_inside_a_unit_of_steps(tmp_path, monkeypatch, k):
-    trainers = _trainers(tmp_path, k)
+# 2: one batched loss for all; 3: batched + focal per run; Ren et al.'s LeNet and ResNet-32 packed too
+@pytest.mark.parametrize("model,k", [("lenet5", 1), ("lenet5", 2), ("lenet5", 3), ("lenet_ren", 3),
+                                     ("resnet32", 3)])
+def test_no_host_sync_inside_a_unit_of_steps(tmp_path, monkeypatch, model, k):
+    length = 8 if model == "lenet5" else 4
+    trainers = _trainers(tmp_path, k, length=length, model=model, n=60)
     for t in trainers:  # non-uniform CDB weights, so the weighted path runs
         t.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
     pack = Pack(trainers)
-    pack.fit()  # 8 steps, 2 validations; then count the syncs of 4 more steps
+    pack.fit()  # 8 (4) steps, 2 (1) validations; then count the syncs of 4 more steps
     counter = SyncCounter(monkeypatch)
-    loss_sum, count = pack.train_units(8, 12)
+    loss_sum, count = pack.train_units(length, length + 4)
     monkeypatch.undo()
     assert count == 4 and loss_sum.shape == (k,)
     assert counter.calls == []
+
+
+@pytest.mark.parametrize("model", ["lenet5", "resnet32"])
+def test_a_pack_validates_its_runs_in_one_packed_forward_with_each_runs_own_counts(tmp_path, monkeypatch, model):
+    """Three runs, two of them sharing one data set (one validation split): the pack's validation is one packed
+    forward per batch, reads the shared split once, never calls a run's own module, and gives each run the
+    confusion and top-k counts its own module gives it on the same weights."""
+    import cdb.train.evaluate as ev
+
+    shape = MODELS[model][0]
+    shared = _data(0, 60, shape)
+    trainers = _trainers(tmp_path, 3, model=model, datas=[shared, _data(1, 60, shape), shared], eval_batch_size=25)
+    pack = Pack(trainers).start()
+    pack.train_units(0, 4)
+    pack._disassemble(0.05)
+    streams, own_calls = [], []
+    orig = ev.eval_batches
+    monkeypatch.setattr(ev, "eval_batches", lambda split, *a, **k: streams.append(split) or orig(split, *a, **k))
+    for t in trainers:
+        t.model.register_forward_hook(lambda *a: own_calls.append(1))
+    vals = pack.validate()
+    assert len(streams) == 2 and own_calls == []   # 3 runs, 2 splits; the packed net only
+    monkeypatch.undo()
+    for t, v in zip(trainers, vals):
+        alone = t.validate(t.data.val)
+        assert torch.equal(v.confusion, alone.confusion) and v.topk_correct == alone.topk_correct
+        assert v.confusion.sum() == 60
+
+
+def test_a_pack_validates_splits_of_different_lengths(tmp_path):
+    """Padding the shorter split's batches with zero images changes no run's counts (eval mode: per image)."""
+    datas = [_data(i, 60) for i in range(3)]
+    datas[1] = DatasetSplits("t", datas[1].train, TensorSplit(datas[1].val.x[:37], datas[1].val.y[:37]),
+                             datas[1].test, 2, ["a", "b"], (1, 28, 28), (0.5,), (0.25,))
+    trainers = _trainers(tmp_path, 3, datas=datas, eval_batch_size=25)
+    pack = Pack(trainers).start()
+    pack.train_units(0, 4)
+    pack._disassemble(0.05)
+    for t, v in zip(trainers, pack.validate()):
+        alone = t.validate(t.data.val)
+        assert torch.equal(v.confusion, alone.confusion) and v.topk_correct == alone.topk_correct
+    assert [int(v.confusion.sum()) for v in pack.validate()] == [60, 37, 60]
+
+
+def test_batched_validation_logs_what_validation_run_by_run_logged(tmp_path, monkeypatch):
+    """Pack.fit with the packed validation writes the log rows (validation counts, CDB weights) and test results
+    that validating run by run (the loop before it, Pack.validate -> None) wrote."""
+    calls = []
+    orig = RunState.validate
+    monkeypatch.setattr(RunState, "validate", lambda self, split: calls.append(1) or orig(self, split))
+    batched = Pack(_trainers(tmp_path / "batched", 3)).fit()
+    assert len(calls) == 3 * 4  # only the final tests (last and best: validation and test split) run per run
+    monkeypatch.setattr(Pack, "validate", lambda self: None)
+    one_by_one = Pack(_trainers(tmp_path / "one_by_one", 3)).fit()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    for i, (a, b) in enumerate(zip(batched, one_by_one)):
+        assert strip(read_log(tmp_path / "batched" / f"run{i}")) == strip(read_log(tmp_path / "one_by_one" / f"run{i}"))
+        assert a["checkpoints"] == b["checkpoints"]
 
 
 def test_sync_counter_sees_a_sync(monkeypatch):
@@ -132,6 +204,19 @@ def test_runs_that_cannot_share_a_pack_are_refused(tmp_path):
     b.cfg = TrainerConfig(**{**b.cfg.__dict__, "batch_size": 10})
     with pytest.raises(ConfigError, match="same trainer settings"):
         Pack([a, b])
+
+
+def test_runs_of_different_training_set_sizes_pack_with_step_units_only(tmp_path):
+    from cdb.core.errors import ConfigError
+
+    datas = [_data(0, 120), _data(1, 80)]   # e.g. two imbalance ratios of a long-tailed set
+    out = Pack(_trainers(tmp_path / "step", 2, length=4, datas=datas)).fit()  # unit=step: batch_size every step
+    assert all(m["status"] == "complete" for m in out)
+    with pytest.raises(ConfigError, match="training splits of one size"):
+        Pack(_trainers(tmp_path / "epoch", 2, datas=datas, unit="epoch", length=1, eval_every=1, milestones=[]))
+    small = _data(1, 60, (3, 8, 8))
+    with pytest.raises(ConfigError, match="inputs of one shape"):  # ResNet-32's weights fit any image size
+        Pack(_trainers(tmp_path / "shape", 2, model="resnet32", datas=[_data(0, 60, (3, 16, 16)), small]))
 
 
 def test_a_pack_whose_runs_all_diverge_reports_each(tmp_path):
