@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import FAST, REPO, cdb_run, confusion_error
+from helpers import FAST, REPO, cdb_run, confusion_error, faults
 
 METHODS = ("crt", "tau_norm", "lws")
 
@@ -37,11 +37,7 @@ def snapshot(d: Path) -> dict:
 
 
 def one_line(r: subprocess.CompletedProcess, needle: str) -> str:
-    err = r.stderr.strip()
-    assert r.returncode == 2, (r.returncode, err)
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("cdb-decouple: error: ") and needle in err, err
-    return err
+    return faults.one_line(r, needle, prog="cdb-decouple")
 
 
 @pytest.fixture(scope="module")

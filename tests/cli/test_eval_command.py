@@ -17,7 +17,7 @@ import torch
 
 from cdb.models.lenet import LeNet5
 from cdb.models.lenet_ren import LeNetRen
-from helpers import REPO, cdb_run, confusion_error, run_dirs
+from helpers import REPO, cdb_run, confusion_error, faults, run_dirs
 
 # CE on MNIST 4/9 at r = 0.6: 30 steps at lr 0.05 leave both classes partly right, and the best-validation
 # checkpoint (unit 20) is another model than the last (unit 30), so equal numbers are not an accident
@@ -33,11 +33,7 @@ def cdb_eval(*args: str, cwd: Path, python_m: bool = False) -> subprocess.Comple
 
 
 def refused(r: subprocess.CompletedProcess, needle: str) -> str:
-    err = r.stderr.strip()
-    assert r.returncode == 2, (r.returncode, err)
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("cdb-eval: error: ") and needle in err, err
-    return err
+    return faults.one_line(r, needle, prog="cdb-eval")
 
 
 @pytest.fixture(scope="module")

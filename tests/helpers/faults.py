@@ -11,11 +11,12 @@ TINY = ["trainer.unit=step", "trainer.length=2", "trainer.eval_every=1", "traine
         "trainer.milestones=[]", "threads=1"]
 
 
-def one_line(r: subprocess.CompletedProcess, needle: str) -> str:
+def one_line(r: subprocess.CompletedProcess, needle: str, prog: str = "cdb-run") -> str:
+    """`r` was refused (exit 2) in one line, `<prog>: error: ...`, that contains `needle`."""
     err = r.stderr.strip()
     assert r.returncode == 2, (r.returncode, err)
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("cdb-run: error: ") and needle in err, err
+    assert err.startswith(f"{prog}: error: ") and needle in err, err
     return err
 
 
