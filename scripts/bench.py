@@ -177,26 +177,12 @@ def pack_cases(ks, device, min_run_time, steps=2, models=("lenet5",), batches=No
                                 "train_flops_per_image_of": flops}
 
 
-def choose_pack(rows: list[dict], device_type: str) -> dict:
-    """The default pack size for the device (from the rows of one model): 1 when any K is slower per run than
-    sequential runs, else the fastest K per run (in the faster layout)."""
-    slow = [r for r in rows if r["k"] > 1 and r["per_run_speedup"] < 1.0]
-    if slow:
-        worst = min(slow, key=lambda r: r["per_run_speedup"])
-        return {"pack": 1, "why": f"make bench measured K={worst['k']} ({worst['layout']}) at "
-                                  f"{worst['per_run_speedup']:.2f}x of sequential runs per run on {device_type}"}
-    best = max(rows, key=lambda r: r["per_run_speedup"] or 0)
-    return {"pack": best["k"], "why": f"make bench: K={best['k']} ({best['layout']}) trains each run "
-                                      f"{best['per_run_speedup']:.2f}x faster than sequential runs"}
+def default_packs(rows: list[dict], device_type: str, date: str = "?") -> dict:
+    """The device's entry of pack_defaults.json: per model, the pack size and layout with the best per-run speed-up
+    against a run alone (cdb.launch.defaults.choose: the rule pack=auto applies)."""
+    from cdb.launch.defaults import record_entry
 
-
-def default_packs(rows: list[dict], device_type: str) -> dict:
-    """The device's entry of pack_defaults.json: choose_pack of LeNet-5's rows (the first model's when LeNet-5 was
-    not timed), and with several models one entry per model under "models" (pack=auto takes a run's own)."""
-    models = list(dict.fromkeys(r.get("model", "lenet5") for r in rows))
-    per = {m: choose_pack([r for r in rows if r.get("model", "lenet5") == m], device_type) for m in models}
-    top = dict(per["lenet5" if "lenet5" in per else models[0]])
-    return {**top, "models": per} if len(models) > 1 else top
+    return record_entry({"cases": rows, "date": date})
 
 
 def parse_batches(items: list[str]) -> dict[str, int]:
@@ -280,6 +266,8 @@ NAMES = {"lenet5": "LeNet-5", "lenet_ren": "Ren et al.'s LeNet", "resnet32": "Re
 
 
 def markdown(r: dict) -> str:
+    from cdb.launch.defaults import describe
+
     models = list(dict.fromkeys(c.get("model", "lenet5") for c in r["cases"]))
     flops = r.get("train_flops_per_image_of") or {"lenet5": r["train_flops_per_image"]}
     several = len(models) > 1
@@ -297,11 +285,13 @@ def markdown(r: dict) -> str:
         lines.append((f"| {NAMES[c['model']]} | {c['batch']} " if several else "")
                      + f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
-    d = r["default_pack"]
-    lines += ["", f"Default pack size on {r['device_type']}: **{d['pack']}** ({d['why']}); written to "
-              "cdb/launch/pack_defaults.json, which `pack=auto` reads."]
-    for m, dm in (d.get("models") or {}).items() if several else ():
-        lines.append(f"- {NAMES[m]} runs (model={m}): pack {dm['pack']} ({dm['why']})")
+    lines += ["", f"pack=auto on {r['device_type']} (cdb/launch/pack_defaults.json; the rule: cdb/launch/defaults.py, "
+              "the best per-run speed-up, >= 1.00x, against one run alone in channels-first: K x (its step time) / (the "
+              "pack's); the column above compares each layout with its own pack of one):"]
+    for m, dm in r["default_pack"]["models"].items():
+        lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm, r['default_pack']['bench'])}**")
+    if r.get("rechosen"):
+        lines.append(f"- (chosen on {r['rechosen']} from this run's figures by `python scripts/bench.py --rechoose`)")
     lines += ["",
               "Per-run speed-up = K x (step time of a pack of one) / (step time of the pack of K), both timed on "
               "cdb's own loop (Pack.train_units: data, packed forward, each run's CDB-weighted loss, backward, "
@@ -325,7 +315,11 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="K 1 2, short timings, no pack default written (tests)")
     ap.add_argument("--note", default="", help="a line about the conditions (e.g. other load on the machine)")
     ap.add_argument("--cifar-lt-run", type=int, metavar="EPOCHS", help="time one whole CIFAR-100-LT run instead")
+    ap.add_argument("--rechoose", action="store_true", help="time nothing: choose pack=auto's defaults from the figures "
+                    "in OUT.json (by the current rule), rewrite OUT.json, OUT.md and cdb/launch/pack_defaults.json")
     args = ap.parse_args(argv)
+    if args.rechoose:
+        return rechoose(_out_path(args.out))
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     out = _out_path(args.out)
@@ -356,15 +350,32 @@ def main(argv=None) -> None:
          "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
          "device_type": device.type, "threads": args.threads, "load_before": load_before,
          "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note, **costs, "cases": rows,
-         "default_pack": default_packs(rows, device.type), "compare": str(compare).strip()}
+         "compare": str(compare).strip()}
+    r["default_pack"] = default_packs(rows, device.type, r["date"])
     out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(r))
     if not args.quick:
-        from cdb.launch.pack import DEFAULTS
+        record(r)
+    print(markdown(r))
 
-        table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
-        table[device.type] = r["default_pack"]
-        DEFAULTS.write_text(json.dumps(table, indent=2) + "\n")
+
+def record(r: dict) -> None:
+    """Write a bench result's choice for its device into cdb/launch/pack_defaults.json (what pack=auto reads)."""
+    from cdb.launch.defaults import RECORD
+
+    table = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    table[r["device_type"]] = r["default_pack"]
+    RECORD.write_text(json.dumps(table, indent=2) + "\n")
+
+
+def rechoose(out: Path) -> None:
+    """--rechoose: the defaults from a bench result's own figures, by the current rule; nothing is timed."""
+    r = json.loads(out.with_suffix(".json").read_text())
+    r["default_pack"] = default_packs(r["cases"], r["device_type"], r["date"])
+    r["rechosen"] = datetime.datetime.now().isoformat(timespec="seconds")
+    out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(r))
+    record(r)
     print(markdown(r))
 
 

@@ -30,18 +30,31 @@ def test_lenet_training_flops_by_hand(bench):
     assert bench.lenet_train_flops() == per_image == 2_259_888
 
 
-def _row(k, layout, speedup):
-    return {"k": k, "layout": layout, "step_ms": 10.0, "images_per_s_per_run": 1.0, "per_run_speedup": speedup,
-            "gflops": 1.0, "pct_sgemm": 1.0}
+def test_rechoose_records_the_best_measured_pack_and_layout(bench, tmp_path, monkeypatch):
+    """`--rechoose` reads a bench result (made-up, consistent figures), times nothing, and writes the choice of
+    cdb.launch.defaults into the result and into the record pack=auto reads (here a temporary one)."""
+    import cdb.launch.defaults as D
 
-
-def test_default_pack_is_one_when_any_pack_is_slower_per_run(bench):
-    slow = bench.choose_pack([_row(1, "channels_last", 1.0), _row(2, "channels_last", 1.3),
-                          _row(2, "channels_first", 0.63)], "cpu")
-    assert slow["pack"] == 1 and "K=2 (channels_first) at 0.63x" in slow["why"]
-    fast = bench.choose_pack([_row(1, "channels_first", 1.0), _row(8, "channels_first", 3.5),
-                          _row(64, "channels_first", 2.0)], "cuda")
-    assert fast["pack"] == 8 and "3.50x" in fast["why"]
+    steps = {("channels_first", 1): 40.0, ("channels_first", 4): 200.0, ("channels_last", 1): 38.0,
+             ("channels_last", 2): 32.0, ("channels_last", 4): 70.0}
+    cases = [{"model": "lenet5", "batch": 100, "k": k, "layout": lay, "step_ms": ms, "images_per_s_per_run": 1.0,
+              "per_run_speedup": k * steps[(lay, 1)] / ms, "gflops": 1.0, "pct_sgemm": 1.0}
+             for (lay, k), ms in steps.items()]
+    (tmp_path / "b.json").write_text(json.dumps({
+        "command": "x", "date": "2026-01-02T03:04:05", "wall_s": 1.0, "machine": "m", "torch": "t", "device_type": "cpu",
+        "load_before": [0], "load_after": [0], "note": "", "sgemm_gflops": 10.0, "train_flops_per_image": 2259888,
+        "cases": cases, "compare": "", "default_pack": {}}))
+    record = tmp_path / "pack_defaults.json"
+    record.write_text(json.dumps({"cuda": {"bench": "old", "models": {}}}))
+    monkeypatch.setattr(D, "RECORD", record)
+    bench.main(["--rechoose", "--out", str(tmp_path / "b")])
+    # against one run alone in channels-first (40 ms): K=4 CF 0.80x, K=2 CL 2.50x, K=4 CL 4 x 40 / 70 = 2.29x
+    table = json.loads(record.read_text())
+    assert table["cpu"]["models"]["lenet5"] == {"pack": 2, "layout": "channels_last", "speedup": 2.5}
+    assert table["cuda"] == {"bench": "old", "models": {}}                          # other devices kept
+    assert json.loads((tmp_path / "b.json").read_text())["default_pack"] == table["cpu"]
+    assert "2 runs a pack, channels-last, 2.50x per run in make bench of 2026-01-02T03:04:05" in \
+        (tmp_path / "b.md").read_text()
 
 
 def test_quick_bench_reports_every_k_with_its_speedup_and_sgemm_share(bench, tmp_path):
@@ -79,9 +92,9 @@ def test_quick_bench_of_ren_lenet_and_resnet32_packs(bench, tmp_path):
         assert c["pct_sgemm"] == pytest.approx(100 * c["gflops"] / r["sgemm_gflops"])
         one = next(o for o in r["cases"] if (o["model"], o["layout"], o["k"]) == (c["model"], c["layout"], 1))
         assert c["per_run_speedup"] == pytest.approx(c["k"] * one["step_ms"] / c["step_ms"])
-    assert set(r["default_pack"]["models"]) == {"lenet_ren", "resnet32"}
+    assert set(r["default_pack"]["models"]) == set(r["default_pack"]["layouts"]) == {"lenet_ren", "resnet32"}
     md = (tmp_path / "b.md").read_text()
-    assert "| ResNet-32 | 4 | 2 | channels_last |" in md and "- ResNet-32 runs (model=resnet32): pack" in md
+    assert "| ResNet-32 | 4 | 2 | channels_last |" in md and "- ResNet-32 (model=resnet32): **" in md
     assert (REPO / "cdb" / "launch" / "pack_defaults.json").read_text() == defaults  # --quick records nothing
 
 
