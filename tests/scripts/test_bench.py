@@ -113,3 +113,35 @@ def test_whole_cifar_lt_run_on_small_synthetic_data(bench, tmp_path):
     assert cm.sum() == 100  # one test image per class
     assert r["test_error"] == pytest.approx(100.0 * (1 - cm.trace().item() / 100))
     assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def test_tau_sweep_times_a_pack_against_one_run_alone(bench, tmp_path):
+    """`--cifar-lt-sweep` (gpu_check.sh's packed Table 4 sweep) trains the tau values as one pack and one run alone,
+    end to end; `--quick`: 2 tau, 1 epoch on a 422-image long-tailed set. Per-run speed-up = runs x (alone's time per
+    epoch) / (the pack's)."""
+    bench.main(["--cifar-lt-sweep", "1", "--quick", "--device", "cpu", "--out", str(tmp_path / "s")])
+    r = json.loads((tmp_path / "s.json").read_text())
+    assert r["taus"] == ["0.0", "dynamic"] and r["train_images"] == 422 and r["imbalance"] == 10
+    assert (r["pack"]["runs"], r["alone"]["runs"]) == (2, 1)
+    for part in ("pack", "alone"):
+        p = r[part]
+        assert p["epochs_done"] == 1 and not p["stopped_at_limit"] and p["whole_s"] == p["wall_s"] > 0
+        assert 0 < p["per_epoch_s"] <= p["wall_s"]
+    assert r["per_run_speedup"] == pytest.approx(2 * r["alone"]["per_epoch_s"] / r["pack"]["per_epoch_s"])
+    md = (tmp_path / "s.md").read_text()
+    assert "| pack (tau 0.0, dynamic) | 2 | 1 |" in md and f"**{r['per_run_speedup']:.2f}x**" in md
+
+
+def test_tau_sweep_stops_at_its_time_limit_and_extrapolates(bench, tmp_path):
+    data = bench.synthetic_cifar_lt(imbalance=10, n_max=12, val_per_class=1, test_per_class=1)
+    t = __import__("time").perf_counter()
+    r = bench.cifar_lt_sweep(200, "cpu", limit_s=3, imbalance=10, taus=(0.0, "dynamic"), data=data,
+                             channels_last=True)
+    assert __import__("time").perf_counter() - t < 2 * 3 + 30  # two limits, the setup, the runs' last checkpoint
+    for part in ("pack", "alone"):
+        p = r[part]
+        assert p["stopped_at_limit"] and p["epochs_done"] < 200 and 3 <= p["wall_s"] < 3 + 15
+        if p["epochs_done"]:  # under load maybe none: then nothing is extrapolated
+            assert p["whole_s"] == pytest.approx(p["first_epoch_s"] + 199 * p["per_epoch_s"])
+        else:
+            assert p["whole_s"] is None and p["per_epoch_s"] is None
