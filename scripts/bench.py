@@ -244,7 +244,7 @@ def markdown(r: dict) -> str:
               "the best per-run speed-up, >= 1.00x, against one run alone in channels-first: K x (its step time) / (the "
               "pack's); the column above compares each layout with its own pack of one):"]
     for m, dm in r["default_pack"]["models"].items():
-        lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm, r['default_pack']['bench'])}**")
+        lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm)}**")
     if r.get("rechosen"):
         lines.append(f"- (chosen on {r['rechosen']} from this run's figures by `python scripts/bench.py --rechoose`)")
     lines += ["",
@@ -332,10 +332,10 @@ def main(argv=None) -> None:
 
 def record(r: dict) -> None:
     """Write a bench result's choice for its device into cdb/launch/pack_defaults.json (what pack=auto reads)."""
-    from cdb.launch.defaults import RECORD
+    from cdb.launch.defaults import RECORD, merged
 
     table = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    table[r["device_type"]] = r["default_pack"]
+    table[r["device_type"]] = merged(table.get(r["device_type"]), r["default_pack"])
     RECORD.write_text(json.dumps(table, indent=2) + "\n")
 
 

@@ -8,8 +8,8 @@ smaller K, then to channels-first; one run alone (1.00x) is always a candidate, 
 measured >= 1.00x, and a best of K = 1 keeps the run's own layout. When the user fixed the layout
 (trainer.channels_last on the command line, or true in the config), the pack size is chosen within that layout
 against a run alone in it (`layouts` in the record). The record, `pack_defaults.json`, keeps per device
-{"bench": date, "models": {model: choice, ...}, "layouts": {model: {layout: choice}}}; a device or model the bench
-did not time gets packs of 1.
+{"models": {model: choice}, "layouts": {model: {layout: choice}}}, each choice {pack, layout, speedup, bench: the
+bench's date}; a bench of some models replaces theirs only. A device or model the bench did not time: packs of 1.
 """
 from __future__ import annotations
 
@@ -43,12 +43,20 @@ def record_entry(bench: dict) -> dict:
     rows = bench["cases"]
     models = list(dict.fromkeys(r.get("model", "lenet5") for r in rows))
     of = {m: [r for r in rows if r.get("model", "lenet5") == m] for m in models}
-    return {"bench": bench.get("date", "?"), "models": {m: choose(of[m]) for m in models},
-            "layouts": {m: {lay: choose(of[m], lay) for lay in LAYOUTS} for m in models}}
+    date = {"bench": bench.get("date", "?")}
+    return {"models": {m: {**choose(of[m]), **date} for m in models},
+            "layouts": {m: {lay: {**choose(of[m], lay), **date} for lay in LAYOUTS} for m in models}}
 
 
-def describe(choice: dict, date: str) -> str:
+def merged(old: dict | None, new: dict) -> dict:
+    """A device's record after a bench of some models: theirs replaced, the other models' kept."""
+    old = old or {}
+    return {key: {**old.get(key, {}), **new[key]} for key in ("models", "layouts")}
+
+
+def describe(choice: dict) -> str:
     """The run.log line of a choice, e.g. `8 runs a pack, channels-last, 2.26x per run in make bench of <date>`."""
+    date = choice.get("bench", "?")
     if choice["pack"] == 1:
         return f"1 run a pack (no pack measured faster per run than a run alone in make bench of {date})"
     layout = (choice["layout"] or "channels_first").replace("_", "-")
@@ -66,5 +74,5 @@ def default_for(device_type: str, model: str | None, layout: str | None = None,
     own = (entry.get("layouts", {}).get(model) or {}).get(layout) if layout else entry.get("models", {}).get(model)
     if own is None:
         return 1, None, f"1 run a pack (make bench did not time model={model} on {device_type})"
-    why = describe(own, entry.get("bench", "?"))
+    why = describe(own)
     return int(own["pack"]), own.get("layout"), (why + (f" (layout {layout} as set)" if layout else ""))

@@ -45,14 +45,19 @@ def test_rechoose_records_the_best_measured_pack_and_layout(bench, tmp_path, mon
         "load_before": [0], "load_after": [0], "note": "", "sgemm_gflops": 10.0, "train_flops_per_image": 2259888,
         "cases": cases, "compare": "", "default_pack": {}}))
     record = tmp_path / "pack_defaults.json"
-    record.write_text(json.dumps({"cuda": {"bench": "old", "models": {}}}))
+    old_ren = {"pack": 4, "layout": "channels_last", "speedup": 1.5, "bench": "old"}
+    record.write_text(json.dumps({"cuda": {"models": {}, "layouts": {}},
+                                  "cpu": {"models": {"lenet_ren": old_ren}, "layouts": {"lenet_ren": {}}}}))
     monkeypatch.setattr(D, "RECORD", record)
     bench.main(["--rechoose", "--out", str(tmp_path / "b")])
     # against one run alone in channels-first (40 ms): K=4 CF 0.80x, K=2 CL 2.50x, K=4 CL 4 x 40 / 70 = 2.29x
     table = json.loads(record.read_text())
-    assert table["cpu"]["models"]["lenet5"] == {"pack": 2, "layout": "channels_last", "speedup": 2.5}
-    assert table["cuda"] == {"bench": "old", "models": {}}                          # other devices kept
-    assert json.loads((tmp_path / "b.json").read_text())["default_pack"] == table["cpu"]
+    assert table["cpu"]["models"]["lenet5"] == {"pack": 2, "layout": "channels_last", "speedup": 2.5,
+                                                "bench": "2026-01-02T03:04:05"}
+    assert table["cpu"]["models"]["lenet_ren"] == old_ren                       # a model not timed again: kept
+    assert table["cuda"] == {"models": {}, "layouts": {}}                      # other devices kept
+    assert json.loads((tmp_path / "b.json").read_text())["default_pack"]["models"] == {
+        "lenet5": table["cpu"]["models"]["lenet5"]}
     assert "2 runs a pack, channels-last, 2.50x per run in make bench of 2026-01-02T03:04:05" in \
         (tmp_path / "b.md").read_text()
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cdb.launch.defaults import choose, default_for, record_entry
+from cdb.launch.defaults import choose, default_for, merged, record_entry
 
 
 def bench(steps: dict, model: str = "lenet5", date: str = "2026-01-02T03:04:05") -> dict:
@@ -72,9 +72,16 @@ def test_a_record_holds_each_timed_model_on_its_own():
     both["cases"] += bench({("channels_first", 1): 10.0, ("channels_first", 2): 15.0, ("channels_last", 1): 12.0,
                             ("channels_last", 2): 30.0}, model="resnet32")["cases"]
     entry = record_entry(both)
+    date = {"bench": "2026-01-02T03:04:05"}
     assert entry["models"]["lenet5"]["pack"] == 8
-    assert entry["models"]["resnet32"] == {"pack": 2, "layout": "channels_first", "speedup": 1.33}  # 2 x 10 / 15
-    assert entry["layouts"]["resnet32"]["channels_last"] == {"pack": 1, "layout": None, "speedup": 1.0}  # 0.8x
+    assert entry["models"]["resnet32"] == {"pack": 2, "layout": "channels_first", "speedup": 1.33, **date}  # 20 / 15
+    assert entry["layouts"]["resnet32"]["channels_last"] == {"pack": 1, "layout": None, "speedup": 1.0, **date}
+    # a later bench of LeNet-5 alone replaces LeNet-5's choice and keeps ResNet-32's
+    later = record_entry(bench({("channels_first", 1): 50.0, ("channels_first", 2): 200.0}, date="2026-02-01"))
+    both_now = merged(entry, later)
+    assert both_now["models"]["lenet5"] == {"pack": 1, "layout": None, "speedup": 1.0, "bench": "2026-02-01"}
+    assert both_now["models"]["resnet32"] == entry["models"]["resnet32"]
+    assert both_now["layouts"]["resnet32"] == entry["layouts"]["resnet32"]
 
 
 @pytest.mark.parametrize("overrides,layout", [([], None), (["trainer.channels_last=false"], "channels_first"),

@@ -37,11 +37,11 @@ def test_pack_auto_takes_the_size_and_layout_the_bench_recorded_for_the_model(tm
 
     import cdb.launch.pack as P
 
-    lenet = {"pack": 8, "layout": "channels_last", "speedup": 2.1}
+    lenet = {"pack": 8, "layout": "channels_last", "speedup": 2.1, "bench": "2026-01-01"}
     table = tmp_path / "pack_defaults.json"
-    table.write_text(json.dumps({"cuda": {"bench": "2026-01-01", "models": {
-        "lenet5": lenet, "resnet32": {"pack": 4, "layout": "channels_first", "speedup": 3.0}},
-        "layouts": {"lenet5": {"channels_first": {"pack": 1, "layout": None, "speedup": 1.0},
+    table.write_text(json.dumps({"cuda": {"models": {
+        "lenet5": lenet, "resnet32": {"pack": 4, "layout": "channels_first", "speedup": 3.0, "bench": "2026-01-02"}},
+        "layouts": {"lenet5": {"channels_first": {"pack": 1, "layout": None, "speedup": 1.0, "bench": "2026-01-01"},
                                "channels_last": lenet}}}}))
     monkeypatch.setattr(P, "DEFAULTS", table)
     assert P.resolve_pack("auto", "cuda", "resnet32")[:2] == (4, "channels_first")
