@@ -255,6 +255,11 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _small_lt():
+    """--quick with a CIFAR-100-LT timing: 422 training images (imbalance 10, 12 down to 1 a class), seconds on a CPU."""
+    return synthetic_cifar_lt(10, n_max=12, val_per_class=1, test_per_class=1)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="results/bench", help="writes OUT.md and OUT.json")
@@ -268,7 +273,7 @@ def main(argv=None) -> None:
                          ", ".join(f"{m}={b}" for m, (_, _, b) in MODELS.items()) + ")")
     ap.add_argument("--min-run-time", type=float, default=2.0, help="seconds each case is timed for, at least")
     ap.add_argument("--quick", action="store_true", help="K 1 2, short timings, no pack default written; with "
-                    "--cifar-lt-sweep a set of 422 images and 2 tau (tests)")
+                    "--cifar-lt-run/--cifar-lt-sweep a set of 422 images (and 2 tau) (tests)")
     ap.add_argument("--note", default="", help="a line about the conditions (e.g. other load on the machine)")
     ap.add_argument("--cifar-lt-run", type=int, metavar="EPOCHS", help="time one whole CIFAR-100-LT run instead")
     ap.add_argument("--cifar-lt-sweep", type=int, metavar="EPOCHS",
@@ -288,8 +293,7 @@ def main(argv=None) -> None:
     if args.cifar_lt_sweep:
         from bench_cifar_lt import sweep_markdown
 
-        small = {"data": synthetic_cifar_lt(10, n_max=12, val_per_class=1, test_per_class=1), "imbalance": 10,
-                 "taus": (0.0, "dynamic")} if args.quick else {}  # --quick: seconds on a CPU (the tests)
+        small = {"data": _small_lt(), "imbalance": 10, "taus": (0.0, "dynamic")} if args.quick else {}
         r = cifar_lt_sweep(args.cifar_lt_sweep, str(device), args.time_limit, **small, **speed)
         r.update(command=command, machine=_machine(device), date=datetime.datetime.now().isoformat(timespec="seconds"))
         out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
@@ -298,7 +302,7 @@ def main(argv=None) -> None:
         return
     if args.cifar_lt_run:
         with tempfile.TemporaryDirectory() as tmp:
-            r = cifar_lt_run(args.cifar_lt_run, str(device), tmp, **speed)
+            r = cifar_lt_run(args.cifar_lt_run, str(device), tmp, data=_small_lt() if args.quick else None, **speed)
         r.update(command=command, machine=_machine(device), date=datetime.datetime.now().isoformat(timespec="seconds"))
         out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
         out.with_suffix(".md").write_text(
