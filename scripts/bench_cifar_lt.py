@@ -170,7 +170,7 @@ def sweep_markdown(r: dict, command: str, machine: str) -> str:
         f"({r['train_images']} training images). Settings {r['speed']}. Each {r['epochs']} epochs of the paper's "
         "schedule (validation, CDB update and checkpoint every epoch)"
         + (f"; each stopped after {r['limit_s']:g} s at most." if r["limit_s"] else "."), "",
-        "| | runs | epochs timed | s per epoch (after the first) | whole schedule |",
+        "| | runs | epochs timed | s per epoch (after the first, if more than one) | whole schedule |",
         "| --- | ---: | ---: | ---: | ---: |",
         f"| pack (tau {', '.join(r['taus'])}) | {k} | {p['epochs_done']} | {_s(p['per_epoch_s'])} | "
         f"{_s(p['whole_s'], '.0f', ' s')}{est(p)} |",

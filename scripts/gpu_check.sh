@@ -129,7 +129,7 @@ grep -h "s per epoch" "$WORK/bench_cifar_lt.md" | tee -a "$LOG" || true
 fi
 
 if step 5; then
-log "5/5 CIFAR-100-LT, Table 4's tau at imbalance 100: one pack against one run alone (${SWEEP[*]})"
+log "5/5 CIFAR-100-LT, Table 4's tau at one imbalance (100; --tiny: 10): one pack against one run alone (${SWEEP[*]})"
 "$PY" scripts/bench.py --device "$DEVICE" "${SWEEP[@]}" --out "$WORK/cifar_lt_sweep" \
   > /tmp/cdb_sweep.out 2>&1 || fail "cifar-lt sweep failed: $(tail -3 /tmp/cdb_sweep.out)"
 grep -h "^| \|Per-run speed-up" "$WORK/cifar_lt_sweep.md" | tee -a "$LOG" || true
