@@ -39,7 +39,7 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size (per model)
+bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records pack=auto's pack size and layout (per model)
 	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
 
 EPOCHS ?= 200

@@ -196,9 +196,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
     with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
         for job in jobs:
             def build(task_cfg: DictConfig):
-                if note:
+                state = claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+                if note:  # only once the run is built: a job refused before that leaves no run.log (no directory)
                     log.info("%s", note)
-                return claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+                return state
             HydraConfig.instance().set_config(job)
             ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
@@ -211,6 +212,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
                 record_failure(hydra_context, job, ret, job_failure(exc))
                 trainers.append(None)
         built = [t for t in trainers if t is not None]
+        if built and trainers[-1] is None:  # the pack's own lines go to the run.log of its last built job, not to
+            last = next(j for j, t in zip(reversed(jobs), reversed(trainers)) if t is not None)  # a removed one's
+            HydraConfig.instance().set_config(last)
+            configure_log(last.hydra.job_logging, last.hydra.verbose)
         why = pack_refusal(built) if built else None
         if why:
             log.info("these %d runs train one by one: %s", len(built), why)

@@ -2,17 +2,23 @@
 training is counted too, and a table sweep without its data stops at once with the data error."""
 from __future__ import annotations
 
+import pytest
+
 from helpers import cdb_run
 from helpers.faults import TINY
 
 
-def test_sweep_summary_counts_ok_and_failed(mnist_dir, tmp_path):
-    r = cdb_run(tmp_path, "-m", "loss=cdb", "loss.tau=1,-1", *TINY, data=mnist_dir)
+@pytest.mark.parametrize("pack", ["pack=1", "pack=2"])
+def test_sweep_summary_counts_ok_and_failed(mnist_dir, tmp_path, pack):
+    """pack=2: the job that fails is the last of the pack (refused while built, its directory removed); the pack's
+    lines then go to the run.log of the run that trains."""
+    r = cdb_run(tmp_path, "-m", "loss=cdb", "loss.tau=1,-1", *TINY, pack, data=mnist_dir)
     assert r.returncode == 1, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("cdb-run: sweep") or ln.startswith("cdb-run: job")]
     assert lines[0] == "cdb-run: sweep: 1 ok, 1 failed", r.stderr
     assert lines[1].startswith("cdb-run: job #1 (loss=cdb,loss.tau=-1") and "loss.tau=-1" in lines[1]
-    assert len(list(tmp_path.rglob("metrics.json"))) == 1
+    (ok,) = tmp_path.rglob("metrics.json")
+    assert " unit 2: loss " in (ok.parent / "run.log").read_text()  # its validation lines, in its own run.log
     assert not list(tmp_path.rglob(".cdb-jobs-*"))
 
 
