@@ -256,7 +256,7 @@ def markdown(r: dict) -> str:
 
 
 def _small_lt():
-    """--quick with a CIFAR-100-LT timing: 422 training images (imbalance 10, 12 down to 1 a class), seconds on a CPU."""
+    """--quick with a CIFAR-100-LT timing: 422 training images (imbalance 10, 12 down to 1 a class): seconds."""
     return synthetic_cifar_lt(10, n_max=12, val_per_class=1, test_per_class=1)
 
 
@@ -280,8 +280,8 @@ def main(argv=None) -> None:
                     help="time Table 4's 7 tau at imbalance 100 as one pack against one run alone instead")
     ap.add_argument("--time-limit", type=float, default=0, metavar="S",
                     help="--cifar-lt-sweep: stop the pack and the run alone after S seconds each, extrapolate")
-    ap.add_argument("--rechoose", action="store_true", help="time nothing: choose pack=auto's defaults from the figures "
-                    "in OUT.json (by the current rule), rewrite OUT.json, OUT.md and cdb/launch/pack_defaults.json")
+    ap.add_argument("--rechoose", action="store_true", help="time nothing: choose pack=auto's defaults from the "
+                    "figures in OUT.json (by the current rule), rewrite OUT.json, OUT.md and cdb/launch/pack_defaults.json")
     args = ap.parse_args(argv)
     if args.rechoose:
         return rechoose(_out_path(args.out))

@@ -33,8 +33,9 @@ def choose(rows: list[dict], layout: str | None = None) -> dict:
     base = next((r["step_ms"] for r in rows if r["k"] == 1 and r["layout"] == base_layout), None)
     if not base:
         return {"pack": 1, "layout": None, "speedup": 1.0, "why": f"no run alone in {base_layout} timed"}
+    allowed = (layout,) if layout else LAYOUTS
     cands = [(1, base_layout, 1.0)] + [(r["k"], r["layout"], r["k"] * base / r["step_ms"]) for r in rows
-                                       if r["k"] > 1 and r["step_ms"] > 0 and r["layout"] in (layout or LAYOUTS)]
+                                       if r["k"] > 1 and r["step_ms"] > 0 and r["layout"] in allowed]
     return _best(cands)
 
 
