@@ -39,7 +39,7 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size (per model)
+bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records pack=auto's pack size and layout (per model)
 	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
 
 EPOCHS ?= 200
@@ -55,11 +55,12 @@ JOBS ?= 2
 # Where the tables go (tests point it at a temporary folder); ARGS: extra overrides for every run.
 RESULTS ?= results
 ARGS ?=
-# Runs per pack (cdb/launch/pack.py): auto = the size `make bench` recorded for the device (1 on this CPU).
+# Runs per pack (cdb/launch/pack.py): auto = the size and memory layout `make bench` recorded for the device and model
+# (LeNet-5 on this CPU: 8 runs a pack, channels-last; docs/performance.md).
 PACK ?= auto
-# Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
-# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`
-# (measured: 1.35x faster than the default for the whole sweep; docs/performance.md).
+# Sweep: packs of PACK runs (one thread: see docs/performance.md), JOBS packs at a time in processes of one thread
+# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=1` (one run at a time, as
+# before pack=auto took the measured layout) or `ARGS=trainer.channels_last=false` (pack=auto within that layout).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
 .PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration
 
