@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import cdb_run
+from helpers import LENET5, cdb_run
 from helpers.faults import TINY
 
 
@@ -70,7 +70,7 @@ def test_pack_auto_trains_a_lenet5_sweep_as_the_bench_recorded(mnist_dir, tmp_pa
     from cdb.launch.defaults import RECORD
 
     choice = json.loads(RECORD.read_text())["cpu"]["models"]["lenet5"]
-    r = cdb_run(tmp_path, "-m", "seed=0,1,2", *TINY, data=mnist_dir)
+    r = cdb_run(tmp_path, "-m", "seed=0,1,2", *LENET5, *TINY, data=mnist_dir)   # the MNIST default is Ren's LeNet
     assert r.returncode == 0, r.stderr[-3000:]
     k = choice["pack"]
     assert f"Launching 3 jobs as {math.ceil(3 / k)} packs of up to {k} runs" in r.stdout + r.stderr
