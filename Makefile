@@ -61,7 +61,7 @@ PACK ?= auto
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`
 # (measured: 1.35x faster than the default for the whole sweep; docs/performance.md).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
-.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration
+.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration tune-table
 
 # The paper-schedule runs at r = 0.99 (make paper-schedule) with the default settings go beside the quick tables.
 # A sweep with failed (e.g. diverged) runs still writes its table: cdb-table counts them per cell.
@@ -93,6 +93,18 @@ paper-schedule: venv  ## MNIST r=0.99 on the paper's full schedule, 10 runs -> r
 protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv}
 	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"
+
+# A tuned comparison (docs/tuning.md): one Optuna study of TRIALS trials per loss of TUNE_LOSSES (equal budgets), the
+# objective each trial's balanced validation accuracy; then `cdb-table compare` over each loss's best trial, chosen on
+# validation only. JOBS trials at a time; resume=true (the preset's): run it again to continue an interrupted study.
+TUNE_LOSSES ?= ce ifw focal cb cdb
+TRIALS ?= 20
+TUNE_RUNS = $(foreach l,$(TUNE_LOSSES),$(OUT)/tune_mnist_$(l))
+tune-table: venv  ## tuned comparison on MNIST 4/9 r=0.99: TRIALS trials a loss (quick profile), best trial each by validation -> results/tune_mnist/
+	@for l in $(TUNE_LOSSES); do $(VENV)/bin/cdb-run -m experiment=tune_mnist loss=$$l hydra.sweeper.n_trials=$(TRIALS) \
+	  hydra.sweeper.n_jobs=$(JOBS) $(SWEEP) $(SWEEP_FAILED); done
+	$(VENV)/bin/cdb-table compare --runs $(TUNE_RUNS) --best-of loss.label --out $(RESULTS)/tune_mnist \
+	  --command "make tune-table TUNE_LOSSES='$(TUNE_LOSSES)' TRIALS=$(TRIALS)"
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)
