@@ -16,7 +16,7 @@ help:  ## this list, then cdb-run's config groups and their choices (from config
 	@echo; echo "commands: cdb-run (train), cdb-table (tables), cdb-figures (PNGs), cdb-eval RUN_DIR (evaluate a saved run); python -m cdb --help"
 	@echo; echo "cdb-run GROUP=CHOICE (or python -m cdb run ...; cdb-run --help says more):"
 	@for d in configs/*/ configs/hydra/launcher/; do g=$${d#configs/}; g=$${g%/}; [ "$$g" = hydra ] && continue; \
-	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
+	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml */*.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
