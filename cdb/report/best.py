@@ -59,4 +59,7 @@ def best_of(runs: list[RunRecord], key: str, by: str = "override") -> tuple[list
         kept += settings[best]
         notes.append(f"{key}={value}: best of {len(scores)} settings{tail} by {OBJECTIVE} "
                      f"({eligible[best]:.2f} %): {best}")
+    sizes = {value: len(settings) for value, settings in sorted(groups.items())}
+    if len(set(sizes.values())) > 1:  # a fair comparison gives every method the same trial budget
+        notes.append("unequal budgets: " + ", ".join(f"{key}={v} {n} settings" for v, n in sizes.items()))
     return kept, notes

@@ -51,7 +51,9 @@ def test_each_method_keeps_its_best_setting_on_validation_whatever_the_test_spli
     assert notes == ["loss.label=CDB: best of 2 settings by balanced validation accuracy (95.00 %): loss=cdb,tau=2",
                      "loss.label=CE: best of 3 settings (1 failed) by balanced validation accuracy (85.00 %): "
                      "loss=ce,lr=0.1"]
+    # CE had 3 settings, CDB-CE 2: the table says the budgets were not equal
     table = make_table("compare", tmp_path, best_of="loss.label")
+    assert "unequal budgets: loss.label=CDB 2 settings, loss.label=CE 3 settings" in table.spec.notes
     assert "40.00 ± 0.00 (2)" in table.text("md")  # the chosen CE setting's own (bad) test error is reported
 
 
