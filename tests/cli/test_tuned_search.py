@@ -3,7 +3,8 @@
 Each trial's objective is recomputed by hand from its run's log.jsonl (the class-wise validation accuracies of every
 validation), the study's best trial is the trial with the largest one, `cdb-table compare --best-of` picks that same
 run, and rewriting every run's test metrics changes the table's numbers but not the choice. The same command proposes
-the same trials again (seeded TPE), with cdb's pack launcher as with Hydra's basic launcher.
+the same trials again (seeded TPE), with cdb's pack launcher as with Hydra's basic launcher, and a larger budget
+extends a study.
 """
 from __future__ import annotations
 
@@ -79,6 +80,13 @@ def test_a_tuned_study_maximises_balanced_validation_accuracy_and_never_reads_te
     again_runs = run_dirs(tmp_path / "again" / "out" / "tune_mnist_cdb")
     assert [d.parent.name for d in again_runs] == [d.parent.name for d in runs]
     assert [by_hand(d) for d in again_runs] == [objectives[d] for d in runs]
+
+    # a larger budget extends the study (resume=true, the preset's): the 3 finished trials are read back, not retrained
+    stamps = {d: (d / "log.jsonl").stat().st_mtime_ns for d in again_runs}
+    r3 = cdb_run(tmp_path / "again", *[a.replace("n_trials=3", "n_trials=4") for a in STUDY], data=mnist_dir)
+    assert r3.returncode == 0 and "cdb-run: sweep: 4 ok, 0 failed" in r3.stderr, r3.stderr[-3000:]
+    assert len(run_dirs(tmp_path / "again" / "out")) == 4
+    assert {d: (d / "log.jsonl").stat().st_mtime_ns for d in again_runs} == stamps
 
 
 def test_a_failed_trial_is_counted_and_the_study_goes_on(mnist_dir, tmp_path):
