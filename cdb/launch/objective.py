@@ -66,19 +66,29 @@ def failure_value(hydra_cfg: Any, line: str, otherwise: Any) -> Any:
     return FailedTrial(line) if tuning(hydra_cfg) else otherwise
 
 
-def _searched(hydra_cfg: Any) -> list[str]:
-    """The keys a tuning study searches over: sweep values in hydra.sweeper.params or on the command line."""
+def _sweeps(hydra_cfg: Any) -> list:
+    """The parsed sweep overrides of a tuning study (its search dimensions): hydra.sweeper.params, where the command
+    line's value of the same key replaces the config's (as the sweeper does)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    parser = OverridesParser.create()
     params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
     items = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(hydra_cfg, "overrides.task") or [])
-    parsed = OverridesParser.create().parse_overrides([i for i in items if not i.startswith("hydra")])
-    return [o.key_or_group for o in parsed if o.is_sweep_override()]
+    last = {o.key_or_group: o for o in parser.parse_overrides([i for i in items if not i.startswith("hydra")])}
+    return [o for o in last.values() if o.is_sweep_override()]
+
+
+def _mixed_choice(override) -> bool:
+    """A choice of words and numbers (loss.tau=choice(dynamic, 0.5, ...)), which Optuna's GridSampler cannot sort."""
+    if not override.is_choice_sweep():
+        return False
+    kinds = {isinstance(v, str) for v in override.sweep_iterator()}
+    return len(kinds) > 1
 
 
 def study_refusal(config: DictConfig) -> str | None:
-    """The one line that refuses a tuning study (None: it may run): the objective must be maximised, and neither
-    the method nor the seed may be searched over."""
+    """The one line that refuses a tuning study (None: it may run): the objective must be maximised, neither the
+    method nor the seed may be searched over, and a grid needs finite dimensions that Optuna can sort."""
     hydra_cfg = config.hydra
     if not tuning(hydra_cfg):
         return None
@@ -88,9 +98,18 @@ def study_refusal(config: DictConfig) -> str | None:
         shown = ",".join(str(d).split(".")[-1] for d in directions)
         return (f"hydra.sweeper.direction={shown} is not allowed: the objective is one number, the {OBJECTIVE} "
                 "(higher is better): use maximize (hydra/sweeper=tune sets it)")
-    for key in _searched(hydra_cfg):
+    sweeps = _sweeps(hydra_cfg)
+    for key in (o.key_or_group for o in sweeps):
         if key.lstrip("+~") in NOT_SEARCHED:
             return f"{key} is searched over in a tuned study: {NOT_SEARCHED[key.lstrip('+~')]}"
+    grid = "GridSampler" in str(OmegaConf.select(hydra_cfg, "sweeper.sampler._target_", default=""))
+    for o in sweeps if grid else []:
+        if o.is_interval_sweep():
+            return (f"hydra/sweeper/sampler=grid needs a finite set of values for {o.key_or_group}, not an interval: "
+                    f"give it as choice(...) or range(...), or use the default TPE sampler")
+        if _mixed_choice(o):
+            return (f"hydra/sweeper/sampler=grid cannot order {o.key_or_group}: its choices mix words and numbers; "
+                    f"use the default TPE sampler (or random), or give {o.key_or_group} choices of one kind")
     return None
 
 

@@ -112,9 +112,13 @@ def test_a_study_whose_every_trial_fails_ends_in_one_line(mnist_dir, tmp_path):
 
 
 def test_a_study_that_cannot_be_fair_is_refused_in_one_line(tmp_path):
-    """Before any trial: minimising accuracy, several methods in one study, or a search over the seed."""
+    """Before any trial: minimising accuracy, several methods in one study, a search over the seed, and a grid that
+    Optuna's GridSampler cannot hold (an interval; CDB-CE's tau mixes `dynamic` with numbers)."""
     base = ["-m", "experiment=tune_mnist", "hydra.sweeper.n_trials=1"]
     one_line(cdb_run(tmp_path, *base, "loss=ce", "hydra.sweeper.direction=minimize"), "use maximize")
     one_line(cdb_run(tmp_path, *base, "loss=ce,cdb"), "one study tunes one method")
     one_line(cdb_run(tmp_path, *base, "loss=ce", "seed=0,1"), "luckiest seed")
+    grid = [*base, "hydra/sweeper/sampler=grid"]
+    one_line(cdb_run(tmp_path, *grid, "loss=ce"), "finite set of values for trainer.lr, not an interval")
+    one_line(cdb_run(tmp_path, *grid, "loss=cdb", "trainer.lr=choice(0.01,0.1)"), "cannot order loss.tau")
     assert not list((tmp_path / "out").rglob("*.json"))
