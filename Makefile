@@ -16,7 +16,7 @@ help:  ## this list, then cdb-run's config groups and their choices (from config
 	@echo; echo "commands: cdb-run (train), cdb-table (tables), cdb-figures (PNGs), cdb-eval RUN_DIR (evaluate a saved run); python -m cdb --help"
 	@echo; echo "cdb-run GROUP=CHOICE (or python -m cdb run ...; cdb-run --help says more):"
 	@for d in configs/*/ configs/hydra/launcher/; do g=$${d#configs/}; g=$${g%/}; [ "$$g" = hydra ] && continue; \
-	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
+	  printf '  %-15s %s\n' "$$g:" "$$(cd $$d && ls *.yaml */*.yaml 2>/dev/null | sed 's/\.yaml$$//' | tr '\n' ' ')"; done
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ PACK ?= auto
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=1` (one run at a time, as
 # before pack=auto took the measured layout) or `ARGS=trainer.channels_last=false` (pack=auto within that layout).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
-.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration
+.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration tune-table
 
 # The quick tables are the MNIST default protocol (P3) unshortened, with 3 seeds instead of the paper's 10: a P3 run
 # costs about 5 CPU-minutes, so no shortened schedule is needed (docs/protocol.md, "Quick profile").
@@ -94,6 +94,18 @@ paper-schedule: venv  ## MNIST r=0.99, the paper's numbers read as 4000 passes (
 protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv}
 	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"
+
+# A tuned comparison (docs/tuning.md): one Optuna study of TRIALS trials per loss of TUNE_LOSSES (equal budgets), the
+# objective each trial's balanced validation accuracy; then `cdb-table compare` over each loss's best trial, chosen on
+# validation only. JOBS trials at a time; resume=true (the preset's): run it again to continue an interrupted study.
+TUNE_LOSSES ?= ce ifw focal cb cdb
+TRIALS ?= 20
+TUNE_RUNS = $(foreach l,$(TUNE_LOSSES),$(OUT)/tune_mnist_$(l))
+tune-table: venv  ## tuned comparison on MNIST 4/9 r=0.99: TRIALS trials a loss (protocol P3), best trial each by validation -> results/tune_mnist/
+	@for l in $(TUNE_LOSSES); do $(VENV)/bin/cdb-run -m experiment=tune_mnist loss=$$l hydra.sweeper.n_trials=$(TRIALS) \
+	  hydra.sweeper.n_jobs=$(JOBS) $(SWEEP) $(SWEEP_FAILED); done
+	$(VENV)/bin/cdb-table compare --runs $(TUNE_RUNS) --best-of loss.label --out $(RESULTS)/tune_mnist \
+	  --command "make tune-table TUNE_LOSSES='$(TUNE_LOSSES)' TRIALS=$(TRIALS)"
 
 table2: venv  ## Table 2, full profile (7 tau x 5 ratios x 10 seeds, protocol P3): ~15 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)

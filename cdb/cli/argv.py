@@ -10,6 +10,8 @@ from cdb.core.errors import CdbError
 _JOBLIB, _SUBMITIT = "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"
 LAUNCHER_PLUGINS = {"local2": _JOBLIB, "joblib": _JOBLIB,  # hydra/launcher choice -> the plugin it needs
                     "slurm": _SUBMITIT, "submitit_slurm": _SUBMITIT, "submitit_local": _SUBMITIT}
+_OPTUNA = "hydra_plugins.hydra_optuna_sweeper"
+SWEEPER_PLUGINS = {"tune": _OPTUNA, "optuna": _OPTUNA}  # hydra/sweeper choice -> the plugin it needs
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i")
 
 
@@ -44,6 +46,22 @@ def _check_launcher(value: str) -> None:
                        "pip install 'cdb[sweep]'")
 
 
+def _check_sweeper(value: str) -> None:
+    """hydra/sweeper=tune (or an experiment preset that selects it) needs hydra-optuna-sweeper: name the extra."""
+    module = SWEEPER_PLUGINS.get(value)
+    if module and importlib.util.find_spec(module) is None:
+        raise CdbError(f"hydra/sweeper={value} needs the hydra-optuna-sweeper plugin, which is not installed: "
+                       "pip install 'cdb[tune]'")
+
+
+def _preset_sweeper(experiment: str) -> str | None:
+    """The hydra/sweeper an experiment preset selects (`override /hydra/sweeper: NAME`), if any."""
+    path = config_dir() / "experiment" / f"{experiment}.yaml"
+    text = path.read_text() if path.is_file() else ""
+    found = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if "override /hydra/sweeper:" in ln]
+    return found[0] if found else None
+
+
 def check_group_choices(argv: list[str]) -> None:
     """Fail in one line on `group=choice` overrides that name no config (Hydra prints a page otherwise)."""
     from hydra.core.config_store import ConfigStore
@@ -56,6 +74,8 @@ def check_group_choices(argv: list[str]) -> None:
         key = key.lstrip("+~")
         if key == "hydra/launcher":
             _check_launcher(value)
+        if key == "hydra/sweeper":
+            _check_sweeper(value)
         if key in GROUPS and value not in ("null", ""):
             stored = ConfigStore.instance().repo.get(key, {})  # trainer/base: TrainerConfig, as `--help` lists it
             choices = sorted({p.stem for p in (root / key).glob("*.yaml")}
@@ -63,6 +83,8 @@ def check_group_choices(argv: list[str]) -> None:
             for v in _group_values(key, value, choices):
                 if v not in choices:
                     raise CdbError(f"{key}={v!r} is not allowed: one of {choices}")
+                if key == "experiment":
+                    _check_sweeper(_preset_sweeper(v) or "")
 
 
 def check_override_types(argv: list[str]) -> None:

@@ -6,6 +6,7 @@ trained by cdb.build.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_
 
 
 def register_pack_launcher() -> None:
-    """Register cdb's pack launcher with Hydra by hand.
+    """Register cdb's pack launcher (and, where cdb[tune] is installed, its tune sweeper) with Hydra by hand.
 
     Hydra finds plugins by walking the `hydra_plugins` namespace package on sys.path; an editable install
     (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
@@ -33,6 +34,10 @@ def register_pack_launcher() -> None:
     from hydra_plugins.cdb_pack_launcher.pack_launcher import PackLauncher
 
     Plugins.instance().register(PackLauncher)
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
+        from hydra_plugins.cdb_pack_launcher.tune_sweeper import TuneSweeper
+
+        Plugins.instance().register(TuneSweeper)
 
 
 def _terminated(signum, frame) -> None:
@@ -50,6 +55,7 @@ def task(cfg: DictConfig) -> dict | None:
 
     from cdb.build import checks, run_in
     from cdb.launch.callbacks import FAILED_KEY
+    from cdb.launch.objective import failure_value, job_value
     from cdb.rundir.claims import remove_empty, remove_made
 
     hydra_cfg = HydraConfig.get()
@@ -79,7 +85,8 @@ def task(cfg: DictConfig) -> dict | None:
         if isinstance(exc, Interrupted) and multirun:
             raise SystemExit(2) from None
         if multirun:
-            return {FAILED_KEY: line}  # one bad job does not stop the sweep; the summary lists it
+            # one bad job does not stop the sweep (nor a tuned study: a failed trial); the summary lists it
+            return failure_value(hydra_cfg, line, {FAILED_KEY: line})
         raise SystemExit(2) from None
     from cdb.train.distributed import is_main_process
 
@@ -89,7 +96,7 @@ def task(cfg: DictConfig) -> dict | None:
 
     for line in outcome_lines(metrics):  # the result, then (if it collapsed) what to try
         print(f"{run_dir}: {line}")
-    return metrics
+    return job_value(hydra_cfg, metrics, run_dir)  # the metrics; in a tuned study (Optuna) the objective
 
 
 def main(argv: list[str] | None = None) -> None:

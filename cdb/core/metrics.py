@@ -205,3 +205,15 @@ def outcome_lines(metrics: dict) -> list[str]:
     """What a finished run ends with: its result line, then the collapse line if it collapsed."""
     line = collapse_line(metrics)
     return [result_line(metrics)] + ([line] if line else [])
+
+
+def validation_objective(metrics: dict) -> float:
+    """The objective of a tuned search (docs/tuning.md): the balanced validation accuracy in % (the mean of the
+    class-wise validation accuracies, `macro_recall`) of the checkpoint the run reports (trainer.select), read from
+    its metrics.json. No test value enters it. NaN for a run without one (diverged, or unfinished)."""
+    if metrics.get("status") != "complete":
+        return math.nan
+    checkpoints = metrics.get("checkpoints") or {}
+    chosen = checkpoints.get(metrics.get("selected", "last")) or checkpoints.get("last") or {}
+    value = (chosen.get("val") or {}).get("macro_recall")
+    return math.nan if value is None else float(value)

@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-FAILED_KEY = "cdb_error"  # what cli._task returns for a job that failed with a message
+FAILED_KEY = "cdb_error"  # what cli.run.task returns for a job that failed with a message (a key, or an attribute)
 
 
 class SweepSummary(Callback):
@@ -40,6 +40,8 @@ class SweepSummary(Callback):
             error = (str(value).strip().splitlines() or [type(value).__name__])[0]
         elif isinstance(value, dict) and FAILED_KEY in value:
             error = value[FAILED_KEY]
+        elif isinstance(getattr(value, FAILED_KEY, None), str):  # a failed trial of a tuned study (launch.objective)
+            error = getattr(value, FAILED_KEY)
         else:
             error = None
         self.write(config, job_return, error)

@@ -188,6 +188,7 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
     import contextlib
 
     from cdb.launch.callbacks import record_failure
+    from cdb.launch.objective import failure_value, job_value
     from cdb.build import claimed_run
     from cdb.core.metrics import outcome_lines
     from cdb.train.loop import Pack, pack_refusal
@@ -207,9 +208,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
             try:
                 trainers.append(ret.return_value)
             except Exception as exc:  # foreseen (CdbError) or not: one bad job does not stop the sweep
-                print(f"cdb-run: error: {job_failure(exc)}", file=sys.stderr)
-                ret.status, ret.return_value = JobStatus.COMPLETED, None
-                record_failure(hydra_context, job, ret, job_failure(exc))
+                line = job_failure(exc)
+                print(f"cdb-run: error: {line}", file=sys.stderr)
+                ret.status, ret.return_value = JobStatus.COMPLETED, failure_value(job.hydra, line, None)
+                record_failure(hydra_context, job, ret, line)
                 trainers.append(None)
         built = [t for t in trainers if t is not None]
         if built and trainers[-1] is None:  # the pack's own lines go to the run.log of its last built job, not to
@@ -233,11 +235,12 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
                 continue
             res = next(it)
             if isinstance(res, Exception):
-                print(f"cdb-run: error: {job_failure(res)}", file=sys.stderr)
-                ret.return_value = None
-                record_failure(hydra_context, job, ret, job_failure(res))
+                line = job_failure(res)
+                print(f"cdb-run: error: {line}", file=sys.stderr)
+                ret.return_value = failure_value(job.hydra, line, None)  # in a tuned study: a failed trial
+                record_failure(hydra_context, job, ret, line)
             else:
                 for line in outcome_lines(res):
                     print(f"{t.run_dir}: {line}")
-                ret.return_value = res
+                ret.return_value = job_value(job.hydra, res, t.run_dir)  # a tuned study (Optuna) gets the objective
     return returns

@@ -172,10 +172,11 @@ SPECS: dict[str, TableSpec] = {
 
 def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override",
                beside: Sequence[str | Path] | None = None, beside_command: str = "",
-               notes: Sequence[str] = ()) -> Table:
+               notes: Sequence[str] = (), best_of: str | None = None) -> Table:
     """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`; with `beside`, the
     same table from those runs (another profile, e.g. the paper's full schedule) follows it; `notes` are added
-    to the spec's notes under the table."""
+    to the spec's notes under the table. best_of (compare only): keep each value's best setting by validation
+    (cdb.report.best)."""
     loaded = load_runs(runs)
     where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
     if name == "compare":
@@ -183,7 +184,17 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 
         if not loaded:   # a paper table is still written, with "no run" cells; a comparison of nothing is not
             raise CdbError(f"--runs {where!r} holds no finished run (metrics.json with status complete)")
+        chosen = []
+        if best_of:
+            from cdb.report.best import best_of as pick
+
+            loaded, chosen = pick(loaded, best_of, by)
+            if not loaded:
+                raise CdbError(f"--runs {where!r} holds no finished setting with a balanced validation accuracy")
         spec = compare_spec(loaded, by)
+        spec = replace(spec, notes=[*chosen, *spec.notes])
+    elif best_of:
+        raise CdbError(f"--best-of is for `cdb-table compare`, not table {name!r}")
     elif name in SPECS:
         spec = SPECS[name]
     else:
@@ -198,12 +209,12 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 formats: Sequence[str] = ("md", "csv"), by: str = "override",
                 beside: Sequence[str | Path] | None = None, beside_command: str = "",
-                notes: Sequence[str] = ()) -> list[Path]:
+                notes: Sequence[str] = (), best_of: str | None = None) -> list[Path]:
     """Write out_dir/NAME.<ext> in each format; returns the paths written, in the order of `formats`."""
     from cdb.rundir.io import atomic_write_text, check_out_dir
 
     check_out_dir(out_dir)
-    table = make_table(name, runs_dir, command, by, beside, beside_command, notes)
+    table = make_table(name, runs_dir, command, by, beside, beside_command, notes, best_of)
     texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):

@@ -45,6 +45,12 @@ def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
                         timeout=300)
     losses = ", ".join(sorted(p.stem for p in (REPO / "configs" / "loss").glob("*.yaml")))
     assert mh.returncode == 0 and f"\nloss: {losses}\n" in mh.stdout, mh.stdout + mh.stderr
+    # the tuned search's configs ship too: its sweeper, seeded sampler and the loss's search space (search_space/)
+    tune = subprocess.run([str(cli), "experiment=tune_mnist", "loss=cdb", "--cfg", "hydra"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert tune.returncode == 0, tune.stderr
+    for needle in ("tune_sweeper.TuneSweeper", "TPESampler", "loss.tau: choice(dynamic", "trainer.lr: tag(log"):
+        assert needle in tune.stdout, (needle, tune.stdout[-3000:])
     for script in ("cdb-table", "cdb-figures", "cdb-eval"):
         assert (venv / "bin" / script).is_file(), script
     r = subprocess.run([str(cli), "trainer.length=1", "trainer.progress=false"], cwd=work, env=env,
