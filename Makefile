@@ -61,7 +61,7 @@ PACK ?= auto
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`
 # (measured: 1.35x faster than the default for the whole sweep; docs/performance.md).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
-.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration
+.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration own-data-study
 
 # The paper-schedule runs at r = 0.99 (make paper-schedule) with the default settings go beside the quick tables.
 # A sweep with failed (e.g. diverged) runs still writes its table: cdb-table counts them per cell.
@@ -93,6 +93,17 @@ paper-schedule: venv  ## MNIST r=0.99 on the paper's full schedule, 10 runs -> r
 protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv}
 	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"
+
+# The own-data study (docs/own-data.md, issue 23): long-tailed folders built from real MNIST (10 digits at imbalance
+# 100, two hard pairs at 99:1), every method x seeds 0-2 with the dataset=folder recipe; the folder defaults are chosen
+# from its validation table. A long real-data run, never part of `make test`. resume=true: run it again to continue.
+STUDY = $(PY) scripts/own_data_study.py --folders $(OUT)/own_data_folders --runs $(OUT)
+own-data-study: venv  ## own data: 8 methods x 3 folders x 3 seeds (72 runs, ~1 h of one core) -> results/own_data_study/
+	$(STUDY) folders
+	$(STUDY) pair-lines | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
+	$(STUDY) pairs
+	$(STUDY) lines | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
+	$(STUDY) tables
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)
