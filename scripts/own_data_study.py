@@ -162,14 +162,14 @@ def selection(runs_dir: Path) -> pd.DataFrame:
     from cdb.report.compare import select_runs, val_balanced
     from cdb.report.runs import get, load_runs
 
-    methods = {v: k for k, v in METHODS.items()}
+    methods = {frozenset(v.split()): k for k, v in METHODS.items()}   # run directories list overrides sorted
     recs = []
     for view in select_runs(load_runs(runs_dir), "both"):
         setting = view.path.parent.name.split(",")
         folder = next(i.split("=", 1)[1] for i in setting if i.startswith("dataset.path="))
-        loss = " ".join(i for i in setting if not i.startswith("dataset"))
+        loss = [i for i in setting if not i.startswith("dataset")]
         ckpt = view.metrics["checkpoints"][view.view]
-        recs.append({"folder": folder, "method": methods.get(loss, loss), "select": view.view,
+        recs.append({"folder": folder, "method": methods.get(frozenset(loss), " ".join(loss)), "select": view.view,
                      "seed": get(view.cfg, "seed"), "val_balanced": val_balanced(view),
                      "val_collapsed": bool(ckpt["val"].get("collapsed")), "unit": ckpt["unit"],
                      "wall_s": view.metrics.get("train_wall_time_s")})
@@ -183,7 +183,7 @@ def write_selection(runs_dir: Path, out: Path, command: str) -> pd.DataFrame:
                           "n": g["val_balanced"].count(), "val_collapsed": g["val_collapsed"].sum()}).reset_index()
     folders_ = sorted(cells["folder"].unique(), key=lambda f: (f != "lt10", f))
     wide = cells.pivot(index=["method", "select"], columns="folder", values="mean")[folders_]
-    wide["mean over folders"] = wide[folders_].mean(axis=1)
+    wide["mean over folders"] = wide[folders_].mean(axis=1, skipna=False)   # a row missing a folder: none
     wide["collapsed on val"] = cells.groupby(["method", "select"])["val_collapsed"].sum()
     wide["runs"] = cells.groupby(["method", "select"])["n"].sum()
     wide = wide.sort_values("mean over folders", ascending=False)

@@ -66,14 +66,15 @@ def test_selection_table_reads_validation_only_and_averages_by_hand(tmp_path):
         _run(runs, "dataset.path=pair_3_9,dataset=folder,loss=ce", seed,
              {"checkpoints": {"last": _ckpt(last, [70.0, 90.0], 30), "best": _ckpt(best, [80.0, 100.0], 9)},
               "test": {"error": 50.0}, "class_names": ["3", "9"], "train_wall_time_s": 60.0})
-    _run(runs, "dataset.path=lt10,dataset=folder,loss=ce", 0,
+    _run(runs, "dataset.path=lt10,dataset=folder,loss.floor=0,loss.tau=1,loss.warmup=0,loss=cdb", 0,
          {"checkpoints": {"last": _ckpt(50.0, [0.0, 100.0], 30), "best": _ckpt(75.0, [50.0, 100.0], 3)},
           "test": {"error": 50.0}, "class_names": ["3", "9"], "train_wall_time_s": 120.0})
     wide = study.write_selection(runs, tmp_path / "res", "cmd")
-    # ce, last: pair_3_9 (80 + 60) / 2 = 70, lt10 50 -> mean over folders 60; best: 80 and 75 -> 77.5
-    assert wide.loc[("ce", "last"), "pair_3_9"] == 70.0 and wide.loc[("ce", "last"), "mean over folders"] == 60.0
-    assert wide.loc[("ce", "best"), "mean over folders"] == 77.5
-    assert wide.loc[("ce", "last"), "collapsed on val"] == 1 and wide.loc[("ce", "best"), "collapsed on val"] == 0
+    # ce, last: pair_3_9 (80 + 60) / 2 = 70; best (90 + 70) / 2 = 80. The loss=cdb run is named by its method
+    # although its directory lists the overrides sorted
+    assert wide.loc[("ce", "last"), "pair_3_9"] == 70.0 and wide.loc[("ce", "best"), "pair_3_9"] == 80.0
+    assert (wide.loc[("cdb_tau1", "last"), "lt10"], wide.loc[("cdb_tau1", "best"), "lt10"]) == (50.0, 75.0)
+    assert wide.loc[("cdb_tau1", "last"), "collapsed on val"] == 1 and wide.loc[("ce", "best"), "collapsed on val"] == 0
     cells = pd.read_csv(tmp_path / "res" / "selection.csv")
     assert set(cells.columns) == {"method", "select", "folder", "mean", "std", "n", "val_collapsed"}
     md = (tmp_path / "res" / "selection.md").read_text()
