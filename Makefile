@@ -96,7 +96,8 @@ protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselin
 
 # The own-data study (docs/own-data.md, issue 23): long-tailed folders built from real MNIST (10 digits at imbalance
 # 100, two hard pairs at 99:1), every method x seeds 0-2 with the dataset=folder recipe; the folder defaults are chosen
-# from its validation table. A long real-data run, never part of `make test`. resume=true: run it again to continue.
+# from its validation tables (the validation split, and a holdout of more training images for last vs best checkpoint).
+# A long real-data run, never part of `make test`. resume=true: run it again to continue.
 STUDY = $(PY) scripts/own_data_study.py --folders $(OUT)/own_data_folders --runs $(OUT)
 own-data-study: venv  ## own data: 8 methods x 3 folders x 3 seeds (72 runs, ~1 h of one core) -> results/own_data_study/
 	$(STUDY) folders
@@ -104,6 +105,7 @@ own-data-study: venv  ## own data: 8 methods x 3 folders x 3 seeds (72 runs, ~1 
 	$(STUDY) pairs
 	$(STUDY) lines | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(STUDY) tables
+	$(STUDY) holdout
 
 table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)

@@ -6,6 +6,7 @@
     python scripts/own_data_study.py pairs            # rank digit pairs by how often those runs confuse them
     python scripts/own_data_study.py lines            # cdb-run lines of the study, one run per line
     python scripts/own_data_study.py tables           # cdb-table compare per folder + the validation selection table
+    python scripts/own_data_study.py holdout          # last vs best checkpoint on a second validation set (holdout)
 
 `make own-data-study` runs them in this order (resume=true: run it again to continue; finished runs are only
 reported). A long real-data run (about an hour of one core): not part of `make test`.
@@ -19,7 +20,10 @@ The folders (under --folders, default $CDB_OUTPUT_ROOT/own_data_folders), from r
   pair_A_B   two digits at 99:1 (B: 4950 training images, A: 50: MNIST 4/9's sizes at r = 0.99), 20 validation
              and 800 test images per digit; the pairs are PAIRS, the most-confused pairs other than 4/9 by `pairs`
 Validation images (20 per class: dataset.val_per_class's default) come from a val/ folder, so every method sees
-the same ones.
+the same ones. Beside each study folder, <folder>_holdout/<digit>/ holds HOLDOUT more MNIST training images per digit
+in none of its splits: a second validation set on which `holdout` compares the last and best-validation checkpoints
+(the validation split chose `best`, so it cannot compare them without bias). The test split is read only for
+reporting (the compare tables), never to choose.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ NAME = "own_data_study"            # run directories: OUT/own_data_study/<overri
 RANK_NAME = "own_data_pairs"       # the pair-ranking runs: OUT/own_data_pairs/...
 SEEDS = (0, 1, 2)
 VAL, TEST = 20, 800
+HOLDOUT = 300   # more held-out MNIST training images per digit: a second validation set (not the test split)
 # Chosen by `pairs` (results/own_data_study/pairs.md): the most-confused digit pairs of LeNet-5 on balanced MNIST,
 # 4/9 (the paper's pair, first with 38 confusions) left out: 3/9 (25), then 2/7 (22; tied with 2/3, which shares
 # digit 3 with 3/9, so 2/7 was taken). Minority first: the larger digit is the 99 % class.
@@ -71,10 +76,10 @@ def folders() -> dict[str, dict]:
     return out
 
 
-def write_folder(root: Path, spec: dict, data: dict, seed: int = 0) -> str:
-    """root/{train,val,test}/<digit>/*.png from MNIST; returns a one-line summary. An existing folder is kept."""
-    if (root / "train").is_dir():
-        return f"{root}: exists, kept"
+def draws(spec: dict, data: dict, seed: int = 0):
+    """(digit, {split: (images, indices)}) of one folder: train, val, test and a holdout of HOLDOUT more MNIST
+    training images per digit, disjoint from that folder's train and val (for folders whose test comes from the
+    MNIST test split). The draws (and so the folders) depend on `seed` only."""
     g = torch.Generator().manual_seed(seed)
     x, y = data[True]
     xt, yt = data[False]
@@ -87,13 +92,31 @@ def write_folder(root: Path, spec: dict, data: dict, seed: int = 0) -> str:
         else:
             tidx = torch.nonzero(yt == d).flatten()
             parts["test"] = (xt, tidx[torch.randperm(len(tidx), generator=g)][:TEST])
+            parts["holdout"] = (x, idx[n + VAL:n + VAL + HOLDOUT])
+        yield d, parts
+
+
+def write_folder(root: Path, spec: dict, data: dict, seed: int = 0) -> str:
+    """root/{train,val,test}/<digit>/*.png from MNIST, and root_holdout/<digit>/*.png beside it (not a split the
+    runs see); returns a one-line summary. An existing folder is kept."""
+    have = (root / "train").is_dir()
+    if have and (spec["test_from_train"] or holdout_dir(root).is_dir()):
+        return f"{root}: exists, kept"
+    for d, parts in draws(spec, data, seed):
         for split, (images, chosen) in parts.items():
-            folder = root / split / str(d)
+            if have and split != "holdout":   # an existing folder is kept; only its missing holdout is written
+                continue
+            folder = (holdout_dir(root) if split == "holdout" else root / split) / str(d)
             folder.mkdir(parents=True, exist_ok=True)
             for i in chosen.tolist():
                 Image.fromarray(images[i].numpy(), mode="L").save(folder / f"{i:05d}.png")
     counts = ", ".join(f"{d}: {n}" for d, n in zip(spec["digits"], spec["train"]))
-    return f"{root}: train {sum(spec['train'])} ({counts}), val {VAL} and test {TEST} per digit"
+    return (f"{root}: train {sum(spec['train'])} ({counts}), val {VAL} and test {TEST} per digit"
+            + ("" if spec["test_from_train"] else f"; {holdout_dir(root)}: {HOLDOUT} per digit"))
+
+
+def holdout_dir(root: Path) -> Path:
+    return root.parent / f"{root.name}_holdout"
 
 
 def run_line(folders_dir: Path, folder: str, overrides: str, seed: int, name: str = NAME) -> str:
@@ -217,9 +240,89 @@ def write_selection(runs_dir: Path, out: Path, command: str) -> pd.DataFrame:
     return wide
 
 
+def holdout_records(runs_dir: Path, folders_dir: Path) -> pd.DataFrame:
+    """Balanced accuracy of every run's last and best checkpoint on its folder's holdout (HOLDOUT more MNIST
+    training images per digit, in none of the folder's splits): a second validation set, which can compare
+    trainer.select=best with last without the bias of the validation split that chose `best`. One process: each
+    folder's data is built once; the checkpoints are read and evaluated as cdb-eval does."""
+    import torch
+
+    from cdb.build.evaluate import finished_run, fitted_model, folder_split
+    from cdb.core.metrics import summarize
+    from cdb.data import build_dataset
+    from cdb.models import build_model
+    from cdb.report.runs import load_runs
+    from cdb.rundir import BEST, LAST
+    from cdb.rundir.io import load_checkpoint
+    from cdb.train.evaluate import evaluate
+
+    torch.set_num_threads(1)
+    methods = {frozenset(v.split()): k for k, v in METHODS.items()}
+    built: dict = {}
+    recs = []
+    for run in load_runs(runs_dir):
+        setting = run.path.parent.name.split(",")
+        folder = next(i.split("=", 1)[1] for i in setting if i.startswith("dataset.path="))
+        cfg, _ = finished_run(run.path)
+        if folder not in built:
+            ds = dict(cfg["dataset"], root=str(folders_dir))
+            splits = build_dataset(ds.pop("name"), seed=int(cfg["seed"]), **ds)
+            built[folder] = splits, folder_split(holdout_dir(folders_dir / folder), splits)
+        splits, hold = built[folder]
+        model_cfg = dict(cfg["model"])
+        name = model_cfg.pop("name")
+        model = build_model(name, splits.num_classes, splits.input_shape, **model_cfg)
+        for which, path in (("last", LAST), ("best", BEST)):
+            fitted_model(model, load_checkpoint(run.path / path), run.path / path, name)
+            res = evaluate(model.eval(), hold, splits, torch.device("cpu"), 1000)
+            recs.append({"folder": folder, "method": methods.get(frozenset(i for i in setting
+                                                                           if not i.startswith("dataset")), "?"),
+                         "select": which, "seed": cfg["seed"],
+                         "holdout_balanced": summarize(res.confusion)["macro_recall"]})
+    return pd.DataFrame(recs)
+
+
+def write_holdout(runs_dir: Path, folders_dir: Path, out: Path, command: str) -> pd.DataFrame:
+    df = holdout_records(runs_dir, folders_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df.sort_values(["folder", "method", "select", "seed"]).to_csv(out / "holdout.csv", index=False,
+                                                                  float_format="%.4f")
+    cell = df.groupby(["method", "select", "folder"])["holdout_balanced"].agg(
+        mean="mean", std=lambda v: v.std(ddof=0), count="count")
+    wide = cell["mean"].unstack("folder")
+    folders_ = sorted(wide.columns, key=lambda f: (f != "lt10", f))
+    wide = wide[folders_]
+    wide["mean over folders"] = wide.mean(axis=1, skipna=False)
+    # best minus last, per run, then averaged: the paired difference trainer.select makes
+    paired = df.pivot_table(index=["folder", "method", "seed"], columns="select", values="holdout_balanced")
+    paired["best - last"] = paired["best"] - paired["last"]
+    diff = paired.groupby(["method"])["best - last"].agg(["mean", "min", "max", "count"])
+    text = wide.copy()
+    for f in folders_:
+        text[f] = [f"{cell.loc[(m, s, f), 'mean']:.2f} ± {cell.loc[(m, s, f), 'std']:.2f} "
+                   f"({int(cell.loc[(m, s, f), 'count'])})" if (m, s, f) in cell.index else "—" for m, s in text.index]
+    text["mean over folders"] = text["mean over folders"].map(lambda v: f"{v:.2f}")
+    text = text.sort_values("mean over folders", ascending=False).reset_index()
+    d = diff.reset_index()
+    md = ["# Own-data study: balanced accuracy on a second validation set (holdout)", "",
+          f"Command: `{command}`", "",
+          f"Each study folder has a holdout: {HOLDOUT} more MNIST *training* images per digit, in none of its "
+          "splits (not the test split). The last and the best-validation checkpoint of every run are evaluated on "
+          "it (scripts/own_data_study.py holdout). The validation split chose `best`, so its own figure for `best` "
+          "is biased upwards; the holdout's is not: it compares trainer.select=best with last fairly. Mean ± std "
+          "over seeds (population std; n in brackets), sorted by the mean over folders.", "",
+          text.to_markdown(tablefmt="github", index=False), "",
+          "Paired difference, holdout balanced accuracy of the best checkpoint minus the last one's, per run "
+          "(points; all folders and seeds):", "",
+          d.to_markdown(tablefmt="github", index=False, floatfmt=".2f"), ""]
+    (out / "holdout.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return wide
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["folders", "pair-lines", "pairs", "lines", "tables"])
+    p.add_argument("what", choices=["folders", "pair-lines", "pairs", "lines", "tables", "holdout"])
     p.add_argument("--folders", type=Path, default=OUT / "own_data_folders", help="where the folders go")
     p.add_argument("--runs", type=Path, default=OUT, help="output root holding own_data_study/ and own_data_pairs/")
     p.add_argument("--out", type=Path, default=Path("results") / "own_data_study", help="where the tables go")
@@ -234,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(pair_lines(args.folders)))
     elif args.what == "lines":
         print("\n".join(lines(args.folders)))
+    elif args.what == "holdout":
+        write_holdout(args.runs / NAME, args.folders, args.out, args.command)
     elif args.what == "pairs":
         write_pairs(args.runs / RANK_NAME, args.out, args.command)
     else:
