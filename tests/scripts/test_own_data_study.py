@@ -79,3 +79,19 @@ def test_selection_table_reads_validation_only_and_averages_by_hand(tmp_path):
     assert set(cells.columns) == {"method", "select", "folder", "mean", "std", "n", "val_collapsed"}
     md = (tmp_path / "res" / "selection.md").read_text()
     assert "Command: `cmd`" in md and "70.00 ± 10.00 (2)" in md and "3 runs, 0.07 h of training" in md
+
+
+def test_holdout_images_are_training_images_in_none_of_the_folders_splits(mnist_dir):
+    from cdb.data.mnist import load_mnist
+
+    data = load_mnist(str(mnist_dir))
+    for name in ("lt10", "pair_3_9"):
+        for digit, parts in study.draws(study.folders()[name], data):
+            used = set(parts["train"][1].tolist()) | set(parts["val"][1].tolist())
+            hold = set(parts["holdout"][1].tolist())
+            assert len(hold) == study.HOLDOUT and not used & hold, (name, digit)
+            assert parts["holdout"][0] is data[True][0] and parts["test"][0] is data[False][0]  # test: MNIST test
+    # the same draws each time: the folders (and holdouts) depend on the seed only
+    a = [p["train"][1][:5].tolist() for _, p in study.draws(study.folders()["pair_2_7"], data)]
+    b = [p["train"][1][:5].tolist() for _, p in study.draws(study.folders()["pair_2_7"], data)]
+    assert a == b
