@@ -32,8 +32,8 @@ BASE = {"test error": "error", "balanced accuracy": "macro_recall"}
 SHOTS = {"many-shot": "many_accuracy", "medium-shot": "medium_accuracy", "few-shot": "few_accuracy"}
 VAL = "val balanced accuracy"
 SELECT_CHOICES = ("run", "last", "best", "both")
-SETTINGS = ["dataset.name", "model.name", "loss.label", "loss.tau", "trainer.unit", "trainer.length",
-            "trainer.lr", "trainer.sampler", "trainer.select"]
+SETTINGS = ["dataset.name", "model.name", "loss.label", "loss.tau", "loss.tau_rule", "loss.warmup", "loss.floor",
+            "trainer.unit", "trainer.length", "trainer.lr", "trainer.sampler", "trainer.select"]
 
 
 def as_selected(run: RunRecord, which: str) -> RunRecord:
