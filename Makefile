@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed  ## create .venv and install cdb with its dev tools
 
-demo: venv  ## train the default run: LeNet-5, CDB-CE (dynamic tau) on MNIST 4/9 at r=0.99, quick schedule
+demo: venv  ## train the default run: CDB-CE (dynamic tau) on MNIST 4/9 at r=0.99, protocol P3 (Ren et al.'s network, 8000 steps)
 	$(VENV)/bin/cdb-run experiment=demo
 
 test: venv  ## the architecture contract (import-linter, pyproject.toml) and the fast test suite (what CI runs first)
@@ -39,7 +39,7 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records the default pack size (per model)
+bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records pack=auto's pack size and layout (per model)
 	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
 
 EPOCHS ?= 200
@@ -55,34 +55,35 @@ JOBS ?= 2
 # Where the tables go (tests point it at a temporary folder); ARGS: extra overrides for every run.
 RESULTS ?= results
 ARGS ?=
-# Runs per pack (cdb/launch/pack.py): auto = the size `make bench` recorded for the device (1 on this CPU).
+# Runs per pack (cdb/launch/pack.py): auto = the size and memory layout `make bench` recorded for the device and model
+# (LeNet-5 on this CPU: 8 runs a pack, channels-last; docs/performance.md).
 PACK ?= auto
-# Sweep: packs of PACK runs (one thread: see docs/performance.md); with packs of one, JOBS processes of one thread
-# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=7 ARGS=trainer.channels_last=true`
-# (measured: 1.35x faster than the default for the whole sweep; docs/performance.md).
+# Sweep: packs of PACK runs (one thread: see docs/performance.md), JOBS packs at a time in processes of one thread
+# each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=1` (one run at a time, as
+# before pack=auto took the measured layout) or `ARGS=trainer.channels_last=false` (pack=auto within that layout).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
 .PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration own-data-study
 
-# The paper-schedule runs at r = 0.99 (make paper-schedule) with the default settings go beside the quick tables.
+# The quick tables are the MNIST default protocol (P3) unshortened, with 3 seeds instead of the paper's 10: a P3 run
+# costs about 5 CPU-minutes, so no shortened schedule is needed (docs/protocol.md, "Quick profile").
 # A sweep with failed (e.g. diverged) runs still writes its table: cdb-table counts them per cell.
 SWEEP_FAILED = || echo "make $@: some runs failed (see above); the table counts them"
-QUICK_NOTE = --note "Quick profile: the paper's schedule compressed 20x by a rule fixed before any run (200 epochs, lr 0.02, x0.1 after 150: equal lr x steps), the literal CDB rule. At lr 0.02 one epoch of single-class gradient can flip LeNet-5 to the other class, so CDB-CE's weights can oscillate (docs/mnist-stability.md); the paper-schedule cells beside the table test the paper's claim."
-PAPER_RUNS = $(wildcard $(OUT)/paper_schedule/loss=* $(OUT)/paper_schedule/loss.normalize=mean,loss=cdb)
-BESIDE = $(if $(PAPER_RUNS),--beside $(PAPER_RUNS) --beside-command "make paper-schedule")
+QUICK_NOTE = --note "Quick profile: the MNIST default protocol P3 unshortened (Ren et al.'s network, inputs in [0, 1], 8000 steps of batch 100 at lr 1e-3 halved after 4000, no weight decay; L2RW 4000 steps, halved after 2000; a CDB update every 50 steps), 3 seeds instead of the paper's 10 (docs/protocol.md)."
 
-table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, paper schedule): days on this CPU
+table1: venv  ## Table 1, full profile (7 losses x 5 ratios x 10 seeds, protocol P3): ~15 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table1 $(SWEEP) $(SWEEP_FAILED)
 	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1 --out $(RESULTS) --command "make table1"
 
-table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, the paper's schedule compressed 20x): ~2 h on 2 cores
+table1-quick: venv  ## Table 1, quick profile (7 losses x 5 ratios x 3 seeds, protocol P3 unshortened): ~4.5 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table1_quick $(SWEEP) $(SWEEP_FAILED)
-	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out $(RESULTS) --command "make table1-quick" $(QUICK_NOTE) $(BESIDE)
+	$(VENV)/bin/cdb-table table1 --runs $(OUT)/table1_quick --out $(RESULTS) --command "make table1-quick" $(QUICK_NOTE)
 
-# The paper's own schedule at r = 0.99 (4000 epochs of 50 steps each, about 45 min a run at one thread):
-# CE, IFW, CB and CDB-CE with and without the authors' normalisation, seeds 0 and 1 (10 runs).
-paper-schedule: venv  ## MNIST r=0.99 on the paper's full schedule, 10 runs -> results/paper_schedule.{md,csv,png}
-	$(VENV)/bin/cdb-run -m name=paper_schedule loss=ce,ifw,cb seed=0,1 $(SWEEP)
-	$(VENV)/bin/cdb-run -m name=paper_schedule loss=cdb loss.normalize=none,mean seed=0,1 $(SWEEP)
+# The paper's numbers read as 4000 passes (protocol P1: LeNet-5, 4000 epochs of 50 steps each, about 45 min a run at
+# one thread) at r = 0.99: CE, IFW, CB and CDB-CE with and without the authors' normalisation, seeds 0 and 1 (10 runs).
+P1 = model=lenet5 trainer=mnist dataset.input_scale=standard
+paper-schedule: venv  ## MNIST r=0.99, the paper's numbers read as 4000 passes (P1), 10 runs -> results/paper_schedule.{md,csv,png}
+	$(VENV)/bin/cdb-run -m name=paper_schedule $(P1) loss=ce,ifw,cb seed=0,1 $(SWEEP)
+	$(VENV)/bin/cdb-run -m name=paper_schedule $(P1) loss=cdb loss.normalize=none,mean seed=0,1 $(SWEEP)
 	$(PY) scripts/paper_schedule.py --runs $(OUT)/paper_schedule --out $(RESULTS) --command "make paper-schedule"
 
 # Which MNIST protocol did the paper run (docs/protocol.md): protocols P1-P4, the baselines at r = 0.9 / 0.99 / 0.995 and
@@ -107,13 +108,13 @@ own-data-study: venv  ## own data: 8 methods x 3 folders x 3 seeds (72 runs, ~1 
 	$(STUDY) tables
 	$(STUDY) holdout
 
-table2: venv  ## Table 2, full profile (paper schedule, 10 seeds): hours on a GPU, days on this CPU
+table2: venv  ## Table 2, full profile (7 tau x 5 ratios x 10 seeds, protocol P3): ~15 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)
 	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2 --out $(RESULTS) --command "make table2"
 
-table2-quick: venv  ## Table 2, quick profile (7 tau x 5 ratios x 3 seeds, the paper's schedule compressed 20x): 64 min on 2 cores
+table2-quick: venv  ## Table 2, quick profile (7 tau x 5 ratios x 3 seeds, protocol P3 unshortened): ~4.5 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2_quick $(SWEEP) $(SWEEP_FAILED)
-	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out $(RESULTS) --command "make table2-quick" $(QUICK_NOTE) $(BESIDE)
+	$(VENV)/bin/cdb-table table2 --runs $(OUT)/table2_quick --out $(RESULTS) --command "make table2-quick" $(QUICK_NOTE)
 
 # ---- Tables 3-7 and the figures (long-tailed CIFAR-100, ImageNet-LT, EGTEA) -------------------------------
 # `make table3 ARGS="trainer.device=cuda:0"` passes extra overrides to every run. Where a dataset is missing

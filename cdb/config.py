@@ -1,7 +1,7 @@
 """Where configs come from: the configs/ tree, one `compose()`, every OmegaConf resolver, the ConfigStore entry.
 
 Importing this module registers everything the config tree needs (the resolvers `cdb_dirname`, `cdb_per_unit`,
-`cdb_fraction_of`, and TrainerConfig as trainer/base); no other module of cdb has import-time side effects.
+`cdb_fraction_of`, `cdb_for_loss`, `cdb_after_half`, and TrainerConfig as trainer/base); no other module of cdb has import-time side effects.
 The command line, the dry run, the tests and the scripts all compose through `compose()` or Hydra's own
 `@hydra.main` with `config_dir()`.
 """
@@ -91,7 +91,21 @@ def fraction_of(length, *fractions: float) -> list[int]:
     return [int(round(float(length) * float(f))) for f in fractions]
 
 
-for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of)):
+def after_half(length) -> list[int]:
+    """`${cdb_after_half:${.length}}`: Ren et al.'s lr drop (mnist_train.py, `step > num_steps // 2` with 0-based
+    steps) as a milestone: the lr changes at 0-based step length // 2 + 1 (4001 of 8000, 2001 of 4000)."""
+    return [int(length) // 2 + 1]
+
+
+def for_loss(loss_name: str, names, special, default):
+    """`${cdb_for_loss:${loss.name},[l2rw],4000,8000}`: `special` for the losses named in `names`, else `default`,
+    for a protocol whose schedule depends on the method (Ren et al. train their own method, L2RW, for half the
+    steps of their baselines: trainer/mnist_ren.yaml)."""
+    return special if loss_name in list(names) else default
+
+
+for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of),
+                   ("cdb_for_loss", for_loss), ("cdb_after_half", after_half)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 

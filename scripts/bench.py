@@ -5,6 +5,8 @@ and a whole CIFAR-100-LT run.
     python scripts/bench.py --out results/bench [--threads 1] [--device auto] [--k 1 2 4 ...] [--quick]
                             [--models lenet5 lenet_ren resnet32] [--batch resnet32=32]
     make bench-cifar-lt        # python scripts/bench.py --cifar-lt-run 200 --out results/bench_cifar_lt
+    python scripts/bench.py --cifar-lt-sweep 200 [--time-limit S] --out results/cifar_lt_sweep
+                               # Table 4's 7 tau at imbalance 100 as one pack against one run alone (for a GPU)
 
 Pack cases time cdb's own loop (cdb.train.loop.Pack.train_units: batches gathered and normalised per run,
 the packed forward, each run's CDB-weighted loss, backward, one SGD step) on uint8 tensors of the model's data
@@ -32,9 +34,10 @@ import torch.utils.benchmark as benchmark
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_cifar_lt import CIFAR_MEAN, CIFAR_STD, cifar_lt_run, cifar_lt_sweep, synthetic_cifar_lt  # noqa: E402,F401
 from cdb.train.config import resolve_device  # noqa: E402  (after the path insert: the checkout's cdb)
 
-CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 LAYOUTS = {"channels_first": False, "channels_last": True}
 # model -> (input shape, classes, images per run per step). ResNet-32 at 32 images a step, not CIFAR's 128: a
 # pack of 64 at 128 would hold ~20 GB of activations for the backward pass (2.4 MB an image)
@@ -177,26 +180,12 @@ def pack_cases(ks, device, min_run_time, steps=2, models=("lenet5",), batches=No
                                 "train_flops_per_image_of": flops}
 
 
-def choose_pack(rows: list[dict], device_type: str) -> dict:
-    """The default pack size for the device (from the rows of one model): 1 when any K is slower per run than
-    sequential runs, else the fastest K per run (in the faster layout)."""
-    slow = [r for r in rows if r["k"] > 1 and r["per_run_speedup"] < 1.0]
-    if slow:
-        worst = min(slow, key=lambda r: r["per_run_speedup"])
-        return {"pack": 1, "why": f"make bench measured K={worst['k']} ({worst['layout']}) at "
-                                  f"{worst['per_run_speedup']:.2f}x of sequential runs per run on {device_type}"}
-    best = max(rows, key=lambda r: r["per_run_speedup"] or 0)
-    return {"pack": best["k"], "why": f"make bench: K={best['k']} ({best['layout']}) trains each run "
-                                      f"{best['per_run_speedup']:.2f}x faster than sequential runs"}
+def default_packs(rows: list[dict], device_type: str, date: str = "?") -> dict:
+    """The device's entry of pack_defaults.json: per model, the pack size and layout with the best per-run speed-up
+    against a run alone (cdb.launch.defaults.choose: the rule pack=auto applies)."""
+    from cdb.launch.defaults import record_entry
 
-
-def default_packs(rows: list[dict], device_type: str) -> dict:
-    """The device's entry of pack_defaults.json: choose_pack of LeNet-5's rows (the first model's when LeNet-5 was
-    not timed), and with several models one entry per model under "models" (pack=auto takes a run's own)."""
-    models = list(dict.fromkeys(r.get("model", "lenet5") for r in rows))
-    per = {m: choose_pack([r for r in rows if r.get("model", "lenet5") == m], device_type) for m in models}
-    top = dict(per["lenet5" if "lenet5" in per else models[0]])
-    return {**top, "models": per} if len(models) > 1 else top
+    return record_entry({"cases": rows, "date": date})
 
 
 def parse_batches(items: list[str]) -> dict[str, int]:
@@ -207,54 +196,6 @@ def parse_batches(items: list[str]) -> dict[str, int]:
             raise SystemExit(f"bench.py: error: --batch {item!r}: MODEL=N with MODEL in {sorted(MODELS)}, N >= 1")
         out[name] = int(n)
     return out
-
-
-# ---- one whole long-tailed CIFAR-100 run (make bench-cifar-lt) ---------------------------------------------
-def synthetic_cifar_lt(imbalance=100.0, n_max=450, val_per_class=50, test_per_class=100, seed=0):
-    """Random uint8 images in the shape of CIFAR-100-LT: the protocol's per-class training counts
-    (cdb.data.longtail, n_c = floor(n_max * mu^c)), 50 validation and 100 test images per class."""
-    from cdb.data.base import DatasetSplits, TensorSplit
-    from cdb.data.longtail import longtail_counts
-
-    g = torch.Generator().manual_seed(seed)
-
-    def split(counts):
-        y = torch.repeat_interleave(torch.arange(100), torch.tensor(counts))
-        return TensorSplit(torch.randint(0, 256, (len(y), 3, 32, 32), dtype=torch.uint8, generator=g), y)
-
-    return DatasetSplits("synthetic_cifar100_lt", split(longtail_counts(n_max, 100, imbalance)),
-                         split([val_per_class] * 100), split([test_per_class] * 100), 100,
-                         [str(i) for i in range(100)], (3, 32, 32), CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
-
-
-def cifar_lt_run(epochs: int, device: str, out_dir: str | Path, data=None, **speed) -> dict:
-    """A whole CIFAR-100-LT run as `cdb-run dataset=cifar_lt imbalance=100 loss=cdb` makes it (ResNet-32,
-    trainer/cifar_lt.yaml, milestones scaled to `epochs`, validation and CDB update every epoch, checkpoints,
-    the final test) on synthetic tensors; returns its timings."""
-    from omegaconf import OmegaConf
-
-    from cdb.losses import build_criterion
-    from cdb.models import build_model
-    from cdb.config import load_preset
-    from cdb.train.config import TrainerConfig
-    from cdb.train.loop import train_alone
-    from cdb.train.run import RunState
-
-    data = data or synthetic_cifar_lt()
-    tcfg = OmegaConf.to_container(load_preset("trainer", "cifar_lt"), resolve=True)  # trainer/base under it
-    scale = epochs / tcfg["length"]
-    tcfg.update(length=epochs, milestones=[max(1, round(m * scale)) for m in tcfg["milestones"]],
-                warmup=min(tcfg["warmup"], epochs), device=device, progress=False, **speed)
-    torch.manual_seed(0)
-    model = build_model("resnet32", 100, (3, 32, 32))
-    crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, 100, data.class_counts)
-    trainer = RunState(model, data, crit, TrainerConfig.from_dict(tcfg), out_dir, seed=0)
-    t = time.perf_counter()
-    metrics = train_alone(trainer)
-    wall = time.perf_counter() - t
-    return {"epochs": epochs, "wall_s": wall, "train_images": len(data.train), "per_epoch_s": wall / epochs,
-            "train_wall_time_s": metrics["train_wall_time_s"], "test_error": metrics["test"]["error"],
-            "device": str(trainer.device), "speed": speed}
 
 
 # ---- the driver ------------------------------------------------------------------------------------------
@@ -280,6 +221,8 @@ NAMES = {"lenet5": "LeNet-5", "lenet_ren": "Ren et al.'s LeNet", "resnet32": "Re
 
 
 def markdown(r: dict) -> str:
+    from cdb.launch.defaults import describe
+
     models = list(dict.fromkeys(c.get("model", "lenet5") for c in r["cases"]))
     flops = r.get("train_flops_per_image_of") or {"lenet5": r["train_flops_per_image"]}
     several = len(models) > 1
@@ -297,17 +240,24 @@ def markdown(r: dict) -> str:
         lines.append((f"| {NAMES[c['model']]} | {c['batch']} " if several else "")
                      + f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
-    d = r["default_pack"]
-    lines += ["", f"Default pack size on {r['device_type']}: **{d['pack']}** ({d['why']}); written to "
-              "cdb/launch/pack_defaults.json, which `pack=auto` reads."]
-    for m, dm in (d.get("models") or {}).items() if several else ():
-        lines.append(f"- {NAMES[m]} runs (model={m}): pack {dm['pack']} ({dm['why']})")
+    lines += ["", f"pack=auto on {r['device_type']} (cdb/launch/pack_defaults.json; the rule: cdb/launch/defaults.py, "
+              "the best per-run speed-up, >= 1.00x, against one run alone in channels-first: K x (its step time) / (the "
+              "pack's); the column above compares each layout with its own pack of one):"]
+    for m, dm in r["default_pack"]["models"].items():
+        lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm)}**")
+    if r.get("rechosen"):
+        lines.append(f"- (chosen on {r['rechosen']} from this run's figures by `python scripts/bench.py --rechoose`)")
     lines += ["",
               "Per-run speed-up = K x (step time of a pack of one) / (step time of the pack of K), both timed on "
               "cdb's own loop (Pack.train_units: data, packed forward, each run's CDB-weighted loss, backward, "
               "SGD) by torch.utils.benchmark. docs/performance.md explains the limit.", "",
               "```", r["compare"], "```", ""]
     return "\n".join(lines)
+
+
+def _small_lt():
+    """--quick with a CIFAR-100-LT timing: 422 training images (imbalance 10, 12 down to 1 a class): seconds."""
+    return synthetic_cifar_lt(10, n_max=12, val_per_class=1, test_per_class=1)
 
 
 def main(argv=None) -> None:
@@ -322,18 +272,37 @@ def main(argv=None) -> None:
                     help="images per run per step, e.g. resnet32=128 (defaults: " +
                          ", ".join(f"{m}={b}" for m, (_, _, b) in MODELS.items()) + ")")
     ap.add_argument("--min-run-time", type=float, default=2.0, help="seconds each case is timed for, at least")
-    ap.add_argument("--quick", action="store_true", help="K 1 2, short timings, no pack default written (tests)")
+    ap.add_argument("--quick", action="store_true", help="K 1 2, short timings, no pack default written; with "
+                    "--cifar-lt-run/--cifar-lt-sweep a set of 422 images (and 2 tau) (tests)")
     ap.add_argument("--note", default="", help="a line about the conditions (e.g. other load on the machine)")
     ap.add_argument("--cifar-lt-run", type=int, metavar="EPOCHS", help="time one whole CIFAR-100-LT run instead")
+    ap.add_argument("--cifar-lt-sweep", type=int, metavar="EPOCHS",
+                    help="time Table 4's 7 tau at imbalance 100 as one pack against one run alone instead")
+    ap.add_argument("--time-limit", type=float, default=0, metavar="S",
+                    help="--cifar-lt-sweep: stop the pack and the run alone after S seconds each, extrapolate")
+    ap.add_argument("--rechoose", action="store_true", help="time nothing: choose pack=auto's defaults from the "
+                    "figures in OUT.json (by the current rule), rewrite OUT.json, OUT.md and cdb/launch/pack_defaults.json")
     args = ap.parse_args(argv)
+    if args.rechoose:
+        return rechoose(_out_path(args.out))
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     out = _out_path(args.out)
     command = "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    speed = {"channels_last": True, "amp": device.type == "cuda", "cudnn_benchmark": device.type == "cuda"}
+    if args.cifar_lt_sweep:
+        from bench_cifar_lt import sweep_markdown
+
+        small = {"data": _small_lt(), "imbalance": 10, "taus": (0.0, "dynamic")} if args.quick else {}
+        r = cifar_lt_sweep(args.cifar_lt_sweep, str(device), args.time_limit, **small, **speed)
+        r.update(command=command, machine=_machine(device), date=datetime.datetime.now().isoformat(timespec="seconds"))
+        out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
+        out.with_suffix(".md").write_text(sweep_markdown(r, command, r["machine"]))
+        print(out.with_suffix(".md").read_text())
+        return
     if args.cifar_lt_run:
-        speed = {"channels_last": True, "amp": device.type == "cuda", "cudnn_benchmark": device.type == "cuda"}
         with tempfile.TemporaryDirectory() as tmp:
-            r = cifar_lt_run(args.cifar_lt_run, str(device), tmp, **speed)
+            r = cifar_lt_run(args.cifar_lt_run, str(device), tmp, data=_small_lt() if args.quick else None, **speed)
         r.update(command=command, machine=_machine(device), date=datetime.datetime.now().isoformat(timespec="seconds"))
         out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
         out.with_suffix(".md").write_text(
@@ -356,15 +325,32 @@ def main(argv=None) -> None:
          "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
          "device_type": device.type, "threads": args.threads, "load_before": load_before,
          "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note, **costs, "cases": rows,
-         "default_pack": default_packs(rows, device.type), "compare": str(compare).strip()}
+         "compare": str(compare).strip()}
+    r["default_pack"] = default_packs(rows, device.type, r["date"])
     out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(r))
     if not args.quick:
-        from cdb.launch.pack import DEFAULTS
+        record(r)
+    print(markdown(r))
 
-        table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
-        table[device.type] = r["default_pack"]
-        DEFAULTS.write_text(json.dumps(table, indent=2) + "\n")
+
+def record(r: dict) -> None:
+    """Write a bench result's choice for its device into cdb/launch/pack_defaults.json (what pack=auto reads)."""
+    from cdb.launch.defaults import RECORD, merged
+
+    table = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    table[r["device_type"]] = merged(table.get(r["device_type"]), r["default_pack"])
+    RECORD.write_text(json.dumps(table, indent=2) + "\n")
+
+
+def rechoose(out: Path) -> None:
+    """--rechoose: the defaults from a bench result's own figures, by the current rule; nothing is timed."""
+    r = json.loads(out.with_suffix(".json").read_text())
+    r["default_pack"] = default_packs(r["cases"], r["device_type"], r["date"])
+    r["rechosen"] = datetime.datetime.now().isoformat(timespec="seconds")
+    out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(r))
+    record(r)
     print(markdown(r))
 
 

@@ -7,9 +7,14 @@
 #   bash scripts/gpu_check.sh --tiny      # every step at toy sizes on any machine, CPU included (the test)
 #
 # PYTHON (default python3) is the interpreter that has torch. Steps: (1) the pack bench, LeNet-5 K = 1 ... 512 with % of the fp32 and TF32 matrix-product rate;
-# (2) Table 2's paper schedule at r = 0.99: 7 tau x 10 seeds = 70 runs of 4000 epochs, packed, on real MNIST,
+# (2) the pack bench of ResNet-32, K = 1 ... 64 at CIFAR's 128 images per run per step;
+# (3) Table 2's paper schedule at r = 0.99: 7 tau x 10 seeds = 70 runs of 4000 epochs, packed, on real MNIST,
 #     timed, stopped after TABLE2_LIMIT seconds (it resumes on the next call; the time per step measured so far
-#     gives the estimate for the whole table); (3) one 200-epoch CIFAR-100-LT ResNet-32 run on synthetic tensors.
+#     gives the estimate for the whole table); (4) one 200-epoch CIFAR-100-LT ResNet-32 run on synthetic tensors;
+# (5) Table 4's 7 tau at imbalance 100 (200 epochs, real CIFAR-100-LT under CDB_DATA_ROOT if there, else synthetic)
+#     as one pack, then one run alone, each stopped after SWEEP_LIMIT seconds and extrapolated to 200 epochs.
+# STEPS="2 5" runs only those steps (all of them take more than one 10-minute device call: choose).
+# Results in $OUT: gpu_check.log, summary.md (every step's report), the JSON of each bench and table2.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-all}"
@@ -35,7 +40,10 @@ fi
 TINY=0
 [ "$MODE" = "--tiny" ] && TINY=1
 OUT="${OUT:-results/gpu}"
+STEPS=" ${STEPS:-1 2 3 4 5} "
+step() { [[ "$STEPS" == *" $1 "* ]]; }
 mkdir -p "$OUT"
+WORK="$(mktemp -d)"   # every report here first; $OUT gets the JSON, summary.md and table2.md (at most 8 files)
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1 && ! "$PY" -c "import hydra" 2>/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -60,18 +68,32 @@ fail() { failed=1; log "$@"; }
 if [ $TINY = 1 ]; then
   DEVICE=auto; BENCH=(--quick); CIFAR_EPOCHS=1; TABLE2_LIMIT="${TABLE2_LIMIT:-300}"
   TABLE2=(seed='range(2)' trainer.length=2 pack=14 threads=1)
+  RESNET=(--quick); SWEEP=(--quick --cifar-lt-sweep 1); SMALL=(--quick)
 else
   DEVICE=cuda; BENCH=(--k 1 2 4 8 16 32 64 128 256 512 --min-run-time 1); CIFAR_EPOCHS=200
   TABLE2_LIMIT="${TABLE2_LIMIT:-420}"; TABLE2=(pack=70 trainer.checkpoint_every=100)
+  RESNET=(--k 1 2 4 8 16 32 64 --batch resnet32=128 --min-run-time 1)
+  SWEEP=(--cifar-lt-sweep 200 --time-limit "${SWEEP_LIMIT:-150}"); SMALL=()
 fi
 log "machine: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU (CPU)", "| torch", torch.__version__)' 2>&1 || true)"
 log "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); mode: $MODE"
 
-log "1/3 pack bench"
-"$PY" scripts/bench.py --device "$DEVICE" "${BENCH[@]}" --out "$OUT/bench" --note "scripts/gpu_check.sh $MODE" \
+if step 1; then
+log "1/5 pack bench, LeNet-5"
+"$PY" scripts/bench.py --device "$DEVICE" "${BENCH[@]}" --out "$WORK/bench" --note "scripts/gpu_check.sh $MODE" \
   > /tmp/cdb_bench.out 2>&1 || fail "bench failed: $(tail -3 /tmp/cdb_bench.out)"
+fi
 
-log "2/3 Table 2, paper schedule, r = 0.99, packed (limit ${TABLE2_LIMIT} s)"
+if step 2; then
+log "2/5 pack bench, ResNet-32"
+"$PY" scripts/bench.py --device "$DEVICE" --models resnet32 "${RESNET[@]}" --out "$WORK/bench_resnet32" \
+  --note "scripts/gpu_check.sh $MODE" > /tmp/cdb_bench_resnet.out 2>&1 \
+  || fail "resnet32 bench failed: $(tail -3 /tmp/cdb_bench_resnet.out)"
+grep -h "model=resnet32" "$WORK/bench_resnet32.md" | tee -a "$LOG" || true
+fi
+
+if step 3; then
+log "3/5 Table 2, paper schedule, r = 0.99, packed (limit ${TABLE2_LIMIT} s)"
 t0=$(date +%s)
 set +e
 timeout "$TABLE2_LIMIT" "$PY" -m cdb.cli -m experiment=table2 dataset.majority_ratio=0.99 name=table2_gpu \
@@ -94,13 +116,27 @@ print(f"table2: {len(logs)} runs started, {done} finished, {epochs} run-epochs i
       f"({1e3 * per_epoch:.2f} ms per run-epoch of 50 steps; exit {rc}); "
       f"the 70-run table would take {per_epoch * 70 * 4000 / 60:.1f} min, all 350 runs {per_epoch * 350 * 4000 / 60:.1f} min")
 EOF
-"$PY" -m cdb table table2 --runs "$RUNS/table2_gpu" --out "$OUT" \
+"$PY" -m cdb table table2 --runs "$RUNS/table2_gpu" --out "$WORK" \
   --command "scripts/gpu_check.sh (cdb-run -m experiment=table2 dataset.majority_ratio=0.99 ${TABLE2[*]})" \
-  > /dev/null 2>&1 || log "no finished run for the table yet"
+  > /dev/null 2>&1 && cp "$WORK/table2.md" "$OUT/" || log "no finished run for the table yet"
+fi
 
-log "3/3 CIFAR-100-LT, ${CIFAR_EPOCHS} epochs"
-"$PY" scripts/bench.py --device "$DEVICE" --cifar-lt-run "$CIFAR_EPOCHS" --out "$OUT/bench_cifar_lt" \
+if step 4; then
+log "4/5 CIFAR-100-LT, one run, ${CIFAR_EPOCHS} epochs"
+"$PY" scripts/bench.py --device "$DEVICE" --cifar-lt-run "$CIFAR_EPOCHS" "${SMALL[@]}" --out "$WORK/bench_cifar_lt" \
   > /tmp/cdb_cifar.out 2>&1 || fail "cifar-lt failed: $(tail -3 /tmp/cdb_cifar.out)"
-grep -h "s per epoch" "$OUT/bench_cifar_lt.md" | tee -a "$LOG" || true
+grep -h "s per epoch" "$WORK/bench_cifar_lt.md" | tee -a "$LOG" || true
+fi
+
+if step 5; then
+log "5/5 CIFAR-100-LT, Table 4's tau at one imbalance (100; --tiny: 10): one pack against one run alone (${SWEEP[*]})"
+"$PY" scripts/bench.py --device "$DEVICE" "${SWEEP[@]}" --out "$WORK/cifar_lt_sweep" \
+  > /tmp/cdb_sweep.out 2>&1 || fail "cifar-lt sweep failed: $(tail -3 /tmp/cdb_sweep.out)"
+grep -h "^| \|Per-run speed-up" "$WORK/cifar_lt_sweep.md" | tee -a "$LOG" || true
+fi
+
+cp "$WORK"/*.json "$OUT/" 2>/dev/null || true
+cat "$WORK"/*.md > "$OUT/summary.md" 2>/dev/null || true
+rm -rf "$WORK"
 log "done (exit $failed)"
 exit $failed

@@ -15,12 +15,14 @@ to continue; finished runs are only reported). The protocols:
 from __future__ import annotations
 
 import argparse
+import sys
 
 PROTOCOLS = {
-    "P1": "name=paper_schedule",
+    # P1 and P4 name LeNet-5's recipe explicitly: since P3 became the MNIST default, no override is not P1
+    "P1": "name=paper_schedule model=lenet5 trainer=mnist dataset.input_scale=standard",
     "P2": "name=calib_p2 model=lenet_ren trainer=mnist_steps dataset.input_scale=unit",
     "P3": "name=calib_p3 model=lenet_ren trainer=mnist_ren dataset.input_scale=unit",
-    "P4": "name=calib_p4 trainer=mnist_steps",
+    "P4": "name=calib_p4 model=lenet5 trainer=mnist_steps dataset.input_scale=standard",
     # the short-profile candidate: P3 truncated to 4000 steps with the halving moved to half of them (Ren et al.'s
     # own schedule for their method); learning rate, momentum, batch and the CDB update cadence are P3's
     "P3s": "name=calib_p3s model=lenet_ren trainer=mnist_ren dataset.input_scale=unit trainer.length=4000 "
@@ -76,9 +78,11 @@ TAUS = ("0.5", "1", "1.5", "2", "5", "7")
 
 
 def table_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
-    """Tables 1 and 2 on `protocol` (7 losses, 6 fixed taus + dynamic, 5 ratios), r = 0.99 and 0.995 first, less the
-    runs the calibration and the claim already train (they are the same runs: cdb-table reads them by glob)."""
-    spec, have = PROTOCOLS[protocol], {key(x) for x in lines(seeds) + claim_lines(protocol, seeds)}
+    """Tables 1 and 2 on `protocol` (7 losses, 6 fixed taus + dynamic, 5 ratios), r = 0.99 and 0.995 first. Every
+    run of both tables is listed, the calibration's and the claim's included (they are the same runs): the tables
+    are built from run records (results/runs/, scripts/archive_runs.py), and runs that only the calibration CSV
+    holds must be trained again for them (`--skip-archived` leaves out the ones archived)."""
+    spec = PROTOCOLS[protocol]
     out = []
     for ratio in (0.99, 0.995, 0.9, 0.98, 0.95):
         for seed in seeds:
@@ -86,10 +90,8 @@ def table_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
                      "loss.normalize=mean " if loss == "cdb" else "") for loss in TABLE1_LOSSES]
             todo += [("cdb", f"loss.tau={tau} loss.normalize=mean ") for tau in TAUS]
             for loss, extra in todo:
-                line = (f"{spec} loss={loss} dataset.majority_ratio={ratio} seed={seed} {extra}{COMMON} "
-                        "trainer.channels_last=true")
-                if key(line) not in have:
-                    out.append(line)
+                out.append(f"{spec} loss={loss} dataset.majority_ratio={ratio} seed={seed} {extra}{COMMON} "
+                           "trainer.channels_last=true")
     return out
 
 
@@ -142,19 +144,74 @@ def done(csv_path: str) -> set[tuple[str, str, float, int]]:
         return {(r["protocol"], r["method"], round(float(r["ratio"]), 4), int(r["seed"])) for r in csv.DictReader(f)}
 
 
+def archived(root: str) -> set[tuple[str, str, float, int]]:
+    """The keys of the finished runs recorded under `root` (results/runs: one folder per run name)."""
+    import yaml
+    from pathlib import Path
+    out = set()
+    names = {spec.split()[0][len("name="):]: p for p, spec in PROTOCOLS.items()}
+    for cfg_path in Path(root).rglob("config.yaml"):
+        if not (cfg_path.parent / "metrics.json").exists():
+            continue
+        cfg = yaml.safe_load(cfg_path.read_text())
+        if cfg.get("name") not in names:
+            continue
+        loss = cfg["loss"]["name"]
+        tau = str(cfg["loss"].get("tau"))
+        label = LABELS.get(loss, "")
+        if loss == "cdb":
+            label = f"CDB-CE (normalize={cfg['loss']['normalize']})" if tau == "dynamic" else \
+                f"CDB-CE (tau={float(tau):g})"
+        out.add((names[cfg["name"]], label, round(float(cfg["dataset"]["majority_ratio"]), 4), int(cfg["seed"])))
+    return out
+
+
+def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
+    """The whole queue of scripts/protocol_campaign.sh, most informative first, each run once: P3's calibration,
+    the short-profile check, the other protocols' calibration, the claim on P3, the rest of Tables 1-2 on P3, and
+    P1 last (40 min a run). A run is left out when its record is archived (results/runs), or when the calibration
+    CSV holds it and no table needs its run directory."""
+    have, rec = done(csv_path), archived(archive_root)
+    tables = table_lines("P3", seeds)
+    needed = {key(x) for x in tables}
+    calib = lines(seeds)
+    queue = [x for x in calib if "name=calib_p3 " in x] + short_lines(seeds)
+    queue += [x for x in calib if "name=calib_p3 " not in x and "name=paper_schedule" not in x]
+    queue += claim_lines("P3", seeds) + tables + [x for x in calib if "name=paper_schedule" in x]
+    seen, out = set(), []
+    for line in queue:
+        k = key(line)
+        if k in seen or k in rec or (k in have and k not in needed):
+            continue
+        seen.add(k)
+        out.append(line)
+    return out
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--part", choices=("calibration", "claim", "short", "tables", "all"), default="calibration",
+    ap.add_argument("--part", choices=("calibration", "claim", "short", "tables", "all", "campaign"),
+                    default="calibration",
                     help="calibration: P1-P4 baselines and CDB-CE at r = 0.99; claim: the paper's claim on P3; "
-                         "short: the short profile's check; tables: the rest of Tables 1-2 on P3")
+                         "short: the short profile's check; tables: every run of Tables 1-2 on P3; campaign: the "
+                         "whole queue of scripts/protocol_campaign.sh (needs --skip and --skip-archived)")
     ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
+    ap.add_argument("--skip-archived", metavar="DIR", help="leave out the runs recorded under DIR (results/runs)")
     args = ap.parse_args()
     seeds = tuple(range(args.seeds))
+    if args.part == "campaign":
+        if not (args.skip and args.skip_archived):
+            ap.error("--part campaign needs --skip CSV and --skip-archived DIR")
+        print("\n".join(campaign(args.skip, args.skip_archived, seeds)))
+        sys.exit(0)
     parts = {"calibration": lines, "claim": lambda s: claim_lines("P3", s), "short": short_lines,
              "tables": lambda s: table_lines("P3", s)}
     todo = [x for name, make in parts.items() if args.part in (name, "all") for x in make(seeds)]
     if args.skip:
         have = done(args.skip)
         todo = [line for line in todo if key(line) not in have]
-    print("\n".join(todo))
+    if args.skip_archived:
+        rec = archived(args.skip_archived)
+        todo = [line for line in todo if key(line) not in rec]
+    print("\n".join(dict.fromkeys(todo)))

@@ -9,7 +9,8 @@ directory, .hydra/ folder and files `cdb-run` writes for it alone, so
 `cdb-table` and resume=true work unchanged. Packs train one after another in
 this process, or with n_jobs > 1 in n_jobs worker processes (joblib, as
 Hydra's joblib launcher does); pack=1 makes every job its own pack.
-pack=auto takes the size the benchmark chose for the device (pack_defaults.json).
+pack=auto takes the pack size and memory layout the benchmark chose for the device and model
+(cdb.launch.defaults, pack_defaults.json).
 """
 from __future__ import annotations
 
@@ -28,34 +29,47 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cdb.core.errors import CdbError, ConfigError, Interrupted, check, is_count, user_message
+from cdb.launch.defaults import LAYOUTS, RECORD, default_for
 
 log = logging.getLogger(__name__)
-DEFAULTS = Path(__file__).with_name("pack_defaults.json")  # written by `make bench`
+DEFAULTS = RECORD  # written by `make bench` (cdb.launch.defaults: the rule)
 # settings a pack's runs may differ in; every other setting must match for two jobs to share a pack
 PER_RUN = ("seed", "loss", "resume", "threads", "pack")
 
 
-def default_pack(device_type: str, model: str | None = None) -> tuple[int, str]:
-    """(pack size, why) for a device type (and model, where the benchmark timed that model on its own), as the
-    benchmark recorded it; 1 when it recorded nothing."""
-    table = json.loads(DEFAULTS.read_text()) if DEFAULTS.exists() else {}
-    entry = table.get(device_type)
-    if entry is None:
-        return 1, f"no benchmark of packs on {device_type} recorded in {DEFAULTS.name}"
-    own = (entry.get("models") or {}).get(model)
-    if own is not None:
-        return int(own["pack"]), f"model={model}: {own.get('why', '')}"
-    return int(entry["pack"]), entry.get("why", "")
-
-
-def resolve_pack(value: Any, device_type: str, model: str | None = None) -> int:
+def resolve_pack(value: Any, device_type: str, model: str | None = None, layout: str | None = None
+                 ) -> tuple[int, str | None, str]:
+    """(pack size, memory layout pack=auto sets on packs of >= 2 runs or None, the run.log line). `layout`: the one
+    the user set (pack=auto then chooses the size within it)."""
     if value in (None, "auto"):
-        k, why = default_pack(device_type, model)
-        log.info("pack=auto on %s: pack size %d (%s)", device_type, k, why)
-        return k
+        k, lay, why = default_for(device_type, model, layout, DEFAULTS)
+        log.info("pack=auto on %s, model=%s: %s", device_type, model, why)
+        return k, (None if layout else lay), f"pack=auto: {why}"
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"pack={value!r} is not allowed: an integer >= 1 or auto")
-    return value
+    return value, None, ""
+
+
+def user_layout(job: DictConfig) -> str | None:
+    """The memory layout the user set for a job (trainer.channels_last on the command line, or true in the
+    config), or None: pack=auto may choose it."""
+    given = {str(o).partition("=")[0].lstrip("+~") for o in OmegaConf.select(job, "hydra.overrides.task",
+                                                                               default=[]) or []}
+    cl = OmegaConf.select(job, "trainer.channels_last", default=False)
+    return LAYOUTS[int(bool(cl))] if cl or "trainer.channels_last" in given else None
+
+
+def set_layout(jobs: list[DictConfig], layout: str | None, note: str) -> str:
+    """pack=auto's layout on the jobs of one pack of >= 2 runs (a pack of one keeps the run's own layout); returns
+    the pack's run.log line."""
+    if layout is None or not note:
+        return note
+    if len(jobs) < 2:
+        return f"{note}; this job trains alone (the last of its group), in its own layout"
+    for job in jobs:
+        with open_dict(job):
+            job.trainer.channels_last = layout == "channels_last"
+    return note
 
 
 def pack_key(cfg: DictConfig) -> str:
@@ -110,18 +124,21 @@ class PackLauncher(Launcher):
             groups: dict[str, list[int]] = {}
             for i, job in enumerate(jobs):
                 groups.setdefault(pack_key(job), []).append(i)
-            value, sizes = OmegaConf.select(jobs[0], "pack", default=1), {}
-            for key, ids in groups.items():  # pack=auto: the size recorded for the group's model
+            value, chosen = OmegaConf.select(jobs[0], "pack", default=1), {}
+            for key, ids in groups.items():  # pack=auto: the size (and layout) recorded for the group's model
                 model = OmegaConf.select(jobs[ids[0]], "model.name", default=None)
-                if model not in sizes:
-                    sizes[model] = resolve_pack(value, device, model)
-                groups[key] = (ids, sizes[model])
+                mine = (model, user_layout(jobs[ids[0]]))
+                if mine not in chosen:
+                    chosen[mine] = resolve_pack(value, device, *mine)
+                groups[key] = (ids, chosen[mine])
         except CdbError as exc:
             print(f"cdb-run: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        size = max(sizes.values(), default=1)
-        packs = [ids[j: j + k] for ids, k in groups.values() for j in range(0, len(ids), k)]
-        packs.sort(key=lambda p: p[0])  # sweep order: every cell's seed 0 before any seed 1
+        size = max((k for k, _, _ in chosen.values()), default=1)
+        packs = [(ids[j: j + k], lay, note) for ids, (k, lay, note) in groups.values() for j in range(0, len(ids), k)]
+        packs.sort(key=lambda p: p[0][0])  # sweep order: every cell's seed 0 before any seed 1
+        notes = [set_layout([jobs[i] for i in members], lay, note) for members, lay, note in packs]
+        packs = [members for members, _, _ in packs]
         log.info("Launching %d jobs as %d packs of up to %d runs, %d at a time", len(jobs), len(packs), size,
                  min(self.n_jobs, len(packs)))
         member_jobs = [[jobs[i] for i in members] for members in packs]
@@ -131,11 +148,11 @@ class PackLauncher(Launcher):
 
                 state = Singleton.get_state()
                 done = Parallel(n_jobs=self.n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs")(
-                    delayed(_pack_in_process)(self.hydra_context, js, state) for js in member_jobs)
+                    delayed(_pack_in_process)(self.hydra_context, js, state, n) for js, n in zip(member_jobs, notes))
             else:
                 done = []
-                for js in member_jobs:
-                    done.append(train_pack(self.hydra_context, js))
+                for js, note in zip(member_jobs, notes):
+                    done.append(train_pack(self.hydra_context, js, note))
                     configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
         except Interrupted as exc:  # Ctrl-C / SIGTERM: the sweep ends here; later packs are not started
             print(f"cdb-run: error: {exc}", file=sys.stderr)
@@ -147,11 +164,12 @@ class PackLauncher(Launcher):
         return returns
 
 
-def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], singleton_state) -> list[JobReturn]:
+def _pack_in_process(hydra_context: HydraContext, jobs: list[DictConfig], singleton_state, note: str = ""
+                     ) -> list[JobReturn]:
     """Body of one worker process: Hydra's global state as in the parent, then the pack."""
     setup_globals()
     Singleton.set_state(singleton_state)
-    return train_pack(hydra_context, jobs)
+    return train_pack(hydra_context, jobs, note)
 
 
 def job_failure(exc: BaseException) -> str:
@@ -164,8 +182,9 @@ def job_failure(exc: BaseException) -> str:
     return line
 
 
-def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobReturn]:
-    """Set up each job's run directory as Hydra does for a plain job, then train the runs together."""
+def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = "") -> list[JobReturn]:
+    """Set up each job's run directory as Hydra does for a plain job, then train the runs together. `note`: what
+    pack=auto chose and why, for each run's run.log."""
     import contextlib
 
     from cdb.launch.callbacks import record_failure
@@ -177,7 +196,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
     with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
         for job in jobs:
             def build(task_cfg: DictConfig):
-                return claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+                state = claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+                if note:  # only once the run is built: a job refused before that leaves no run.log (no directory)
+                    log.info("%s", note)
+                return state
             HydraConfig.instance().set_config(job)
             ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
@@ -190,6 +212,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig]) -> list[JobR
                 record_failure(hydra_context, job, ret, job_failure(exc))
                 trainers.append(None)
         built = [t for t in trainers if t is not None]
+        if built and trainers[-1] is None:  # the pack's own lines go to the run.log of its last built job, not to
+            last = next(j for j, t in zip(reversed(jobs), reversed(trainers)) if t is not None)  # a removed one's
+            HydraConfig.instance().set_config(last)
+            configure_log(last.hydra.job_logging, last.hydra.verbose)
         why = pack_refusal(built) if built else None
         if why:
             log.info("these %d runs train one by one: %s", len(built), why)

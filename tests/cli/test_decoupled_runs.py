@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import FAST, REPO, cdb_run, confusion_error, faults
+from helpers import FAST, LENET5, REPO, cdb_run, confusion_error, faults
 
 METHODS = ("crt", "tau_norm", "lws")
 
@@ -44,7 +44,7 @@ def one_line(r: subprocess.CompletedProcess, needle: str) -> str:
 def stage2(mnist_dir, tmp_path_factory):
     """A 6-step CE run on MNIST 4/9 (r = 0.99), then each method on it (crt and lws: 4 steps)."""
     base = tmp_path_factory.mktemp("decoupled")
-    r = cdb_run(base, "loss=ce", *FAST, data=mnist_dir)
+    r = cdb_run(base, "loss=ce", *LENET5, *FAST, data=mnist_dir)   # LeNet-5: its layer names are read below
     assert r.returncode == 0, r.stderr
     (source,) = [p.parent for p in (base / "out").rglob("metrics.json")]
     before = snapshot(source)

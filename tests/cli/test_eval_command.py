@@ -17,11 +17,11 @@ import torch
 
 from cdb.models.lenet import LeNet5
 from cdb.models.lenet_ren import LeNetRen
-from helpers import REPO, cdb_run, confusion_error, faults, run_dirs
+from helpers import LENET5, REPO, cdb_run, confusion_error, faults, run_dirs
 
 # CE on MNIST 4/9 at r = 0.6: 30 steps at lr 0.05 leave both classes partly right, and the best-validation
 # checkpoint (unit 20) is another model than the last (unit 30), so equal numbers are not an accident
-TRAIN = ["loss=ce", "dataset.majority_ratio=0.6", "trainer.unit=step", "trainer.length=30", "trainer.eval_every=10",
+TRAIN = [*LENET5, "loss=ce", "dataset.majority_ratio=0.6", "trainer.unit=step", "trainer.length=30", "trainer.eval_every=10",
          "trainer.lr=0.05", "trainer.milestones=[]", "trainer.progress=false", "threads=1"]
 
 

@@ -45,7 +45,7 @@ def on_a_terminal(tmp_path, mnist_dir, *args: str, **env_extra: str) -> tuple[in
 
 @pytest.mark.parametrize("args, env, bar", [
     ([], {}, True),                                         # a user at a terminal
-    (["trainer=mnist_quick"], {}, True),                    # the demo's recipe (it set progress: false)
+    (["experiment=demo"], {}, True),                        # the demo (its old recipe set progress: false)
     ([], {"CI": "true"}, False),                            # CI
     (["-m"], {}, False),                                    # a sweep through the pack launcher
     (["trainer.progress=false"], {}, False),                # asked for no bar

@@ -56,8 +56,8 @@ def test_run_log_says_which_preset_set_what(tmp_path, mnist_dir):
     (run,) = run_dirs(tmp_path / "out")
     line = next(x for x in (run / "run.log").read_text().splitlines() if "presets:" in x)
     assert "loss=eql," in line                                                # given on the command line
-    assert "model=lenet5 (chosen by configs/dataset/mnist_imbalanced.yaml)" in line
-    assert "trainer=mnist (chosen by configs/dataset/mnist_imbalanced.yaml)" in line
+    assert "model=lenet_ren (chosen by configs/dataset/mnist_imbalanced.yaml)" in line
+    assert "trainer=mnist_ren (chosen by configs/dataset/mnist_imbalanced.yaml)" in line
     assert "dataset_loss=mnist_imbalanced_eql (for this dataset and loss)" in line
     assert "dataset=mnist_imbalanced (default)" in line
 

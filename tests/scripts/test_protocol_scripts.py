@@ -100,13 +100,60 @@ def test_short_check_by_hand():
     assert all(protocol_runs.key(x)[0] == "P3s" for x in protocol_runs.short_lines())
 
 
-def test_table_lines_are_what_calibration_and_claim_leave():
-    # Tables 1-2 on P3: 7 losses x 5 ratios x 3 seeds (105) + 6 fixed taus x 5 ratios x 3 seeds (90) = 195 runs.
-    # Already trained: r=0.99: CE, IFW, CB, CDB-CE, L2RW, EQL and 6 taus x 3 seeds (36); r=0.9 and 0.995: CE, IFW,
-    # CDB-CE (normalize=mean), L2RW, EQL x 3 seeds (2 x 15) -> 195 - 66 = 129 left.
+def _record(root, name, overrides, cfg):
+    """A finished run's record as scripts/archive_runs.py writes it: config.yaml and metrics.json."""
+    import json
+    import yaml
+    d = root / name / overrides / f"seed={cfg['seed']}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"name": name, **cfg}))
+    (d / "metrics.json").write_text(json.dumps({"status": "complete"}))
+    return d
+
+
+def test_table_lines_list_every_run_of_both_tables():
+    # Tables 1-2 on P3: 7 losses x 5 ratios x 3 seeds (105) + 6 fixed taus x 5 ratios x 3 seeds (90) = 195 runs, the
+    # calibration's and the claim's included: the tables are built from run records, not from the calibration CSV
     table = protocol_runs.table_lines("P3")
-    assert len(table) == 129
-    keys = {protocol_runs.key(x) for x in table}
-    assert len(keys) == 129 and ("P3", "Focal", 0.99, 0) in keys and ("P3", "CB", 0.995, 2) in keys
-    assert ("P3", "CE", 0.99, 0) not in keys and ("P3", "CDB-CE (tau=7)", 0.95, 1) in keys
+    keys = [protocol_runs.key(x) for x in table]
+    assert len(table) == 195 and len(set(keys)) == 195
+    assert ("P3", "Focal", 0.99, 0) in keys and ("P3", "CE", 0.99, 0) in keys and ("P3", "CDB-CE (tau=7)", 0.95, 1) in keys
+    assert ("P3", "CDB-CE (normalize=mean)", 0.9, 2) in keys
     assert table[0].split("majority_ratio=")[1].startswith("0.99 ")  # r = 0.99 first
+    l2rw = [x for x in table if "loss=l2rw" in x]
+    assert len(l2rw) == 15 and all("trainer.length=4000 trainer.milestones=[2001]" in x for x in l2rw)
+
+
+def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tmp_path):
+    csv = tmp_path / "t.csv"
+    # the calibration holds P3's CE seed 0 at r = 0.99 and EQL seed 1 (a claim run): neither is archived
+    pd.DataFrame([{"protocol": "P3", "method": "CE", "ratio": 0.99, "seed": 0, "error": 9.0},
+                  {"protocol": "P3", "method": "EQL", "ratio": 0.99, "seed": 1, "error": 7.0}]).to_csv(csv, index=False)
+    runs = tmp_path / "runs"
+    _record(runs, "calib_p3", "a", {"seed": 2, "loss": {"name": "cdb", "tau": 0.5, "normalize": "mean"},
+                                    "dataset": {"majority_ratio": 0.99}})
+    _record(runs, "calib_p3", "b", {"seed": 0, "loss": {"name": "focal", "tau": None}, "dataset": {"majority_ratio": 0.9}})
+    _record(runs, "other", "c", {"seed": 0, "loss": {"name": "ce"}, "dataset": {"majority_ratio": 0.9}})  # not P3's
+    assert protocol_runs.archived(str(runs)) == {("P3", "CDB-CE (tau=0.5)", 0.99, 2), ("P3", "Focal", 0.9, 0)}
+    queue = protocol_runs.campaign(str(csv), str(runs))
+    keys = [protocol_runs.key(x) for x in queue]
+    assert len(keys) == len(set(keys))
+    # the claim's tau run is archived: gone; the claim's EQL seed 1 is in the CSV only: trained once, for the tables
+    assert ("P3", "CDB-CE (tau=0.5)", 0.99, 2) not in keys and ("P3", "Focal", 0.9, 0) not in keys
+    assert keys.count(("P3", "EQL", 0.99, 1)) == 1 and ("P3", "CE", 0.99, 0) in keys
+    everything = {protocol_runs.key(x) for x in protocol_runs.lines() + protocol_runs.short_lines() +
+                  protocol_runs.claim_lines() + protocol_runs.table_lines()}
+    # what is left out: the 2 archived runs, and of the two CSV rows only the calibration-only one would be, but
+    # both are table runs, so they stay
+    assert set(keys) == everything - {("P3", "CDB-CE (tau=0.5)", 0.99, 2), ("P3", "Focal", 0.9, 0)}
+    assert keys[-1][0] == "P1"  # 40 min a run: last
+
+
+def test_p1_and_p4_name_lenet5_s_recipe():
+    # the MNIST default is P3 now: lines without a model would train Ren et al.'s network
+    from helpers import compose
+    for p in ("P1", "P4"):
+        spec = [t for t in protocol_runs.PROTOCOLS[p].split() if not t.startswith("name=")]
+        cfg = compose(spec)
+        assert (cfg.model.name, cfg.dataset.input_scale, cfg.trainer.weight_decay) == ("lenet5", "standard", 0.0005)
+    assert compose(protocol_runs.PROTOCOLS["P1"].split()[1:]).trainer.unit == "epoch"

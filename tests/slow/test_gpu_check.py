@@ -22,13 +22,23 @@ def test_gpu_check_tiny_runs_every_step(mnist_dir, tmp_path):
     # 1. the pack bench: K = 1, 2 with a per-run speed-up and % of sgemm
     bench = json.loads((out / "bench.json").read_text())
     assert [c["k"] for c in bench["cases"]] == [1, 2, 1, 2] and all("pct_sgemm" in c for c in bench["cases"])
-    # 2. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
+    # 2. the ResNet-32 pack bench: its own cases and pack=auto's choice for it
+    resnet = json.loads((out / "bench_resnet32.json").read_text())
+    assert {c["model"] for c in resnet["cases"]} == {"resnet32"} and [c["k"] for c in resnet["cases"]] == [1, 2, 1, 2]
+    assert "model=resnet32" in log and set(resnet["default_pack"]["models"]) == {"resnet32"}
+    # 3. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
     assert "14 runs started, 14 finished" in log and "the 70-run table would take" in log
     table = (out / "table2.md").read_text()
     assert "from 14 finished runs" in table
     assert re.search(r"\(2(, [0-2] collapsed)?\) · paper 2\.59 ± 0\.44", table)  # tau 0.5, r 0.99: 2 seeds
     assert len(list(runs.rglob("metrics.json"))) == 14
-    # 3. the CIFAR-100-LT whole-run timing
+    # 4. the CIFAR-100-LT whole-run timing
     assert json.loads((out / "bench_cifar_lt.json").read_text())["epochs"] == 1
+    # 5. Table 4's tau sweep as one pack against one run alone (--quick: 2 tau, 1 epoch, 422 images)
+    sweep = json.loads((out / "cifar_lt_sweep.json").read_text())
+    assert sweep["pack"]["runs"] == 2 and sweep["pack"]["epochs_done"] == sweep["alone"]["epochs_done"] == 1
+    assert sweep["per_run_speedup"] > 0 and "Per-run speed-up of the pack" in log
+    summary = (out / "summary.md").read_text()
+    assert all(h in summary for h in ("# Speed: LeNet-5", "# Speed: ResNet-32", "# Table 4's tau sweep", "Table 2"))
     assert "done (exit 0)" in log.splitlines()[-1]
     assert len(list(out.iterdir())) <= 8   # the device returns at most 8 files

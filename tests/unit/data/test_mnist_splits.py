@@ -82,4 +82,5 @@ def test_input_scale_unit_feeds_pixels_in_zero_one(mnist_dir):
     assert torch.equal(std.train.x, unit.train.x) and unit.info["input_scale"] == "unit"
     with pytest.raises(CdbError, match="dataset.input_scale"):
         build_mnist_imbalanced(str(mnist_dir), input_scale="minmax")
-    assert compose([]).dataset.input_scale == "standard"
+    assert compose([]).dataset.input_scale == "unit"   # protocol P3, the MNIST default (docs/protocol.md)
+    assert compose(["model=lenet5", "trainer=mnist", "dataset.input_scale=standard"]).dataset.input_scale == "standard"

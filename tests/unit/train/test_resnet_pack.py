@@ -46,16 +46,18 @@ def _build(root, out, runs=RUNS, extra=()):
     return states
 
 
-def test_a_resnet32_run_in_a_pack_of_4_equals_the_run_alone(cifar, tmp_path):
+@pytest.mark.parametrize("layout", [[], ["trainer.channels_last=true"]], ids=["channels_first", "channels_last"])
+def test_a_resnet32_run_in_a_pack_of_4_equals_the_run_alone(cifar, tmp_path, layout):
     from cdb.rundir.io import load_checkpoint
     from cdb.train.loop import Pack, train_alone
 
-    packed_states = _build(cifar, tmp_path / "pack")
+    packed_states = _build(cifar, tmp_path / "pack", extra=layout)
+    assert all(t.cfg.channels_last == bool(layout) for t in packed_states)
     assert len({len(t.data.train) for t in packed_states}) == 2   # imbalance 10 and 100: two training-set sizes
     pack = Pack(packed_states)
     packed = pack.fit()
     assert pack.packed is not None                                  # trained as one packed network
-    alone = [train_alone(t) for t in _build(cifar, tmp_path / "alone")]
+    alone = [train_alone(t) for t in _build(cifar, tmp_path / "alone", extra=layout)]
     for t, p, a in zip(packed_states, packed, alone):
         name = t.run_dir.name
         lp, la = read_log(t.run_dir), read_log(tmp_path / "alone" / name)
