@@ -62,7 +62,7 @@ PACK ?= auto
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=1` (one run at a time, as
 # before pack=auto took the measured layout) or `ARGS=trainer.channels_last=false` (pack=auto within that layout).
 SWEEP = hydra/launcher=pack pack=$(PACK) hydra.launcher.n_jobs=$(JOBS) threads=1 resume=true $(ARGS)
-.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration tune-table
+.PHONY: table1 table1-quick table2 table2-quick paper-schedule protocol-calibration tune-table own-data-study
 
 # The quick tables are the MNIST default protocol (P3) unshortened, with 3 seeds instead of the paper's 10: a P3 run
 # costs about 5 CPU-minutes, so no shortened schedule is needed (docs/protocol.md, "Quick profile").
@@ -106,6 +106,19 @@ tune-table: venv  ## tuned comparison on MNIST 4/9 r=0.99: TRIALS trials a loss 
 	  hydra.sweeper.n_jobs=$(JOBS) $(SWEEP) $(SWEEP_FAILED); done
 	$(VENV)/bin/cdb-table compare --runs $(TUNE_RUNS) --best-of loss.label --out $(RESULTS)/tune_mnist \
 	  --command "make tune-table TUNE_LOSSES='$(TUNE_LOSSES)' TRIALS=$(TRIALS)"
+
+# The own-data study (docs/own-data.md, issue 23): long-tailed folders built from real MNIST (10 digits at imbalance
+# 100, two hard pairs at 99:1), every method x seeds 0-2 with the dataset=folder recipe; the folder defaults are chosen
+# from its validation tables (the validation split, and a holdout of more training images for last vs best checkpoint).
+# A long real-data run, never part of `make test`. resume=true: run it again to continue.
+STUDY = $(PY) scripts/own_data_study.py --folders $(OUT)/own_data_folders --runs $(OUT)
+own-data-study: venv  ## own data: 8 methods x 3 folders x 3 seeds (72 runs, ~1 h of one core) -> results/own_data_study/
+	$(STUDY) folders
+	$(STUDY) pair-lines | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
+	$(STUDY) pairs
+	$(STUDY) lines | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
+	$(STUDY) tables
+	$(STUDY) holdout
 
 table2: venv  ## Table 2, full profile (7 tau x 5 ratios x 10 seeds, protocol P3): ~15 h on 2 cores
 	$(VENV)/bin/cdb-run -m experiment=table2 $(SWEEP) $(SWEEP_FAILED)

@@ -37,6 +37,10 @@ def build(argv: list[str]) -> None:
     p.add_argument("--best-of", default=None, metavar="KEY",
                    help="compare only: for each value of config key KEY (e.g. loss.label: one tuned study per "
                         "method), only the setting with the highest balanced validation accuracy (never a test value)")
+    p.add_argument("--select", default="run", metavar="run|last|best|both",
+                   help="compare only: the checkpoint each run reports (run, the default: its trainer.select), or "
+                        "the last / best-validation one / both from every run's metrics.json, in rows named "
+                        "trainer.select=last / best (one set of runs gives both choices)")
     p.add_argument("--command", default="", help="the command that produced the runs, recorded in the table")
     p.add_argument("--beside", nargs="+", metavar="DIR_OR_GLOB",
                    help="runs of the same table under another profile (e.g. the paper's full schedule), shown in a "
@@ -51,13 +55,13 @@ def build(argv: list[str]) -> None:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
     if args.out in (None, "-"):
         print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
-                         args.note, args.best_of).text(formats[0]), end="")
+                         args.note, best_of=args.best_of, select=args.select).text(formats[0]), end="")
         if args.out is None:  # a table is only written where the user says, never over results/ by default
             exts = ", ".join(f"{args.name}.{FORMATS[f]}" for f in formats)
             print(f"cdb-table: printed only, nothing written; --out DIR writes {exts} there", file=sys.stderr)
         return
     paths = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
-                        args.beside_command, args.note, args.best_of)
+                        args.beside_command, args.note, best_of=args.best_of, select=args.select)
     print(paths[0].read_text(), end="")
     for path in paths:
         print(f"cdb-table: wrote {path}", file=sys.stderr)

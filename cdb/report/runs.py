@@ -22,6 +22,7 @@ class RunRecord:
     path: Path
     cfg: dict
     metrics: dict
+    view: str | None = None   # cdb-table compare --select: the checkpoint ("last", "best") this record reads
 
     @property
     def diverged(self) -> bool:

@@ -59,6 +59,8 @@ def _changed_on_purpose(case: str, key: str, before, snapshot: dict):
         return "auto"   # issue 23: a bar on a terminal, none in CI or sweeps (was true; false in mnist_quick, table1/2)
     if case == "trainer=small_folder trainer.unit=step" and key == "eval_every":
         return None     # issue 23: one pass over the training split, counted from the data (cdb/build/recipe.py)
+    if "trainer=small_folder" in case and key == "select":
+        return "best"   # issue 23: the own-data study (results/own_data_study/selection.md, docs/own-data.md)
     return before
 
 

@@ -123,3 +123,75 @@ def test_compare_names_decoupled_runs_by_their_method(tmp_path):
     # grouped by label, the two LWS runs (of two sources) would share a cell: refused, naming the difference
     with pytest.raises(CdbError, match="decouple.source_setting is 'loss=cdb'"):
         make_table("compare", two, by="loss.label")
+
+
+def _two_checkpoint_run(root, setting, seed, last, best, select="last"):
+    """A finished run whose metrics.json holds both checkpoints, as cdb-run writes it: each (test error, test per
+    class, val balanced, val per class); `test` and `collapsed` are the selected checkpoint's."""
+    d = root / setting / f"seed={seed}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "loss": {"label": "CDB-CE"},
+                                                   "dataset": {"name": "folder"}, "trainer": {"select": select}}))
+
+    def ckpt(err, per_class, val_bal, val_per_class, unit):
+        return {"unit": unit,
+                "test": {"error": err, "macro_recall": sum(per_class) / 2, "per_class_accuracy": per_class,
+                         "collapsed": [n for n, a in zip("ab", per_class) if a < 1]},
+                "val": {"macro_recall": val_bal, "per_class_accuracy": val_per_class,
+                        "collapsed": [n for n, a in zip("ab", val_per_class) if a < 1]}}
+    cks = {"last": ckpt(*last, 30), "best": ckpt(*best, 7)}
+    sel = cks[select]
+    lost = sorted(set(sel["test"]["collapsed"]) | set(sel["val"]["collapsed"]))
+    (d / "metrics.json").write_text(json.dumps({"status": "complete", "selected": select, "checkpoints": cks,
+                                                "test": sel["test"], "class_names": ["a", "b"],
+                                                "collapsed": {c: ["test"] for c in lost}}))
+
+
+def test_compare_select_both_reads_last_and_best_checkpoints_of_the_same_runs(tmp_path):
+    """--select both: every run gives a trainer.select=last and a trainer.select=best row from its metrics.json, each
+    with that checkpoint's test values, its collapse and its balanced validation accuracy (the column settings are
+    chosen by); the run count stays the number of run directories."""
+    runs = tmp_path / "runs"
+    # seed 0: last collapsed (class a at 0 %), best fine; seed 1: fine at both
+    _two_checkpoint_run(runs, "loss=cdb", 0, (50.0, [0.0, 100.0], 50.0, [0.0, 100.0]),
+                        (10.0, [80.0, 100.0], 95.0, [90.0, 100.0]))
+    _two_checkpoint_run(runs, "loss=cdb", 1, (20.0, [60.0, 100.0], 85.0, [70.0, 100.0]),
+                        (12.0, [76.0, 100.0], 90.0, [80.0, 100.0]))
+    table = make_table("compare", runs, select="both")
+    cells = table.cells.set_index(["row", "col"])
+    assert list(table.spec.rows) == ["trainer.select=best", "trainer.select=last"]
+    assert table.spec.cols[-1] == "val balanced accuracy"
+    # last: error {50, 20} -> 35 ± 15, val {50, 85} -> 67.5; best: error {10, 12} -> 11 ± 1, val {95, 90} -> 92.5
+    assert (cells.loc[("trainer.select=last", "test error"), "mean"],
+            cells.loc[("trainer.select=last", "test error"), "std"]) == (35.0, 15.0)
+    assert cells.loc[("trainer.select=last", "val balanced accuracy"), "mean"] == 67.5
+    assert (cells.loc[("trainer.select=best", "test error"), "mean"],
+            cells.loc[("trainer.select=best", "test error"), "std"]) == (11.0, 1.0)
+    assert cells.loc[("trainer.select=best", "val balanced accuracy"), "mean"] == 92.5
+    assert cells.loc[("trainer.select=last", "test error"), "collapsed"] == 1
+    assert cells.loc[("trainer.select=best", "test error"), "collapsed"] == 0
+    md = table.markdown()
+    assert md.startswith("# Comparison of 2 finished runs") and "every row also has: loss=cdb" in md
+    # the default reads the checkpoint each run reports (last here): no select rows, and the same figures
+    plain = make_table("compare", runs).cells.set_index(["row", "col"])
+    assert plain.loc[("loss=cdb", "test error"), "mean"] == 35.0
+    assert plain.loc[("loss=cdb", "val balanced accuracy"), "mean"] == 67.5
+    best = make_table("compare", runs, select="best").cells.set_index(["row", "col"])
+    assert best.loc[("loss=cdb,trainer.select=best", "test error"), "mean"] == 11.0
+
+
+def test_compare_select_replaces_a_select_in_the_override_name_and_refuses_what_it_cannot_read(tmp_path):
+    runs = tmp_path / "runs"
+    _two_checkpoint_run(runs, "loss=cdb,trainer.select=best", 0, (50.0, [0.0, 100.0], 50.0, [0.0, 100.0]),
+                        (10.0, [80.0, 100.0], 95.0, [90.0, 100.0]), select="best")
+    _sweep_run(runs, "loss=ce", 0, 10.0, 70.0, [90.0, 50.0], "CE")           # no checkpoints in its metrics.json
+    rows = make_table("compare", runs / "loss=cdb,trainer.select=best", select="both").spec.rows
+    assert sorted(rows) == ["trainer.select=best", "trainer.select=last"]
+    assert make_table("compare", runs / "loss=cdb,trainer.select=best").cells.set_index(
+        ["row", "col"]).loc[("loss=cdb,trainer.select=best", "test error"), "mean"] == 10.0  # the run's own choice
+    with pytest.raises(CdbError, match=r"loss=ce/seed=0: metrics.json has no best checkpoint"):
+        make_table("compare", runs, select="best")
+    with pytest.raises(CdbError, match="--select 'first' is not allowed"):
+        make_table("compare", runs, select="first")
+    with pytest.raises(CdbError, match="for `cdb-table compare` only"):
+        make_table("table1", runs, select="best")
