@@ -126,16 +126,21 @@ LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ra
           "focal": "Focal"}
 
 
-def key(line: str) -> tuple[str, str, float, int]:
-    """(protocol, method label, ratio, seed) of one line, as scripts/protocol_calibration.py labels its rows."""
-    kv = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
-    protocol = next(p for p, spec in PROTOCOLS.items() if spec.split()[0] == f"name={kv['name']}")
-    loss = kv["loss"]
-    tau = kv.get("loss.tau", "dynamic")
+def _key(name: str, loss: str, tau, normalize, ratio, seed) -> tuple[str, str, float, int]:
+    """(protocol, method label, ratio, seed) of the run `name=NAME loss=LOSS ...`, as scripts/protocol_calibration.py
+    labels its rows (one definition for a command line and for an archived config)."""
+    protocol = next(p for p, spec in PROTOCOLS.items() if spec.split()[0] == f"name={name}")
     label = LABELS.get(loss, "")
     if loss == "cdb":
-        label = f"CDB-CE (normalize={kv['loss.normalize']})" if tau == "dynamic" else f"CDB-CE (tau={tau})"
-    return protocol, label, round(float(kv.get("dataset.majority_ratio", 0.99)), 4), int(kv["seed"])
+        label = f"CDB-CE (normalize={normalize})" if str(tau) == "dynamic" else f"CDB-CE (tau={float(tau):g})"
+    return protocol, label, round(float(ratio), 4), int(seed)
+
+
+def key(line: str) -> tuple[str, str, float, int]:
+    """The key of one command line."""
+    kv = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
+    return _key(kv["name"], kv["loss"], kv.get("loss.tau", "dynamic"), kv.get("loss.normalize"),
+                kv.get("dataset.majority_ratio", 0.99), kv["seed"])
 
 
 def done(csv_path: str) -> set[tuple[str, str, float, int]]:
@@ -148,21 +153,16 @@ def archived(root: str) -> set[tuple[str, str, float, int]]:
     """The keys of the finished runs recorded under `root` (results/runs: one folder per run name)."""
     import yaml
     from pathlib import Path
+    names = {spec.split()[0][len("name="):] for spec in PROTOCOLS.values()}
     out = set()
-    names = {spec.split()[0][len("name="):]: p for p, spec in PROTOCOLS.items()}
     for cfg_path in Path(root).rglob("config.yaml"):
         if not (cfg_path.parent / "metrics.json").exists():
             continue
         cfg = yaml.safe_load(cfg_path.read_text())
-        if cfg.get("name") not in names:
-            continue
-        loss = cfg["loss"]["name"]
-        tau = str(cfg["loss"].get("tau"))
-        label = LABELS.get(loss, "")
-        if loss == "cdb":
-            label = f"CDB-CE (normalize={cfg['loss']['normalize']})" if tau == "dynamic" else \
-                f"CDB-CE (tau={float(tau):g})"
-        out.add((names[cfg["name"]], label, round(float(cfg["dataset"]["majority_ratio"]), 4), int(cfg["seed"])))
+        if cfg.get("name") in names:
+            loss = cfg["loss"]
+            out.add(_key(cfg["name"], loss["name"], loss.get("tau"), loss.get("normalize"),
+                         cfg["dataset"]["majority_ratio"], cfg["seed"]))
     return out
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
 
 from cdb.core.errors import CdbError
-from cdb.core.metrics import run_collapsed
+from cdb.core.metrics import run_collapsed, validation_objective
 from cdb.report.runs import RunRecord, get
 from cdb.rundir import setting_name
 from cdb.report.spec import TableSpec
@@ -142,11 +143,10 @@ def _has(cfg: dict, dotted: str) -> bool:
 
 
 def val_balanced(run: RunRecord) -> float | None:
-    """Balanced validation accuracy (macro recall, %) of the checkpoint the run (or --select view) reports, from
-    metrics.json `checkpoints.<selected>.val`; None when the run does not record it."""
-    ckpt = (run.metrics.get("checkpoints") or {}).get(run.metrics.get("selected") or "last")
-    value = get(ckpt, "val.macro_recall") if isinstance(ckpt, dict) else None
-    return float(value) if isinstance(value, (int, float)) else None
+    """Balanced validation accuracy (macro recall, %) of the checkpoint the run (or --select view) reports: the
+    tuned search's objective (cdb.core.metrics.validation_objective); None when the run does not record it."""
+    value = validation_objective(run.metrics)
+    return None if math.isnan(value) else value
 
 
 def compare_spec(runs: list[RunRecord], by: str = "override") -> TableSpec:
