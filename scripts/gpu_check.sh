@@ -6,7 +6,8 @@
 #   bash scripts/gpu_check.sh             # on the GPU machine: everything below, results into $OUT (results/gpu)
 #   bash scripts/gpu_check.sh --tiny      # every step at toy sizes on any machine, CPU included (the test)
 #
-# PYTHON (default python3) is the interpreter that has torch. Steps: (1) the pack bench, LeNet-5 K = 1 ... 512 with % of the fp32 and TF32 matrix-product rate;
+# PYTHON (default python3) is the interpreter that has torch. Steps: (1) the pack bench, LeNet-5 and Ren et al.'s LeNet (MNIST's
+# default), K = 1 ... 512 with % of the fp32 and TF32 matrix-product rate;
 # (2) the pack bench of ResNet-32, K = 1 ... 64 at CIFAR's 128 images per run per step;
 # (3) Table 2's paper schedule at r = 0.99: 7 tau x 10 seeds = 70 runs of 4000 epochs, packed, on real MNIST,
 #     timed, stopped after TABLE2_LIMIT seconds (it resumes on the next call; the time per step measured so far
@@ -66,11 +67,11 @@ failed=0
 fail() { failed=1; log "$@"; }
 
 if [ $TINY = 1 ]; then
-  DEVICE=auto; BENCH=(--quick); CIFAR_EPOCHS=1; TABLE2_LIMIT="${TABLE2_LIMIT:-300}"
+  DEVICE=auto; BENCH=(--quick --models lenet5 lenet_ren); CIFAR_EPOCHS=1; TABLE2_LIMIT="${TABLE2_LIMIT:-300}"
   TABLE2=(seed='range(2)' trainer.length=2 pack=14 threads=1)
   RESNET=(--quick); SWEEP=(--quick --cifar-lt-sweep 1); SMALL=(--quick)
 else
-  DEVICE=cuda; BENCH=(--k 1 2 4 8 16 32 64 128 256 512 --min-run-time 1); CIFAR_EPOCHS=200
+  DEVICE=cuda; BENCH=(--models lenet5 lenet_ren --k 1 2 4 8 16 32 64 128 256 512 --min-run-time 1); CIFAR_EPOCHS=200
   TABLE2_LIMIT="${TABLE2_LIMIT:-420}"; TABLE2=(pack=70 trainer.checkpoint_every=100)
   RESNET=(--k 1 2 4 8 16 32 64 --batch resnet32=128 --min-run-time 1)
   SWEEP=(--cifar-lt-sweep 200 --time-limit "${SWEEP_LIMIT:-150}"); SMALL=()
@@ -79,7 +80,7 @@ log "machine: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if t
 log "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); mode: $MODE"
 
 if step 1; then
-log "1/5 pack bench, LeNet-5"
+log "1/5 pack bench, LeNet-5 and Ren et al.'s LeNet"
 "$PY" scripts/bench.py --device "$DEVICE" "${BENCH[@]}" --out "$WORK/bench" --note "scripts/gpu_check.sh $MODE" \
   > /tmp/cdb_bench.out 2>&1 || fail "bench failed: $(tail -3 /tmp/cdb_bench.out)"
 fi
