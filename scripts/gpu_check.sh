@@ -15,7 +15,8 @@
 # (5) Table 4's 7 tau at imbalance 100 (200 epochs, real CIFAR-100-LT under CDB_DATA_ROOT if there, else synthetic)
 #     as one pack, then one run alone, each stopped after SWEEP_LIMIT seconds and extrapolated to 200 epochs.
 # STEPS="2 5" runs only those steps (all of them take more than one 10-minute device call: choose).
-# Results in $OUT: gpu_check.log, summary.md (every step's report), the JSON of each bench and table2.md.
+# Results in $OUT: gpu_check.log, summary.md (every step's report), the JSON of each bench, table2.md and the tail
+# of the first Table 2 run's run.log (table2_run_log_tail.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-all}"
@@ -108,18 +109,31 @@ log "table2 sweep: exit $rc after $wall s; last lines: $(tail -2 /tmp/cdb_table2
 "$PY" - "$RUNS/table2_gpu" "$wall" "$rc" <<'EOF' | tee -a "$LOG"
 import json, sys
 from pathlib import Path
+import yaml
 root, wall, rc = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 logs = list(root.rglob("log.jsonl"))
-epochs = sum(len(p.read_text().splitlines()) for p in logs)
+rows = sum(len(p.read_text().splitlines()) for p in logs)
 done = sum(1 for p in root.rglob("metrics.json"))
-per_epoch = wall / max(epochs, 1)
-print(f"table2: {len(logs)} runs started, {done} finished, {epochs} run-epochs in {wall:.0f} s "
-      f"({1e3 * per_epoch:.2f} ms per run-epoch of 50 steps; exit {rc}); "
-      f"the 70-run table would take {per_epoch * 70 * 4000 / 60:.1f} min, all 350 runs {per_epoch * 350 * 4000 / 60:.1f} min")
+configs = sorted(p for p in root.rglob("config.yaml") if p.parent.name != ".hydra")  # resolved, not Hydra's
+if configs:  # a row per validation: trainer.eval_every units; a run: trainer.length units (P3: 50 and 8000 steps)
+    t = yaml.safe_load(configs[0].read_text())["trainer"]
+    per_run, what = t["length"] / t["eval_every"], f"{t['eval_every']} {t['unit']}s"
+else:
+    per_run, what = float("nan"), "?"
+print(f"table2: {len(configs)} runs set up, {len(logs)} started, {done} finished, {rows} validation rows "
+      f"(one per {what}) in {wall:.0f} s (exit {rc})")
+if rows:
+    per_row = wall / rows  # set-up included: an upper bound
+    print(f"table2: at {1e3 * per_row:.2f} ms per run-row, the 70-run table would take "
+          f"{per_row * 70 * per_run / 60:.1f} min, all 350 runs {per_row * 350 * per_run / 60:.1f} min")
+else:
+    print("table2: no validation row yet, so no estimate; the tail of the first run's run.log: table2_run_log_tail.txt")
 EOF
 "$PY" -m cdb table table2 --runs "$RUNS/table2_gpu" --out "$WORK" \
   --command "scripts/gpu_check.sh (cdb-run -m experiment=table2 dataset.majority_ratio=0.99 ${TABLE2[*]})" \
   > /dev/null 2>&1 && cp "$WORK/table2.md" "$OUT/" || log "no finished run for the table yet"
+first_log=$(find "$RUNS/table2_gpu" -name run.log 2>/dev/null | sort | head -1)
+if [ -n "$first_log" ]; then tail -40 "$first_log" > "$OUT/table2_run_log_tail.txt"; fi
 fi
 
 if step 4; then

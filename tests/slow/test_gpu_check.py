@@ -19,15 +19,17 @@ def test_gpu_check_tiny_runs_every_step(mnist_dir, tmp_path):
                           capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     log = (out / "gpu_check.log").read_text()
-    # 1. the pack bench: K = 1, 2 with a per-run speed-up and % of sgemm
+    # 1. the pack bench of both MNIST networks: K = 1, 2 in each layout with a per-run speed-up and % of sgemm
     bench = json.loads((out / "bench.json").read_text())
-    assert [c["k"] for c in bench["cases"]] == [1, 2, 1, 2] and all("pct_sgemm" in c for c in bench["cases"])
+    assert [(c["model"], c["k"]) for c in bench["cases"]] == [(m, k) for m in ("lenet5", "lenet_ren") for k in (1, 2, 1, 2)]
+    assert all("pct_sgemm" in c for c in bench["cases"]) and set(bench["default_pack"]["models"]) == {"lenet5", "lenet_ren"}
     # 2. the ResNet-32 pack bench: its own cases and pack=auto's choice for it
     resnet = json.loads((out / "bench_resnet32.json").read_text())
     assert {c["model"] for c in resnet["cases"]} == {"resnet32"} and [c["k"] for c in resnet["cases"]] == [1, 2, 1, 2]
     assert "model=resnet32" in log and set(resnet["default_pack"]["models"]) == {"resnet32"}
     # 3. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
-    assert "14 runs started, 14 finished" in log and "the 70-run table would take" in log
+    assert "14 runs set up, 14 started, 14 finished, 14 validation rows (one per 50 steps)" in log
+    assert "the 70-run table would take" in log and (out / "table2_run_log_tail.txt").stat().st_size > 0
     table = (out / "table2.md").read_text()
     assert "from 14 finished runs" in table
     assert re.search(r"\(2(, [0-2] collapsed)?\) · paper 2\.59 ± 0\.44", table)  # tau 0.5, r 0.99: 2 seeds
