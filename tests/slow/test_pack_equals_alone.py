@@ -2,10 +2,12 @@
 
 Exactness on real MNIST: a pack of 8 (two seeds x two majority ratios x CE and CDB-CE) against three of
 its runs trained alone by `cdb-run`, in each memory layout (pack and runs alone in channels-first, and both in
-channels-last, the layout pack=auto chooses on this CPU). Bitwise equality is not possible: a grouped convolution sums in
-another order than a plain one (tests/unit/models/test_packed_model.py: gradients differ at 1e-7), so the stated
-tolerance is: the same predictions (equal test and validation confusion counts at every validation), the
-same CDB weights, training losses within 1e-3 relative (measured: 1e-4 after 60 steps).
+channels-last), for LeNet-5 on its recipe and for the MNIST default, Ren et al.'s LeNet on protocol P3's
+settings but lr 0.01 (inputs in [0, 1]; the network pack=auto packs, in pairs on this CPU, in 64s on an H200). Bitwise equality is not possible: a grouped convolution sums in
+another order than a plain one (tests/unit/models/test_packed_model.py: gradients differ at 1e-7). Tolerance for
+LeNet-5: the same predictions (equal validation and test confusion counts at every validation), the same CDB
+weights, training losses within 1e-3 relative (measured: 1e-4 after 60 steps). For Ren et al.'s LeNet, whose runs
+here have near-tie images that a change of layout alone flips, one image per class (below, LOSS_REL and IMAGES).
 """
 from __future__ import annotations
 
@@ -18,11 +20,18 @@ from helpers import LENET5, cdb_run, read_log
 
 
 SWEEP = ["seed=0,1", "dataset.majority_ratio=0.6,0.8", "loss=ce,cdb"]
-# LeNet-5's recipe: the learning checked at the end was measured on it (Ren et al.'s network packs the same way:
-# tests/unit/train/test_pack_training.py)
-SHORT = [*LENET5, "dataset.val_per_class=100", "dataset.test_per_class=200", "trainer.unit=step", "trainer.length=60",
-         "trainer.eval_every=20", "trainer.lr=0.05", "trainer.milestones=[40]", "trainer.progress=false",
-         "trainer.device=cpu", "threads=1"]
+COMMON = ["dataset.val_per_class=100", "dataset.test_per_class=200", "trainer.unit=step", "trainer.length=60",
+          "trainer.eval_every=20", "trainer.milestones=[40]", "trainer.progress=false", "trainer.device=cpu", "threads=1"]
+# per network, its recipe: LeNet-5's lr 0.05 (P1), the default network's own P3 settings (lr 1e-3, unit inputs)
+MODELS = {"lenet5": [*LENET5, "trainer.lr=0.05"], "lenet_ren": ["trainer.lr=0.01"]}
+# Tolerance per network. LeNet-5: equal counts, losses within 1e-3 (measured 1e-4). Ren et al.'s LeNet: its runs here
+# have near-tie images that any change of kernel flips: the CE run of seed 1 at r = 0.8 alone in channels-first and
+# alone in channels-last differ by one validation image at steps 40 and 60 (measured), and the pack differs from the
+# run alone by as much. So: validation and test counts within one image per class (CDB weights equal wherever the
+# counts are), losses within 1e-2 (measured up to 7e-3). At its P3 lr of 1e-3 it learns too little in 60 steps to
+# test anything (2 of 8 runs above 80 %), hence lr 0.01.
+LOSS_REL = {"lenet5": 1e-3, "lenet_ren": 1e-2}
+IMAGES = {"lenet5": 0, "lenet_ren": 1}
 ALONE = [["seed=0", "dataset.majority_ratio=0.6", "loss=cdb"], ["seed=1", "dataset.majority_ratio=0.8", "loss=ce"],
          ["seed=1", "dataset.majority_ratio=0.8", "loss=cdb"]]
 
@@ -32,8 +41,10 @@ def _runs(root: Path) -> dict[str, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model", sorted(MODELS))
 @pytest.mark.parametrize("layout", [[], ["trainer.channels_last=true"]], ids=["channels_first", "channels_last"])
-def test_a_run_in_a_pack_of_8_equals_the_run_alone(mnist_dir, tmp_path, layout):
+def test_a_run_in_a_pack_of_8_equals_the_run_alone(mnist_dir, tmp_path, layout, model):
+    SHORT = [*MODELS[model], *COMMON]
     proc = cdb_run(tmp_path / "pack", "-m", *SWEEP, *SHORT, *layout, "pack=8", data=mnist_dir, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "as 1 packs of up to 8 runs" in proc.stdout + proc.stderr
@@ -46,16 +57,23 @@ def test_a_run_in_a_pack_of_8_equals_the_run_alone(mnist_dir, tmp_path, layout):
     assert len(alone) == 3 and set(alone) <= set(packed)  # the same run directories
     for name, run in alone.items():
         a, p = read_log(run), read_log(packed[name])
-        assert [r["val_class_accuracy"] for r in a] == [r["val_class_accuracy"] for r in p], name
-        assert [r["weights"] for r in a] == [r["weights"] for r in p], name
+        assert len(a) == len(p), name
+        for ra, rp in zip(a, p):  # one image of a class = 100 / val_per_class = 1 % of its accuracy
+            gap = max(abs(x - y) for x, y in zip(ra["val_class_accuracy"], rp["val_class_accuracy"]))
+            assert gap <= IMAGES[model] * 1.0 + 1e-9, (name, ra["unit"], gap)
+            if ra["val_class_accuracy"] == rp["val_class_accuracy"]:
+                assert ra["weights"] == rp["weights"], name
         for ra, rp in zip(a, p):
-            assert rp["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-3), name
+            assert rp["train_loss"] == pytest.approx(ra["train_loss"], rel=LOSS_REL[model]), name
         ma, mp = (json.loads((d / "metrics.json").read_text()) for d in (run, packed[name]))
-        assert ma["checkpoints"]["last"]["test_confusion"] == mp["checkpoints"]["last"]["test_confusion"], name
-        assert ma["test"]["error"] == mp["test"]["error"]
+        ca, cp = (m["checkpoints"]["last"]["test_confusion"] for m in (ma, mp))
+        assert max(abs(x - y) for ra, rp in zip(ca, cp) for x, y in zip(ra, rp)) <= IMAGES[model], (name, ca, cp)
+        if IMAGES[model] == 0:
+            assert ma["test"]["error"] == mp["test"]["error"]
         for f in ("config.yaml", "data.json", ".hydra/overrides.yaml"):
             assert (packed[name] / f).exists()
         assert ("channels_last: true" in (packed[name] / "config.yaml").read_text()) == bool(layout), name
+        assert f"name: {model}" in (packed[name] / "config.yaml").read_text()
     # the runs really learn and differ: seeds and ratios give different data, CDB moves its weights
     final = [read_log(d)[-1] for d in packed.values()]
     assert len({json.dumps(r["val_class_accuracy"]) for r in final}) > 4
