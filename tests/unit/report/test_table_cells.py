@@ -56,6 +56,7 @@ def test_settings_say_which_rows_ran_at_which_value(tmp_path):
     md = build_table("table1", runs, tmp_path / "out")[0].read_text()
     assert "- `trainer.lr`: 0.01 (CE, IFW); 0.001 (L2RW)" in md
     assert "- `trainer.length`: 2000\n" in md                  # a value shared by every row: listed once
+    assert "- `model.name`: lenet_ren\n" in md                # the network is named: it is not the paper's LeNet-5
     _fake_run(runs, "l2rw_mixed", 0, 0.9, 0, 2.0, label="L2RW", weighting="l2rw", lr=0.01)
     md = build_table("table1", runs, tmp_path / "out")[0].read_text()
     assert "- `trainer.lr`: 0.001, 0.01\n" in md              # a row with both values: no per-row claim
