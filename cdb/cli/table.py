@@ -25,6 +25,9 @@ def build(argv: list[str]) -> None:
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR_OR_GLOB",
                    help="folder(s) or glob(s) of folders holding run directories (searched recursively); quote a "
                         "glob ('outputs/sweep*') or let the shell expand it")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="leave out the run directories whose path matches PATTERN (shell-style, `*` also matches "
+                        "`/`; repeatable), e.g. --exclude '*loss.normalize=none*'")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="the folder NAME.<ext> is written into (e.g. results), replacing files of that name there; "
                         "without --out (or with '-') the first format is printed and nothing is written")
@@ -55,13 +58,15 @@ def build(argv: list[str]) -> None:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
     if args.out in (None, "-"):
         print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
-                         args.note, best_of=args.best_of, select=args.select).text(formats[0]), end="")
+                         args.note, best_of=args.best_of, select=args.select, exclude=args.exclude
+                         ).text(formats[0]), end="")
         if args.out is None:  # a table is only written where the user says, never over results/ by default
             exts = ", ".join(f"{args.name}.{FORMATS[f]}" for f in formats)
             print(f"cdb-table: printed only, nothing written; --out DIR writes {exts} there", file=sys.stderr)
         return
     paths = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
-                        args.beside_command, args.note, best_of=args.best_of, select=args.select)
+                        args.beside_command, args.note, best_of=args.best_of, select=args.select,
+                        exclude=args.exclude)
     print(paths[0].read_text(), end="")
     for path in paths:
         print(f"cdb-table: wrote {path}", file=sys.stderr)

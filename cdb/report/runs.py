@@ -3,6 +3,7 @@ collapsed (by the one rule of cdb.core.metrics) and the definition of a weight f
 share."""
 from __future__ import annotations
 
+import fnmatch
 import glob
 import math
 import sys
@@ -53,8 +54,9 @@ def read_yaml(path: str | Path):
                        "out of --runs") from None
 
 
-def run_dirs(runs: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Directories holding a metrics.json under `runs`: one or more folders or globs (searched recursively)."""
+def run_dirs(runs: str | Path | Sequence[str | Path], exclude: Sequence[str] = ()) -> list[Path]:
+    """Directories holding a metrics.json under `runs`: one or more folders or globs (searched recursively), less
+    those whose path matches a pattern of `exclude` (fnmatch, where `*` also matches `/`)."""
     roots: list[Path] = []
     for item in [runs] if isinstance(runs, (str, Path)) else runs:
         text = str(item)
@@ -67,13 +69,15 @@ def run_dirs(runs: str | Path | Sequence[str | Path]) -> list[Path]:
             roots.append(Path(text))
         else:
             raise CdbError(f"--runs {text!r} is not a directory of run directories (nor a glob of them)")
-    return sorted({m.parent for root in roots for m in root.rglob(METRICS)})
+    return sorted({m.parent for root in roots for m in root.rglob(METRICS)
+                   if not any(fnmatch.fnmatchcase(str(m.parent), pattern) for pattern in exclude)})
 
 
-def load_runs(runs: str | Path | Sequence[str | Path]) -> list[RunRecord]:
-    """Every finished run (metrics.json with status complete or diverged, plus config.yaml) under `runs`."""
+def load_runs(runs: str | Path | Sequence[str | Path], exclude: Sequence[str] = ()) -> list[RunRecord]:
+    """Every finished run (metrics.json with status complete or diverged, plus config.yaml) under `runs`, less the
+    run directories `exclude` matches (run_dirs)."""
     out = []
-    for d in run_dirs(runs):
+    for d in run_dirs(runs, exclude):
         if not (d / CONFIG).exists():
             print(f"cdb-table: warning: {d / CONFIG} is missing: that run is left out (its settings are unknown)",
                   file=sys.stderr)

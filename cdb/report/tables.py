@@ -177,13 +177,17 @@ SPECS: dict[str, TableSpec] = {
 
 def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str = "", by: str = "override",
                beside: Sequence[str | Path] | None = None, beside_command: str = "",
-               notes: Sequence[str] = (), best_of: str | None = None, select: str = "run") -> Table:
+               notes: Sequence[str] = (), best_of: str | None = None, select: str = "run",
+               exclude: Sequence[str] = ()) -> Table:
     """Build table `name` (a paper table, or `compare`) from the finished runs under `runs`; with `beside`, the
     same table from those runs (another profile, e.g. the paper's full schedule) follows it; `notes` are added
     to the spec's notes under the table. Compare only: `select`, the checkpoint(s) read (cdb.report.compare);
-    best_of, keep each value's best setting by validation (cdb.report.best)."""
-    loaded = load_runs(runs)
+    best_of, keep each value's best setting by validation (cdb.report.best). `exclude`: run-directory path patterns
+    left out of `runs` (cdb.report.runs.run_dirs)."""
+    loaded = load_runs(runs, exclude)
     where = ", ".join(map(str, [runs] if isinstance(runs, (str, Path)) else runs))
+    if exclude:
+        where += " except " + ", ".join(exclude)
     if select != "run" and name != "compare":
         raise CdbError(f"--select {select} is for `cdb-table compare` only; a paper table reads the checkpoint "
                        "each run reports (trainer.select)")
@@ -218,12 +222,14 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 formats: Sequence[str] = ("md", "csv"), by: str = "override",
                 beside: Sequence[str | Path] | None = None, beside_command: str = "",
-                notes: Sequence[str] = (), best_of: str | None = None, select: str = "run") -> list[Path]:
+                notes: Sequence[str] = (), best_of: str | None = None, select: str = "run",
+                exclude: Sequence[str] = ()) -> list[Path]:
     """Write out_dir/NAME.<ext> in each format; returns the paths written, in the order of `formats`."""
     from cdb.rundir.io import atomic_write_text, check_out_dir
 
     check_out_dir(out_dir)
-    table = make_table(name, runs_dir, command, by, beside, beside_command, notes, best_of=best_of, select=select)
+    table = make_table(name, runs_dir, command, by, beside, beside_command, notes, best_of=best_of, select=select,
+                       exclude=exclude)
     texts = {fmt: table.text(fmt) for fmt in formats}   # every format renders before any file is written
     paths = [Path(out_dir) / f"{name}.{FORMATS[fmt]}" for fmt in texts]
     for path, text in zip(paths, texts.values()):

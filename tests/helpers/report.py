@@ -10,12 +10,14 @@ import yaml
 
 
 def fake_mnist_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,
-                   per_class=(90.0, 99.0), lr=0.01, model="lenet_ren"):
+                   per_class=(90.0, 99.0), lr=0.01, model="lenet_ren", normalize=None):
     d = root / name / f"seed={seed}"
     d.mkdir(parents=True)
     cfg = {"seed": seed, "model": {"name": model}, "dataset": {"name": "mnist_imbalanced", "majority_ratio": ratio},
            "loss": {"label": label, "base": "ce", "weighting": weighting, "tau": tau},
            "trainer": {"unit": "step", "length": 2000, "lr": lr}}
+    if normalize is not None:
+        cfg["loss"]["normalize"] = normalize
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     (d / "metrics.json").write_text(json.dumps({"status": "complete" if complete else "running",
                                                 "test": {"error": error, "per_class_accuracy": list(per_class)}}))

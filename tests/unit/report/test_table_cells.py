@@ -195,3 +195,21 @@ def test_notes_from_the_command_line_follow_the_table(tmp_path):
     md = (tmp_path / "out" / "table2.md").read_text()
     assert md.index("- Quick profile: x.") < md.index("- Second line.")
     assert md.index("Settings of the runs behind the table:") < md.index("- Quick profile: x.")
+
+
+def test_exclude_leaves_out_matching_run_directories_and_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    _fake_run(runs, "loss.normalize=mean,loss=cdb", "dynamic", 0.99, 0, 2.0, normalize="mean")
+    _fake_run(runs, "loss.normalize=none,loss=cdb", "dynamic", 0.99, 0, 15.0, normalize="none")
+    table("table1 --runs".split() + [str(runs)] + ["--out", str(tmp_path / "a"), "--exclude", "*normalize=none*"])
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader((tmp_path / "a" / "table1.csv").open())}
+    assert float(rows[("CDB-CE", "0.99")]["mean"]) == 2.0 and rows[("CDB-CE", "0.99")]["n"] == "1"
+    assert "from 1 finished runs" in (tmp_path / "a" / "table1.md").read_text()
+    assert "except *normalize=none*" in (tmp_path / "a" / "table1.md").read_text()
+    # excluding both settings leaves the cell empty; excluding nothing mixes them: refused
+    table("table1 --runs".split() + [str(runs)] + ["--out", str(tmp_path / "b"), "--exclude", "*normalize=none*",
+                                                   "--exclude", "*normalize=mean*"])
+    rows = {(r["row"], r["col"]): r for r in csv.DictReader((tmp_path / "b" / "table1.csv").open())}
+    assert rows[("CDB-CE", "0.99")]["n"] == "0"
+    with pytest.raises(CdbError, match="settings differ"):
+        main(["table1", "--runs", str(runs)])
