@@ -20,9 +20,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from cdb.report.runs import load_runs  # noqa: E402
 from cdb.rundir.io import atomic_write_text  # noqa: E402
-from protocol_calibration import method  # noqa: E402  (scripts/ is on the path of a script run from it)
+from protocol_calibration import run_rows  # noqa: E402  (scripts/ is on the path of a script run from it)
 
 
 def git(*args: str) -> str:
@@ -30,21 +29,18 @@ def git(*args: str) -> str:
 
 
 def compare(first: pd.DataFrame, runs_root: Path, archived_before: set[str]) -> pd.DataFrame:
-    """One row per run record under `runs_root` that `first` (a calibration table) also holds and that was not
-    archived before (its source, relative to runs_root, not in `archived_before`)."""
-    error_of = dict(zip(first["source"], first["error"]))
-    rows = []
-    for r in load_runs(runs_root):
-        source = str(r.path.relative_to(runs_root))
-        if source not in error_of or source in archived_before or r.diverged:
-            continue
-        again = r.metrics["checkpoints"]["last"]["test"]["error"]
-        rows.append({"method": method(r.cfg), "ratio": float(r.cfg["dataset"]["majority_ratio"]),
-                     "seed": int(r.cfg["seed"]), "first": float(error_of[source]), "again": float(again),
-                     "difference": round(float(again) - float(error_of[source]), 4) + 0.0, "source": source})
-    out = pd.DataFrame(rows, columns=["method", "ratio", "seed", "first", "again", "difference", "source"])
+    """One row per run record under `runs_root` (read as the calibration table reads it) that `first` (a calibration
+    table) also holds and that was not archived before (its source, relative to runs_root, not in `archived_before`)."""
+    again = run_rows(runs_root, None)
+    cols = ["method", "ratio", "seed", "first", "again", "difference", "source"]
+    if again.empty:
+        return pd.DataFrame(columns=[*cols, "identical"])
+    again = again[~again["diverged"] & ~again["source"].isin(archived_before)]
+    out = again.merge(first[["source", "error"]].rename(columns={"error": "first"}), on="source")
+    out = out.rename(columns={"error": "again"})
+    out["difference"] = (out["again"] - out["first"]).round(4) + 0.0   # + 0.0: no "-0.0000"
     out["identical"] = out["difference"] == 0
-    return out.sort_values(["ratio", "method", "seed"], ignore_index=True)
+    return out[[*cols, "identical"]].sort_values(["ratio", "method", "seed"], ignore_index=True)
 
 
 def markdown(t: pd.DataFrame, command: str, rev: str) -> str:
@@ -55,7 +51,8 @@ def markdown(t: pd.DataFrame, command: str, rev: str) -> str:
              "in the .csv). One test image is 0.0625 points (1600 test images).", "",
              f"**{int(t['identical'].sum())} of {len(t)} runs repeated their test error exactly**"
              + (f"; the largest difference is {t['difference'].abs().max():.2f} points." if len(t) else "."), "",
-             t.drop(columns="source").to_markdown(index=False, floatfmt=".4f") if len(t) else "(no run was trained twice)", ""]
+             t.drop(columns="source").to_markdown(index=False, floatfmt=".4f") if len(t)
+             else "(no run was trained twice)", ""]
     return "\n".join(lines)
 
 
