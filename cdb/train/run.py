@@ -25,7 +25,7 @@ from cdb.losses import Criterion
 from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
 from cdb.rundir import BEST, LAST, LOG, METRICS, TENSORBOARD, io
 from cdb.rundir.claims import already_holds_a_run
-from cdb.train import speed
+from cdb.train import machine, speed
 from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batches
 from cdb.train.config import TrainerConfig
 from cdb.train.evaluate import EvalResult, evaluate
@@ -87,6 +87,7 @@ class RunState:
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
         self.board = None      # the TensorBoard log (trainer.tensorboard=true), opened at the first validation
         self.start_unit = 0    # where this session's training began (a resumed run: its checkpoint's unit)
+        self.trained_on: list[dict] = []  # cdb.train.machine.session of every session that trained part of the run
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -111,6 +112,7 @@ class RunState:
             "torch_rng": torch.get_rng_state(),
             "complete": complete,
             "settings": self.settings,
+            "trained_on": list(self.trained_on),
         }
 
     def own_checkpoint(self, path: Path) -> dict:
@@ -140,6 +142,7 @@ class RunState:
         self.criterion.weighting.load_state_dict(state["weighting"])
         self.unit, self.best = int(state["unit"]), dict(state["best"])
         torch.set_rng_state(state["torch_rng"])
+        self.trained_on = list(state.get("trained_on") or [])  # absent in checkpoints written before it existed
 
     def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
         """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
@@ -183,6 +186,7 @@ class RunState:
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
         self.start_unit = self.unit
+        self.trained_on.append(machine.session(self.unit, self.device))
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
         expected = len(validation_units(self.cfg, self.unit))
         if len(log_rows) < expected:
@@ -274,6 +278,7 @@ class RunState:
         out["class_names"] = self.data.class_names
         out["final_weights"] = self.criterion.weighting.class_weights().tolist()
         out["train_wall_time_s"] = round(elapsed, 2)  # of this invocation (a resumed run counts from the resume)
+        out["trained_on"] = list(self.trained_on)  # each session: the unit it started from, its software and CPU
         out["collapsed"] = run_collapsed(out)  # {class: [splits]} of the reported checkpoint; {} when none
         if self.is_main:
             io.atomic_torch_save(self.state(complete=True), self.path(LAST))

@@ -63,6 +63,14 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, extra):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
     assert strip(log_a) == strip(log_b)  # no duplicated or missing rows after the resume
 
+    # each session that trained part of a run is recorded with the unit it started from and its machine
+    assert [t["from_unit"] for t in full["trained_on"]] == [0]
+    assert [t["from_unit"] for t in resumed["trained_on"]] == [0, 25]
+    for t in resumed["trained_on"]:
+        assert t["torch"] == torch.__version__ and t["device"] == "cpu"
+        assert t["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert io.read_json(tmp_path / "cut" / "metrics.json")["trained_on"] == resumed["trained_on"]
+
 
 def test_same_seed_same_result_on_cpu(mnist_dir, tmp_path):
     a = train_from_config(_cfg(mnist_dir, ["trainer.length=10"]), tmp_path / "a")
