@@ -89,6 +89,14 @@ def test_claim_compares_means_and_seeds_by_hand():
     assert bool(row["CDB-CE lower"]) is True and row["seeds CDB-CE lower"] == "1 of 2"
 
 
+def test_claim_table_writes_each_ratio_as_given():
+    runs = pd.DataFrame([{**_row("P3", m, 0, e), "ratio": r} for r in (0.99, 0.995)
+                         for m, e in (("CDB-CE (normalize=mean)", 3.0), ("IFW", 4.0))])
+    rows = [x for x in protocol_calibration.markdown(protocol_calibration.cells(runs), runs, "cmd").splitlines()
+            if "| IFW " in x and "normalize=mean" in x]
+    assert [x.split("|")[1].strip() for x in rows] == ["0.99", "0.995"]
+
+
 def test_short_check_by_hand():
     rows = [_row("P3", "CE", 0, 9.0), _row("P3", "CE", 1, 10.0), _row("P3", "IFW", 0, 4.0), _row("P3", "IFW", 1, 5.0),
             _row("P3s", "CE", 0, 9.8), _row("P3s", "IFW", 0, 5.5)]
