@@ -166,7 +166,34 @@ def settings_summary(spec: TableSpec, contrib: pd.DataFrame) -> list[str]:
     seeds = sorted({int(get(r.cfg, "seed", 0)) for r in runs})
     if seeds:
         lines.append(f"- seeds: {seeds}")
+    machines = machines_line(runs)
+    if machines:
+        lines.append(machines)
     return lines
+
+
+def machine_text(session: dict) -> str:
+    """One `trained_on` entry (cdb.train.machine) as a table names it: what decides a run's last bits."""
+    where = (f"{session.get('gpu', 'GPU')}" if session.get("device") == "cuda" else
+             f"CPU {session.get('cpu', '?')} ({session.get('cpu_capability', '?')} kernels), "
+             f"{session.get('threads', '?')} thread{'s' * (session.get('threads') != 1)}")
+    return f"torch {session.get('torch', '?')}, {where}"
+
+
+def machines_line(runs: list[RunRecord]) -> str:
+    """'- trained on: M (k runs); ...': the machines behind the runs (metrics.json `trained_on`), so a reader
+    knows which runs may differ from a rerun in the last bits; runs written before cdb recorded it are counted as
+    not recorded, and a run trained in sessions on different machines is named with all of them."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        sessions = run.metrics.get("trained_on") or []
+        names = list(dict.fromkeys(machine_text(t) for t in sessions if isinstance(t, dict)))
+        key = ("not recorded" if not names else names[0] if len(names) == 1 else
+               "several machines in one run: " + " + ".join(names))
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ""
+    return "- trained on: " + "; ".join(f"{k} ({n} run{'s' * (n != 1)})" for k, n in counts.items())
 
 
 # ---- frames -> text ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import yaml
 
 
 def fake_mnist_run(root, name, tau, ratio, seed, error, label="CDB-CE", weighting="cdb", complete=True,
-                   per_class=(90.0, 99.0), lr=0.01, model="lenet_ren", normalize=None):
+                   per_class=(90.0, 99.0), lr=0.01, model="lenet_ren", normalize=None, trained_on=None):
     d = root / name / f"seed={seed}"
     d.mkdir(parents=True)
     cfg = {"seed": seed, "model": {"name": model}, "dataset": {"name": "mnist_imbalanced", "majority_ratio": ratio},
@@ -19,8 +19,11 @@ def fake_mnist_run(root, name, tau, ratio, seed, error, label="CDB-CE", weightin
     if normalize is not None:
         cfg["loss"]["normalize"] = normalize
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (d / "metrics.json").write_text(json.dumps({"status": "complete" if complete else "running",
-                                                "test": {"error": error, "per_class_accuracy": list(per_class)}}))
+    metrics = {"status": "complete" if complete else "running",
+               "test": {"error": error, "per_class_accuracy": list(per_class)}}
+    if trained_on is not None:
+        metrics["trained_on"] = trained_on
+    (d / "metrics.json").write_text(json.dumps(metrics))
 
 
 def is_png_with_command(path: Path, command: str) -> bool:

@@ -213,3 +213,19 @@ def test_exclude_leaves_out_matching_run_directories_and_says_so(tmp_path):
     assert rows[("CDB-CE", "0.99")]["n"] == "0"
     with pytest.raises(CdbError, match="settings differ"):
         main(["table1", "--runs", str(runs)])
+
+
+def test_tables_name_the_machines_that_trained_their_runs(tmp_path):
+    runs = tmp_path / "runs"
+    cpu = {"from_unit": 0, "torch": "2.14.1", "cpu": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1,
+           "device": "cpu"}
+    gpu = {"from_unit": 50, "torch": "2.14.1", "gpu": "NVIDIA H200", "device": "cuda", "threads": 16}
+    _fake_run(runs, "a", 1.5, 0.99, 0, 2.0, trained_on=[cpu])
+    _fake_run(runs, "a", 1.5, 0.99, 1, 3.0, trained_on=[cpu, {**cpu, "from_unit": 40}])  # resumed on the same one
+    _fake_run(runs, "a", 1.5, 0.99, 2, 4.0, trained_on=[cpu, gpu])                         # resumed on a GPU
+    _fake_run(runs, "b", 1.5, 0.9, 0, 1.0)                                                # before it was recorded
+    main(["table2", "--runs", str(runs), "--out", str(tmp_path / "out")])
+    line = next(x for x in (tmp_path / "out" / "table2.md").read_text().splitlines() if x.startswith("- trained on"))
+    assert line == ("- trained on: torch 2.14.1, CPU AMD EPYC (AVX512 kernels), 1 thread (2 runs); several machines "
+                    "in one run: torch 2.14.1, CPU AMD EPYC (AVX512 kernels), 1 thread + torch 2.14.1, NVIDIA H200 "
+                    "(1 run); not recorded (1 run)")
