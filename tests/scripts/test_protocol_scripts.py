@@ -85,7 +85,8 @@ def test_claim_compares_means_and_seeds_by_hand():
     v = protocol_calibration.claim(runs)
     assert len(v) == 1  # no CB or L2RW on P3
     row = v.iloc[0]
-    assert row["CDB-CE error"] == pytest.approx(4.0) and row["rival error"] == pytest.approx(4.3667, abs=1e-4)
+    # over the seeds both have (0 and 1): IFW's seed 2 is another split
+    assert row["CDB-CE error"] == pytest.approx(4.0) and row["rival error"] == pytest.approx(4.25)
     assert bool(row["CDB-CE lower"]) is True and row["seeds CDB-CE lower"] == "1 of 2"
 
 
@@ -150,11 +151,30 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     assert ("P3", "CDB-CE (tau=0.5)", 0.99, 2) not in keys and ("P3", "Focal", 0.9, 0) not in keys
     assert keys.count(("P3", "EQL", 0.99, 1)) == 1 and ("P3", "CE", 0.99, 0) in keys
     everything = {protocol_runs.key(x) for x in protocol_runs.lines() + protocol_runs.short_lines() +
-                  protocol_runs.claim_lines() + protocol_runs.table_lines()}
+                  protocol_runs.claim_lines() + protocol_runs.table_lines() + protocol_runs.ten_seed_lines()}
     # what is left out: the 2 archived runs, and of the two CSV rows only the calibration-only one would be, but
     # both are table runs, so they stay
     assert set(keys) == everything - {("P3", "CDB-CE (tau=0.5)", 0.99, 2), ("P3", "Focal", 0.9, 0)}
     assert keys[-1][0] == "P1"  # 40 min a run: last
+    # the baseline cells' seeds 3-9 follow the tables' r = 0.99 and 0.995 columns, before the other ratios
+    ten = {protocol_runs.key(x) for x in protocol_runs.ten_seed_lines()}
+    assert ten <= set(keys)
+    where = [i for i, k in enumerate(keys) if k in ten]
+    focal = [(k[2], i) for i, k in enumerate(keys) if k[1] == "Focal"]  # Focal: a run of the tables only
+    assert max(i for r, i in focal if r in (0.99, 0.995)) < min(where)
+    assert max(where) < min(i for r, i in focal if r in (0.9, 0.95, 0.98))
+
+
+def test_ten_seed_lines_give_each_baseline_cell_ten_seeds():
+    ten = [protocol_runs.key(x) for x in protocol_runs.ten_seed_lines()]
+    # P2-P4 x (CE, IFW at 3 ratios + CB at 0.99) x seeds 3-9
+    assert len(ten) == len(set(ten)) == 3 * 7 * 7
+    calib = {protocol_runs.key(x) for x in protocol_runs.lines()}
+    for p in ("P2", "P3", "P4"):
+        for method, ratio in (("CE", 0.9), ("IFW", 0.99), ("CB", 0.99), ("CE", 0.995)):
+            seeds = sorted(k[3] for k in calib | set(ten) if k[:3] == (p, method, ratio))
+            assert seeds == list(range(10)), (p, method, ratio)
+    assert not any(k[0] == "P1" for k in ten)  # 40 min a run: P1 keeps its 3
 
 
 def test_p1_and_p4_name_lenet5_s_recipe():
