@@ -62,6 +62,15 @@ def test_cells_by_hand():
     assert bool(protocol_calibration.cells(runs).set_index("protocol").loc["P2", "within_2sd"]) is False
 
 
+def test_agreement_counts_the_calibration_cells_only():
+    # CE at r = 0.99 is a calibration cell (within: 8.8 vs 8.59 ± 0.41); CB at 0.995 (a table run) is not counted
+    runs = pd.DataFrame([_row("P3", "CE", 0, 8.8), {**_row("P3", "CB", 0, 20.0), "ratio": 0.995}])
+    md = protocol_calibration.markdown(protocol_calibration.cells(runs), runs, "cmd")
+    p3 = next(x for x in md.split("## Cells")[0].splitlines() if x.startswith("| P3 "))
+    assert [x.strip() for x in p3.split("|")[2:5]] == ["1", "1", "1"]  # cells, within, runs
+    assert "| CB " in md.split("## Cells")[1]  # still listed among the cells
+
+
 def test_claim_lines_and_labels():
     claim = protocol_runs.claim_lines("P3")
     # at r=0.99: L2RW, EQL x 3 seeds (6) and 6 fixed taus x 3 seeds (18); at r=0.9, 0.995: 2 CDB-CE + L2RW + EQL
@@ -76,6 +85,10 @@ def test_claim_lines_and_labels():
     assert protocol_calibration.method({"loss": {"name": "cdb", "label": "CDB-CE", "tau": 1}}) == "CDB-CE (tau=1)"
     assert protocol_calibration.paper_cell("CDB-CE (tau=1.5)", 0.99) == (2.31, 0.38)  # Table 2
     assert protocol_calibration.paper_cell("L2RW", 0.995) == (3.94, 1.23)  # Table 1
+    # every row of Table 1, Focal included, and Ren et al.'s ratio compared with IFW's row
+    assert protocol_calibration.paper_cell("Focal", 0.995) == (17.17, 0.86)
+    assert protocol_calibration.paper_cell("IFW (Ren et al.'s ratio)", 0.99) == (6.01, 0.56)
+    assert protocol_calibration.paper_cell("CDB-CE (normalize=none)", 0.9) == (0.74, 0.14)
 
 
 def test_claim_compares_means_and_seeds_by_hand():
