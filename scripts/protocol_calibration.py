@@ -174,7 +174,8 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
               "Counted on the calibration's cells: CE and IFW at r = 0.9, 0.99, 0.995 and CB at 0.99.", ""]
     summary = []
     for name, _ in PROTOCOLS.values():
-        mine = pd.Series([(m, round(r, 4)) in CALIBRATION_CELLS for m, r in zip(c["method"], c["ratio"])], index=c.index)
+        mine = pd.Series([(m, round(r, 4)) in CALIBRATION_CELLS for m, r in zip(c["method"], c["ratio"])],
+                         index=c.index)
         sub = c[(c["protocol"] == name) & mine]
         alt = c[(c["protocol"] == name) & (c["method"] == "IFW (Ren et al.'s ratio)")]
         summary.append({"protocol": name, "baseline cells": len(sub), "within 2 sd": int(sub["within_2sd"].sum()),
