@@ -27,6 +27,7 @@ from cdb.report import paper  # noqa: E402
 from cdb.core.metrics import COLLAPSE_RULE, run_collapsed  # noqa: E402
 from cdb.report.runs import get, load_runs  # noqa: E402
 from cdb.rundir.io import atomic_write_text  # noqa: E402
+from protocol_runs import BASELINE_CELLS, LABELS  # noqa: E402  (scripts/, this script's own folder)
 
 PROTOCOLS = {  # run folder under the output root -> (name, what it is)
     "paper_schedule": ("P1", "LeNet-5, 4000 passes of 50 steps (the paper's numbers read as epochs; trainer=mnist)"),
@@ -43,8 +44,7 @@ PAPER_ROW = {"IFW (Ren et al.'s ratio)": "IFW"}
 CALIBRATORS = ("CE", "IFW", "CB")  # no feedback loop: the methods the protocol is read from
 # the cells every protocol is compared on (P1: r = 0.99 only); other baseline cells (CB at r = 0.995, trained for
 # the tables) are listed among the cells but not counted, so that each protocol is counted on the same cells
-CALIBRATION_CELLS = {("CE", 0.9), ("CE", 0.99), ("CE", 0.995), ("IFW", 0.9), ("IFW", 0.99), ("IFW", 0.995),
-                     ("CB", 0.99)}
+CALIBRATION_CELLS = {(LABELS[loss], ratio) for loss, ratio in BASELINE_CELLS}
 
 
 def method(cfg: dict) -> str:
@@ -173,10 +173,10 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     lines += ["", "## Agreement with the paper (baselines CE, IFW, CB: no feedback loop)", "",
               "Counted on the calibration's cells: CE and IFW at r = 0.9, 0.99, 0.995 and CB at 0.99.", ""]
     summary = []
+    counted = pd.Series([(m, round(r, 4)) in CALIBRATION_CELLS for m, r in zip(c["method"], c["ratio"])],
+                        index=c.index)
     for name, _ in PROTOCOLS.values():
-        mine = pd.Series([(m, round(r, 4)) in CALIBRATION_CELLS for m, r in zip(c["method"], c["ratio"])],
-                         index=c.index)
-        sub = c[(c["protocol"] == name) & mine]
+        sub = c[(c["protocol"] == name) & counted]
         alt = c[(c["protocol"] == name) & (c["method"] == "IFW (Ren et al.'s ratio)")]
         summary.append({"protocol": name, "baseline cells": len(sub), "within 2 sd": int(sub["within_2sd"].sum()),
                         "runs": int(sub["n"].sum()),

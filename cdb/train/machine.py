@@ -39,8 +39,3 @@ def describe(device: torch.device) -> dict:
         out["gpu"] = str(torch.cuda.get_device_name(device))
         out["cuda"] = str(torch.version.cuda)
     return out
-
-
-def session(unit: int, device: torch.device) -> dict:
-    """One entry of `trained_on`: training (re)started at `unit` on this machine."""
-    return {"from_unit": int(unit), **describe(device)}

@@ -87,7 +87,7 @@ class RunState:
         self.best = {"val_balanced_accuracy": -1.0, "unit": None}
         self.board = None      # the TensorBoard log (trainer.tensorboard=true), opened at the first validation
         self.start_unit = 0    # where this session's training began (a resumed run: its checkpoint's unit)
-        self.trained_on: list[dict] = []  # cdb.train.machine.session of every session that trained part of the run
+        self.trained_on: list[dict] = []  # every session that trained part of the run: where it began, machine.describe
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -186,7 +186,7 @@ class RunState:
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
         self.start_unit = self.unit
-        self.trained_on.append(machine.session(self.unit, self.device))
+        self.trained_on.append({"from_unit": self.unit, **machine.describe(self.device)})  # this session
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
         expected = len(validation_units(self.cfg, self.unit))
         if len(log_rows) < expected:
