@@ -91,7 +91,7 @@ paper-schedule: venv  ## MNIST r=0.99, the paper's numbers read as 4000 passes (
 # On a machine without the earlier run directories, `scripts/protocol_runs.py --skip results/protocol_calibration.csv`
 # lists only the runs the committed table lacks; the table keeps its earlier rows (protocol_calibration.py --keep).
 # scripts/protocol_campaign.sh FROZEN_CHECKOUT trains those (and the claim and Tables 1-2 on P3) with frozen code.
-protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv}
+protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv,png}
 	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"
 

@@ -12,7 +12,6 @@ accuracy and both class weights against epoch.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -24,8 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402
+from cdb.report.figures import pyplot, save_png  # noqa: E402
 from cdb.report.runs import weight_flips  # noqa: E402
-from cdb.rundir.io import atomic_write_bytes, atomic_write_text, read_jsonl  # noqa: E402
+from cdb.rundir.io import atomic_write_text, read_jsonl  # noqa: E402
 
 
 def setting_label(cfg: dict) -> str:
@@ -83,10 +83,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(curves: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = sorted(curves)
     fig, axes = plt.subplots(len(names), 2, figsize=(11, 2.4 * len(names)), sharex=True, squeeze=False)
     for i, name in enumerate(names):
@@ -106,10 +103,8 @@ def figure(curves: dict, path: Path) -> None:
     axes[-1, 0].set_xlabel("epoch (pass over 5000 training images)")
     axes[-1, 1].set_xlabel("epoch")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Description": "python scripts/paper_schedule.py"})
+    save_png(fig, path, "python scripts/paper_schedule.py")  # the tables' writer: the umask's mode, never half a file
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())  # the tables' writer: the umask's mode, never half a file
 
 
 def main(argv: list[str] | None = None) -> None:

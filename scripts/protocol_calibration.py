@@ -1,4 +1,4 @@
-"""Which MNIST protocol did the paper run? results/protocol_calibration.{md,csv} from the calibration runs.
+"""Which MNIST protocol did the paper run? results/protocol_calibration.{md,csv,png} from the calibration runs.
 
 `make protocol-calibration` trains the runs that scripts/protocol_runs.py lists (protocols P1-P4, CE, IFW, CB and
 Ren et al.'s class-ratio IFW at r = 0.99, CE and IFW at r = 0.9 and 0.995, seeds 0-2; CDB-CE at r = 0.99; the
@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402
 from cdb.core.metrics import COLLAPSE_RULE, run_collapsed  # noqa: E402
+from cdb.report.figures import pyplot, save_png  # noqa: E402
 from cdb.report.runs import get, load_runs  # noqa: E402
 from cdb.rundir.io import atomic_write_text  # noqa: E402
 from protocol_runs import BASELINE_CELLS, LABELS  # noqa: E402  (scripts/, this script's own folder)
@@ -182,7 +183,8 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
                         "runs": int(sub["n"].sum()),
                         "Ren-ratio IFW cells within": f"{int(alt['within_2sd'].sum())} of {len(alt)}"})
     lines.append(pd.DataFrame(summary).to_markdown(index=False))
-    lines += ["", "## Cells", ""]
+    lines += ["", "![The calibration cells: every seed and each protocol's mean against the paper's mean and two-sd "
+              "band](protocol_calibration.png)", "", "## Cells", ""]
     view = c.copy()
     view["ours"] = [f"{m:.2f} ± {s:.2f} ({n}{', ' + str(int(k)) + 'c' if k else ''})"
                     for m, s, n, k in zip(view["mean"], view["std"], view["n"], view["collapsed"])]
@@ -208,6 +210,44 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(runs: pd.DataFrame, path: Path, command: str) -> list[tuple[str, float]]:
+    """One panel per calibration cell that has runs (CE and IFW at r = 0.9, 0.99, 0.995, CB at 0.99): the paper's
+    mean and its two-sd band, and per protocol every seed's test error and their mean. Returns the panels' cells."""
+    ok = runs[~runs["diverged"]]
+    panels = [(LABELS[loss], ratio) for loss, ratio in sorted(BASELINE_CELLS, key=lambda c: (CALIBRATORS.index(LABELS[c[0]]), c[1]))
+              if ((ok["method"] == LABELS[loss]) & (ok["ratio"].round(4) == ratio)).any()]
+    if not panels:
+        return []
+    names = [name for name, _ in PROTOCOLS.values()]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.1 * len(panels), 3.2), squeeze=False)
+    for ax, (m, ratio) in zip(axes[0], panels):
+        mean, std = paper_cell(m, ratio)
+        ax.axhspan(mean - 2 * std, mean + 2 * std, color="0.85", label="paper ± 2 sd")
+        ax.axhline(mean, color="0.4", lw=1, label="paper mean")
+        cell = ok[(ok["method"] == m) & (ok["ratio"].round(4) == ratio)]
+        for i, name in enumerate(names):
+            err = cell.loc[cell["protocol"] == name, "error"]
+            if err.empty:
+                continue
+            ax.plot([i] * len(err), err, ".", color=f"C{i}", alpha=0.5, ms=4)
+            ax.plot([i - 0.3, i + 0.3], [err.mean()] * 2, color=f"C{i}", lw=2)
+        ax.set_yscale("log")  # a collapsed protocol (50 %) and the paper's 1-15 % in one panel
+        ax.set_xticks(range(len(names)), names, fontsize=7)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_title(f"{m}, r = {ratio:g}", fontsize=8)
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(plt.FuncFormatter(lambda v, _: f"{v:g}"))  # 20, not 2 x 10^1
+        ax.tick_params(axis="y", which="both", labelsize=6)
+    axes[0, 0].set_ylabel("test error (%, log scale): seeds (dots), mean (bar)", fontsize=7)
+    axes[0, 0].legend(fontsize=6, loc="upper left")
+    fig.suptitle("MNIST 4/9: the baselines under each protocol against the paper's Table 1", fontsize=9)
+    fig.tight_layout()
+    save_png(fig, path, command)
+    plt.close(fig)
+    return panels
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="outputs", help="the output root holding calib_p2, calib_p3, calib_p4, "
@@ -226,7 +266,9 @@ def main() -> None:
     atomic_write_text(out / "protocol_calibration.md", markdown(c, runs, args.command))
     atomic_write_text(out / "protocol_calibration.csv", runs.sort_values(["protocol", "method", "ratio", "seed"])
                       .to_csv(index=False, float_format="%.4f"))
-    print(f"wrote {out / 'protocol_calibration.md'} and .csv ({len(runs)} runs, {len(c)} cells)")
+    panels = figure(runs, out / "protocol_calibration.png", args.command)
+    print(f"wrote {out / 'protocol_calibration.md'}, .csv ({len(runs)} runs, {len(c)} cells) and .png "
+          f"({len(panels)} panels)")
 
 
 if __name__ == "__main__":

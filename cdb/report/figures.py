@@ -23,7 +23,7 @@ from cdb.rundir.io import atomic_write_bytes, read_jsonl
 FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -34,7 +34,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path, command: str) -> Path:
+def save_png(fig, path: Path, command: str) -> Path:
     """Write the figure as PNG atomically (temporary file + rename)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", metadata={"Software": "cdb", "Description": command})
@@ -53,7 +53,7 @@ FIGURE2 = "figure2.png"
 
 def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") -> Path:
     """Figure 2: class weight against class difficulty for each tau."""
-    plt = _pyplot()
+    plt = pyplot()
     d, curves = figure2_curves(taus)
     fig, ax = plt.subplots(figsize=(5, 4))
     for tau, w in curves.items():
@@ -63,7 +63,7 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
     ax.set_title("Figure 2: effect of tau on the difficulty-based weights")
     ax.legend()
     ax.grid(alpha=0.3)
-    path = _save(fig, Path(out) / FIGURE2, command)
+    path = save_png(fig, Path(out) / FIGURE2, command)
     plt.close(fig)
     return path
 
@@ -79,7 +79,7 @@ def _read_json(path: Path) -> dict:
 def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
     """Figure 1 from a finished run: (a) training images per class, (b) class-wise test accuracy, classes
     sorted by training size as in the paper."""
-    plt = _pyplot()
+    plt = pyplot()
     m = _read_json(Path(run_dir) / METRICS)
     counts, acc = m["train_class_counts"], m["test"]["per_class_accuracy"]
     names = class_names(run_dir, len(counts))
@@ -98,7 +98,7 @@ def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
         else:
             ax.set_xlabel("classes, most frequent first")
     fig.suptitle(f"Figure 1 ({m.get('selected', 'last')} checkpoint): {Path(run_dir)}", fontsize=8)
-    path = _save(fig, Path(out), command)
+    path = save_png(fig, Path(out), command)
     plt.close(fig)
     return path
 
@@ -117,16 +117,16 @@ def class_names(run_dir: Path, count: int) -> list[str]:
 
 def weights_over_time(run_dir: Path, out: Path, command: str = "") -> Path:
     """Class weights (one line per class) and tau after every validation, from a run's log.jsonl."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = weights_figure(run_dir)
-    path = _save(fig, Path(out), command)
+    path = save_png(fig, Path(out), command)
     plt.close(fig)
     return path
 
 
 def weights_figure(run_dir: Path):
     """The figure of weights_over_time, one line per class, labelled by class name (class_names)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in read_jsonl(Path(run_dir) / LOG) if "weights" in r]
     if not rows:
         raise CdbError(f"{Path(run_dir) / 'log.jsonl'} has no logged weights: is it a run directory with at least "

@@ -71,6 +71,19 @@ def test_agreement_counts_the_calibration_cells_only():
     assert "| CB " in md.split("## Cells")[1]  # still listed among the cells
 
 
+def test_figure_has_a_panel_per_calibration_cell_with_runs(tmp_path):
+    # CE and IFW at r = 0.99 and CE at 0.9 have runs; CB at 0.995 is not a calibration cell; L2RW is no calibrator
+    runs = pd.DataFrame([_row("P3", "CE", 0, 8.8), _row("P2", "CE", 0, 10.0), _row("P3", "IFW", 0, 4.0),
+                         {**_row("P3", "CE", 0, 1.2), "ratio": 0.9}, {**_row("P3", "CB", 0, 6.0), "ratio": 0.995},
+                         _row("P3", "L2RW", 0, 2.2), {**_row("P4", "IFW", 1, float("nan")), "diverged": True}])
+    path = tmp_path / "calibration.png"
+    panels = protocol_calibration.figure(runs, path, "cmd")
+    assert panels == [("CE", 0.9), ("CE", 0.99), ("IFW", 0.99)]  # CE before IFW before CB, ratios ascending
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert protocol_calibration.figure(runs[runs["method"] == "L2RW"], tmp_path / "none.png", "cmd") == []
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_claim_lines_and_labels():
     claim = protocol_runs.claim_lines("P3")
     # at r=0.99: L2RW, EQL x 3 seeds (6) and 6 fixed taus x 3 seeds (18); at r=0.9, 0.995: 2 CDB-CE + L2RW + EQL
