@@ -103,7 +103,7 @@ def figure(curves: dict, path: Path) -> None:
     axes[-1, 0].set_xlabel("epoch (pass over 5000 training images)")
     axes[-1, 1].set_xlabel("epoch")
     fig.tight_layout()
-    save_png(fig, path, "python scripts/paper_schedule.py")  # the tables' writer: the umask's mode, never half a file
+    save_png(fig, path, "python scripts/paper_schedule.py")
     plt.close(fig)
 
 

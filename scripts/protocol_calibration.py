@@ -214,8 +214,9 @@ def figure(runs: pd.DataFrame, path: Path, command: str) -> list[tuple[str, floa
     """One panel per calibration cell that has runs (CE and IFW at r = 0.9, 0.99, 0.995, CB at 0.99): the paper's
     mean and its two-sd band, and per protocol every seed's test error and their mean. Returns the panels' cells."""
     ok = runs[~runs["diverged"]]
-    panels = [(LABELS[loss], ratio) for loss, ratio in sorted(BASELINE_CELLS, key=lambda c: (CALIBRATORS.index(LABELS[c[0]]), c[1]))
-              if ((ok["method"] == LABELS[loss]) & (ok["ratio"].round(4) == ratio)).any()]
+    ordered = sorted(CALIBRATION_CELLS, key=lambda c: (CALIBRATORS.index(c[0]), c[1]))  # CE, IFW, CB; r ascending
+    cell_runs = {c: ok[(ok["method"] == c[0]) & (ok["ratio"].round(4) == c[1])] for c in ordered}
+    panels = [c for c in ordered if not cell_runs[c].empty]
     if not panels:
         return []
     names = [name for name, _ in PROTOCOLS.values()]
@@ -225,7 +226,7 @@ def figure(runs: pd.DataFrame, path: Path, command: str) -> list[tuple[str, floa
         mean, std = paper_cell(m, ratio)
         ax.axhspan(mean - 2 * std, mean + 2 * std, color="0.85", label="paper ± 2 sd")
         ax.axhline(mean, color="0.4", lw=1, label="paper mean")
-        cell = ok[(ok["method"] == m) & (ok["ratio"].round(4) == ratio)]
+        cell = cell_runs[(m, ratio)]
         for i, name in enumerate(names):
             err = cell.loc[cell["protocol"] == name, "error"]
             if err.empty:
