@@ -90,7 +90,8 @@ paper-schedule: venv  ## MNIST r=0.99, the paper's numbers read as 4000 passes (
 # CDB-CE at r = 0.99, seeds 0-2, one run per line of scripts/protocol_runs.py (resume=true: run it again to continue).
 # On a machine without the earlier run directories, `scripts/protocol_runs.py --skip results/protocol_calibration.csv`
 # lists only the runs the committed table lacks; the table keeps its earlier rows (protocol_calibration.py --keep).
-# scripts/protocol_campaign.sh FROZEN_CHECKOUT trains those (and the claim and Tables 1-2 on P3) with frozen code.
+# scripts/protocol_campaign.sh FROZEN_CHECKOUT trains those (and the claim on P3 and P2, and Tables 1-2 on P3) with frozen
+# code.
 protocol-calibration: venv  ## MNIST protocols P1-P4 against the paper's baselines (93 runs, hours on 2 cores) -> results/protocol_calibration.{md,csv,png}
 	$(PY) scripts/protocol_runs.py | xargs -P $(JOBS) -L 1 $(VENV)/bin/cdb-run $(SWEEP_FAILED)
 	$(PY) scripts/protocol_calibration.py --runs $(OUT) --out $(RESULTS) --command "make protocol-calibration"

@@ -89,6 +89,9 @@ def short_lines(seeds=SEEDS) -> list[str]:
             for seed in seeds for loss, extra in (("ce", ""), ("ifw", ""), ("cb", ""), ("cdb", "loss.normalize=mean "))]
 
 
+# part 3 runs the claim on the best-fitting protocol, "two if they tie": P3, and P2, which ties it at 4 of the 7
+# baseline cells (results/protocol_calibration.md)
+CLAIM_PROTOCOLS = ("P3", "P2")
 TABLE1_LOSSES = ("ce", "ifw", "focal", "cb", "eql", "l2rw", "cdb")
 TAUS = ("0.5", "1", "1.5", "2", "5", "7")
 
@@ -185,8 +188,9 @@ def archived(root: str) -> set[tuple[str, str, float, int]]:
 def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     """The whole queue of scripts/protocol_campaign.sh, most informative first, each run once: P3's calibration,
     the short-profile check, the other protocols' calibration, the claim on P3, Tables 1-2 on P3 at r = 0.99 and
-    0.995, the baseline cells' seeds 3-9 (ten_seed_lines), the rest of Tables 1-2, and P1 last (40 min a run). A run is left out when its record is archived (results/runs), or when the calibration
-    CSV holds it and no table needs its run directory."""
+    0.995, the baseline cells' seeds 3-9 (ten_seed_lines), the claim on the other protocols of CLAIM_PROTOCOLS,
+    the rest of Tables 1-2, and P1 last (40 min a run). A run is left out when its record is archived
+    (results/runs), or when the calibration CSV holds it and no table needs its run directory."""
     have, rec = done(csv_path), archived(archive_root)
     tables = table_lines("P3", seeds)
     needed = {key(x) for x in tables}
@@ -194,7 +198,8 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     queue = [x for x in calib if "name=calib_p3 " in x] + short_lines(seeds)
     queue += [x for x in calib if "name=calib_p3 " not in x and "name=paper_schedule" not in x]
     first = [x for x in tables if any(f"majority_ratio={r} " in x for r in (0.99, 0.995))]
-    queue += claim_lines("P3", seeds) + first + ten_seed_lines() + [x for x in tables if x not in first]
+    queue += claim_lines("P3", seeds) + first + ten_seed_lines()
+    queue += [x for p in CLAIM_PROTOCOLS[1:] for x in claim_lines(p, seeds)] + [x for x in tables if x not in first]
     queue += [x for x in calib if "name=paper_schedule" in x]
     seen, out = set(), []
     for line in queue:
@@ -212,7 +217,7 @@ if __name__ == "__main__":
     ap.add_argument("--part", choices=("calibration", "ten", "claim", "short", "tables", "all", "campaign"),
                     default="calibration",
                     help="calibration: P1-P4 baselines and CDB-CE at r = 0.99; ten: the baseline cells' seeds "
-                         "3-9 on P2-P4; claim: the paper's claim on P3; "
+                         "3-9 on P2-P4; claim: the paper's claim on CLAIM_PROTOCOLS (P3, P2); "
                          "short: the short profile's check; tables: every run of Tables 1-2 on P3; campaign: the "
                          "whole queue of scripts/protocol_campaign.sh (needs --skip and --skip-archived)")
     ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
@@ -224,7 +229,8 @@ if __name__ == "__main__":
             ap.error("--part campaign needs --skip CSV and --skip-archived DIR")
         print("\n".join(campaign(args.skip, args.skip_archived, seeds)))
         sys.exit(0)
-    parts = {"calibration": lines, "ten": lambda s: ten_seed_lines(), "claim": lambda s: claim_lines("P3", s), "short": short_lines,
+    parts = {"calibration": lines, "ten": lambda s: ten_seed_lines(), "claim": lambda s: [x for p in CLAIM_PROTOCOLS for x in claim_lines(p, s)],
+             "short": short_lines,
              "tables": lambda s: table_lines("P3", s)}
     todo = [x for name, make in parts.items() if args.part in (name, "all") for x in make(seeds)]
     if args.skip:

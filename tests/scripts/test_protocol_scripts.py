@@ -116,6 +116,41 @@ def test_claim_compares_means_and_seeds_by_hand():
     assert bool(row["CDB-CE lower"]) is True and row["seeds CDB-CE lower"] == "1 of 2"
 
 
+def _cells(protocol, within):
+    """Calibration cells of `protocol` with the first `within` of them at the paper's mean, the rest far off."""
+    cells = sorted(protocol_calibration.CALIBRATION_CELLS)
+    rows = []
+    for i, (m, r) in enumerate(cells):
+        mean, std = protocol_calibration.paper_cell(m, r)
+        rows.append({**_row(protocol, m, 0, mean if i < within else mean + 3 * std + 1), "ratio": r})
+    return rows
+
+
+def test_best_fits_count_every_cell_and_keep_ties():
+    # P2 and P3 tie at 4 of 7, P4 3 of 7; P1 has one cell (r = 0.99 only), within: not compared on the same cells
+    runs = pd.DataFrame(_cells("P2", 4) + _cells("P3", 4) + _cells("P4", 3) + [_row("P1", "CE", 0, 8.59)])
+    summary = protocol_calibration.agreement(protocol_calibration.cells(runs)).set_index("protocol")
+    assert summary.loc["P3", "within 2 sd"] == 4 and summary.loc["P4", "within 2 sd"] == 3
+    assert (summary.loc["P1", "baseline cells"], summary.loc["P1", "within 2 sd"]) == (1, 1)
+    assert protocol_calibration.best_fits(summary.reset_index()) == ["P2", "P3"]
+    runs = pd.DataFrame(_cells("P2", 3) + _cells("P3", 4))
+    best = protocol_calibration.best_fits(protocol_calibration.agreement(protocol_calibration.cells(runs)))
+    assert best == ["P3"]
+    assert "Best fit: P3 (4 of 7 cells within two sd)." in protocol_calibration.markdown(
+        protocol_calibration.cells(runs), runs, "cmd")
+
+
+def test_claim_has_a_section_per_claim_protocol():
+    # the claim's runs at r = 0.98, no calibration cell, so that the counts are _cells' own
+    runs = pd.DataFrame([{**_row(p, m, 0, e), "ratio": 0.98} for p in ("P2", "P3", "P4")
+                         for m, e in (("CDB-CE (normalize=mean)", 3.0), ("IFW", 4.0))] + _cells("P2", 4))
+    md = protocol_calibration.markdown(protocol_calibration.cells(runs), runs, "cmd")
+    heads = [x for x in md.splitlines() if x.startswith("## The paper's claim")]
+    # P3 and P2 (protocol_runs.CLAIM_PROTOCOLS), in that order, each with its calibration count; not P4
+    assert heads == ["## The paper's claim on P3 (0 of 7 baseline cells within): does CDB-CE beat IFW, CB and L2RW?",
+                     "## The paper's claim on P2 (4 of 7 baseline cells within): does CDB-CE beat IFW, CB and L2RW?"]
+
+
 def test_claim_table_writes_each_ratio_as_given():
     runs = pd.DataFrame([{**_row("P3", m, 0, e), "ratio": r} for r in (0.99, 0.995)
                          for m, e in (("CDB-CE (normalize=mean)", 3.0), ("IFW", 4.0))])
@@ -177,7 +212,8 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     assert ("P3", "CDB-CE (tau=0.5)", 0.99, 2) not in keys and ("P3", "Focal", 0.9, 0) not in keys
     assert keys.count(("P3", "EQL", 0.99, 1)) == 1 and ("P3", "CE", 0.99, 0) in keys
     everything = {protocol_runs.key(x) for x in protocol_runs.lines() + protocol_runs.short_lines() +
-                  protocol_runs.claim_lines() + protocol_runs.table_lines() + protocol_runs.ten_seed_lines()}
+                  protocol_runs.claim_lines() + protocol_runs.claim_lines("P2") + protocol_runs.table_lines() +
+                  protocol_runs.ten_seed_lines()}
     # what is left out: the 2 archived runs, and of the two CSV rows only the calibration-only one would be, but
     # both are table runs, so they stay
     assert set(keys) == everything - {("P3", "CDB-CE (tau=0.5)", 0.99, 2), ("P3", "Focal", 0.9, 0)}
@@ -189,6 +225,10 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     focal = [(k[2], i) for i, k in enumerate(keys) if k[1] == "Focal"]  # Focal: a run of the tables only
     assert max(i for r, i in focal if r in (0.99, 0.995)) < min(where)
     assert max(where) < min(i for r, i in focal if r in (0.9, 0.95, 0.98))
+    # the claim on P2 (it ties P3's calibration) follows the seeds 3-9, before the tables' other ratios
+    p2_claim = [i for i, k in enumerate(keys) if k in {protocol_runs.key(x) for x in protocol_runs.claim_lines("P2")}]
+    assert len(p2_claim) == 6 + 18 + 2 * 3 * 4
+    assert max(where) < min(p2_claim) and max(p2_claim) < min(i for r, i in focal if r in (0.9, 0.95, 0.98))
 
 
 def test_ten_seed_lines_give_each_baseline_cell_ten_seeds():
