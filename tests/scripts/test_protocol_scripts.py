@@ -67,7 +67,8 @@ def test_agreement_counts_the_calibration_cells_only():
     runs = pd.DataFrame([_row("P3", "CE", 0, 8.8), {**_row("P3", "CB", 0, 20.0), "ratio": 0.995}])
     md = protocol_calibration.markdown(protocol_calibration.cells(runs), runs, "cmd")
     p3 = next(x for x in md.split("## Cells")[0].splitlines() if x.startswith("| P3 "))
-    assert [x.strip() for x in p3.split("|")[2:5]] == ["1", "1", "1"]  # cells, within, runs
+    # cells, within, largest miss ((8.8 - 8.59) / 0.41 paper sd), runs
+    assert [x.strip() for x in p3.split("|")[2:6]] == ["1", "1", "0.5", "1"]
     assert "| CB " in md.split("## Cells")[1]  # still listed among the cells
 
 
@@ -131,12 +132,21 @@ def test_best_fits_count_every_cell_and_keep_ties():
     runs = pd.DataFrame(_cells("P2", 4) + _cells("P3", 4) + _cells("P4", 3) + [_row("P1", "CE", 0, 8.59)])
     summary = protocol_calibration.agreement(protocol_calibration.cells(runs)).set_index("protocol")
     assert summary.loc["P3", "within 2 sd"] == 4 and summary.loc["P4", "within 2 sd"] == 3
+    # _cells puts a missed cell at 3 sd + 1 point from the paper's mean: the largest miss is the missed cell of the
+    # smallest sd
+    missed = sorted(protocol_calibration.CALIBRATION_CELLS)[4:]
+    smallest_sd = min(protocol_calibration.paper_cell(m, r)[1] for m, r in missed)
+    assert summary.loc["P3", "largest miss (paper sd)"] == pytest.approx(3 + 1 / smallest_sd, abs=0.05)
     assert (summary.loc["P1", "baseline cells"], summary.loc["P1", "within 2 sd"]) == (1, 1)
-    assert protocol_calibration.best_fits(summary.reset_index()) == ["P2", "P3"]
+    assert protocol_calibration.best_fits(summary.reset_index()) == ["P2", "P3"]  # a tie: the same largest miss
+    # P2 misses its last cell by 10 points more: it keeps the tie on the count and goes second
+    far = pd.DataFrame(_cells("P2", 4)[:-1] + [{**_cells("P2", 4)[-1], "error": _cells("P2", 4)[-1]["error"] + 10}]
+                       + _cells("P3", 4))
+    assert protocol_calibration.best_fits(protocol_calibration.agreement(protocol_calibration.cells(far))) == ["P3", "P2"]
     runs = pd.DataFrame(_cells("P2", 3) + _cells("P3", 4))
     best = protocol_calibration.best_fits(protocol_calibration.agreement(protocol_calibration.cells(runs)))
     assert best == ["P3"]
-    assert "Best fit: P3 (4 of 7 cells within two sd)." in protocol_calibration.markdown(
+    assert f"Best fit: P3 (4 of 7 cells within two sd; largest miss {round(3 + 1 / smallest_sd, 1):g} of the paper's sd)." in protocol_calibration.markdown(
         protocol_calibration.cells(runs), runs, "cmd")
 
 
