@@ -189,7 +189,7 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     """The whole queue of scripts/protocol_campaign.sh, most informative first, each run once: P3's calibration,
     the short-profile check, the other protocols' calibration, the claim on P3, Tables 1-2 on P3 at r = 0.99 and
     0.995, the baseline cells' seeds 3-9 (ten_seed_lines), the claim on the other protocols of CLAIM_PROTOCOLS,
-    the rest of Tables 1-2, and P1 last (40 min a run). A run is left out when its record is archived
+    P1's seed 2 (40 min a run), and the rest of Tables 1-2. A run is left out when its record is archived
     (results/runs), or when the calibration CSV holds it and no table needs its run directory."""
     have, rec = done(csv_path), archived(archive_root)
     tables = table_lines("P3", seeds)
@@ -199,8 +199,9 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     queue += [x for x in calib if "name=calib_p3 " not in x and "name=paper_schedule" not in x]
     first = [x for x in tables if any(f"majority_ratio={r} " in x for r in (0.99, 0.995))]
     queue += claim_lines("P3", seeds) + first + ten_seed_lines()
-    queue += [x for p in CLAIM_PROTOCOLS[1:] for x in claim_lines(p, seeds)] + [x for x in tables if x not in first]
-    queue += [x for x in calib if "name=paper_schedule" in x]
+    queue += [x for p in CLAIM_PROTOCOLS[1:] for x in claim_lines(p, seeds)]
+    # P1's seed 2 is part of the calibration the tables' other ratios are not: it goes first, 40 min a run or not
+    queue += [x for x in calib if "name=paper_schedule" in x] + [x for x in tables if x not in first]
     seen, out = set(), []
     for line in queue:
         k = key(line)
