@@ -230,8 +230,8 @@ if __name__ == "__main__":
             ap.error("--part campaign needs --skip CSV and --skip-archived DIR")
         print("\n".join(campaign(args.skip, args.skip_archived, seeds)))
         sys.exit(0)
-    parts = {"calibration": lines, "ten": lambda s: ten_seed_lines(), "claim": lambda s: [x for p in CLAIM_PROTOCOLS for x in claim_lines(p, s)],
-             "short": short_lines,
+    parts = {"calibration": lines, "ten": lambda s: ten_seed_lines(),
+             "claim": lambda s: [x for p in CLAIM_PROTOCOLS for x in claim_lines(p, s)], "short": short_lines,
              "tables": lambda s: table_lines("P3", s)}
     todo = [x for name, make in parts.items() if args.part in (name, "all") for x in make(seeds)]
     if args.skip:

@@ -140,14 +140,15 @@ def test_best_fits_count_every_cell_and_keep_ties():
     assert (summary.loc["P1", "baseline cells"], summary.loc["P1", "within 2 sd"]) == (1, 1)
     assert protocol_calibration.best_fits(summary.reset_index()) == ["P2", "P3"]  # a tie: the same largest miss
     # P2 misses its last cell by 10 points more: it keeps the tie on the count and goes second
-    far = pd.DataFrame(_cells("P2", 4)[:-1] + [{**_cells("P2", 4)[-1], "error": _cells("P2", 4)[-1]["error"] + 10}]
-                       + _cells("P3", 4))
-    assert protocol_calibration.best_fits(protocol_calibration.agreement(protocol_calibration.cells(far))) == ["P3", "P2"]
+    p2 = _cells("P2", 4)
+    far = pd.DataFrame(p2[:-1] + [{**p2[-1], "error": p2[-1]["error"] + 10}] + _cells("P3", 4))
+    fits = protocol_calibration.best_fits
+    assert fits(protocol_calibration.agreement(protocol_calibration.cells(far))) == ["P3", "P2"]
     runs = pd.DataFrame(_cells("P2", 3) + _cells("P3", 4))
-    best = protocol_calibration.best_fits(protocol_calibration.agreement(protocol_calibration.cells(runs)))
-    assert best == ["P3"]
-    assert f"Best fit: P3 (4 of 7 cells within two sd; largest miss {round(3 + 1 / smallest_sd, 1):g} of the paper's sd)." in protocol_calibration.markdown(
-        protocol_calibration.cells(runs), runs, "cmd")
+    assert fits(protocol_calibration.agreement(protocol_calibration.cells(runs))) == ["P3"]
+    md = protocol_calibration.markdown(protocol_calibration.cells(runs), runs, "cmd")
+    miss = round(3 + 1 / smallest_sd, 1)
+    assert f"Best fit: P3 (4 of 7 cells within two sd; largest miss {miss:g} of the paper's sd)." in md
 
 
 def test_claim_has_a_section_per_claim_protocol():
