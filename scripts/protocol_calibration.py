@@ -202,9 +202,9 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
               "Counted on the calibration's cells: CE and IFW at r = 0.9, 0.99, 0.995 and CB at 0.99.", ""]
     summary = agreement(c)
     lines.append(summary.to_markdown(index=False))
+    by = summary.set_index("protocol")
     best = best_fits(summary)
     if best:
-        by = summary.set_index("protocol")
         n, miss = int(by.loc[best[0], "within 2 sd"]), " and ".join(f"{by.loc[p, 'largest miss (paper sd)']:g}"
                                                                       for p in best)
         lines += ["", f"Best fit: {' and '.join(best)} ({n} of {len(CALIBRATION_CELLS)} cells within two sd"
@@ -217,12 +217,11 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     view["paper"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(view["paper_mean"], view["paper_std"])]
     view["within"] = view["within_2sd"].map({True: "yes", False: "no"})
     lines.append(view[["protocol", "method", "ratio", "ours", "paper", "within"]].to_markdown(index=False))
-    fits = summary.set_index("protocol")["within 2 sd"]
     for protocol in CLAIM_PROTOCOLS:
         verdict = claim(runs, protocol)
         if verdict.empty:
             continue
-        lines += ["", f"## The paper's claim on {protocol} ({fits[protocol]} of {len(CALIBRATION_CELLS)} baseline "
+        lines += ["", f"## The paper's claim on {protocol} ({by.loc[protocol, 'within 2 sd']} of {len(CALIBRATION_CELLS)} baseline "
                       "cells within): does CDB-CE beat IFW, CB and L2RW?", "",
                   "Mean test error (%) over the seeds both have (a seed fixes the split); *seeds CDB-CE lower*: "
                   "of those seeds, the ones where CDB-CE's error is lower.", "",

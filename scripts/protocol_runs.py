@@ -198,7 +198,7 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     queue = [x for x in calib if "name=calib_p3 " in x] + short_lines(seeds)
     queue += [x for x in calib if "name=calib_p3 " not in x and "name=paper_schedule" not in x]
     first = [x for x in tables if any(f"majority_ratio={r} " in x for r in (0.99, 0.995))]
-    queue += claim_lines("P3", seeds) + first + ten_seed_lines()
+    queue += claim_lines(CLAIM_PROTOCOLS[0], seeds) + first + ten_seed_lines()
     queue += [x for p in CLAIM_PROTOCOLS[1:] for x in claim_lines(p, seeds)]
     # P1's seed 2 is part of the calibration the tables' other ratios are not: it goes first, 40 min a run or not
     queue += [x for x in calib if "name=paper_schedule" in x] + [x for x in tables if x not in first]
