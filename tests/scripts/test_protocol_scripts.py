@@ -264,3 +264,20 @@ def test_p1_and_p4_name_lenet5_s_recipe():
         cfg = compose(spec)
         assert (cfg.model.name, cfg.dataset.input_scale, cfg.trainer.weight_decay) == ("lenet5", "standard", 0.0005)
     assert compose(protocol_runs.PROTOCOLS["P1"].split()[1:]).trainer.unit == "epoch"
+
+
+def test_docs_short_profile_table_is_the_committed_check():
+    # docs/protocol.md copies the short-profile check; it must be the table results/protocol_calibration.md holds
+    def table_after(text, heading):
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+        rows = []
+        for line in lines[start + 1:]:
+            if line.startswith("|"):
+                rows.append(line)
+            elif rows:
+                break
+        return rows
+    results = table_after((REPO / "results" / "protocol_calibration.md").read_text(), "## The short profile")
+    docs = table_after((REPO / "docs" / "protocol.md").read_text(), "### The short profile")
+    assert len(results) >= 4 and docs == results
