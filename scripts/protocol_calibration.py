@@ -221,7 +221,8 @@ def markdown(c: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
         verdict = claim(runs, protocol)
         if verdict.empty:
             continue
-        lines += ["", f"## The paper's claim on {protocol} ({by.loc[protocol, 'within 2 sd']} of {len(CALIBRATION_CELLS)} baseline "
+        within = by.loc[protocol, "within 2 sd"]
+        lines += ["", f"## The paper's claim on {protocol} ({within} of {len(CALIBRATION_CELLS)} baseline "
                       "cells within): does CDB-CE beat IFW, CB and L2RW?", "",
                   "Mean test error (%) over the seeds both have (a seed fixes the split); *seeds CDB-CE lower*: "
                   "of those seeds, the ones where CDB-CE's error is lower.", "",

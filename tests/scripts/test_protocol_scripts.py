@@ -1,6 +1,7 @@
 """scripts/protocol_runs.py and scripts/protocol_calibration.py: the campaign's run list, continuing it from a
 committed table, and the table's cells checked by hand against the paper's Table 1."""
 import sys
+from itertools import dropwhile, takewhile
 
 import pandas as pd
 import pytest
@@ -268,16 +269,10 @@ def test_p1_and_p4_name_lenet5_s_recipe():
 
 def test_docs_short_profile_table_is_the_committed_check():
     # docs/protocol.md copies the short-profile check; it must be the table results/protocol_calibration.md holds
-    def table_after(text, heading):
-        lines = text.splitlines()
-        start = next(i for i, line in enumerate(lines) if line.startswith(heading))
-        rows = []
-        for line in lines[start + 1:]:
-            if line.startswith("|"):
-                rows.append(line)
-            elif rows:
-                break
-        return rows
+    def table_after(text, heading):  # the rows of the first table after the heading
+        after = dropwhile(lambda line: not line.startswith(heading), text.splitlines())
+        return list(takewhile(lambda line: line.startswith("|"),
+                              dropwhile(lambda line: not line.startswith("|"), after)))
     results = table_after((REPO / "results" / "protocol_calibration.md").read_text(), "## The short profile")
     docs = table_after((REPO / "docs" / "protocol.md").read_text(), "### The short profile")
     assert len(results) >= 4 and docs == results
