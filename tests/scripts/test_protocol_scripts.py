@@ -225,7 +225,7 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     assert keys.count(("P3", "EQL", 0.99, 1)) == 1 and ("P3", "CE", 0.99, 0) in keys
     everything = {protocol_runs.key(x) for x in protocol_runs.lines() + protocol_runs.short_lines() +
                   protocol_runs.claim_lines() + protocol_runs.claim_lines("P2") + protocol_runs.table_lines() +
-                  protocol_runs.ten_seed_lines()}
+                  protocol_runs.ten_seed_lines() + protocol_runs.headline_lines()}
     # what is left out: the 2 archived runs, and of the two CSV rows only the calibration-only one would be, but
     # both are table runs, so they stay
     assert set(keys) == everything - {("P3", "CDB-CE (tau=0.5)", 0.99, 2), ("P3", "Focal", 0.9, 0)}
@@ -233,7 +233,7 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     ten = {protocol_runs.key(x) for x in protocol_runs.ten_seed_lines()}
     assert ten <= set(keys)
     where = [i for i, k in enumerate(keys) if k in ten]
-    focal = [(k[2], i) for i, k in enumerate(keys) if k[1] == "Focal"]  # Focal: a run of the tables only
+    focal = [(k[2], i) for i, k in enumerate(keys) if k[1] == "Focal" and k[3] < 3]  # a run of the tables only
     assert max(i for r, i in focal if r in (0.99, 0.995)) < min(where)
     assert max(where) < min(i for r, i in focal if r in (0.9, 0.95, 0.98))
     # the claim on P2 (it ties P3's calibration) follows the seeds 3-9, before the tables' other ratios
@@ -243,6 +243,12 @@ def test_campaign_queue_skips_the_csv_and_the_archive_and_lists_each_run_once(tm
     # P1's seed 2 (the calibration, 40 min a run) follows the claims and goes before the tables' other ratios
     p1 = [i for i, k in enumerate(keys) if k[0] == "P1"]
     assert len(p1) == 3 and max(p2_claim) < min(p1) and max(p1) < min(i for r, i in focal if r in (0.9, 0.95, 0.98))
+    # Table 1's headline column (r = 0.99) at seeds 3-9 comes before the 3-seed columns; Table 2's taus after them
+    assert [k[3] for k in keys if k[1] == "Focal" and k[2] == 0.99] == list(range(10))
+    headline = [i for i, k in enumerate(keys) if k[2] == 0.99 and k[3] >= 3 and k[1] in ("Focal", "EQL", "L2RW")]
+    taus = [i for i, k in enumerate(keys) if k[2] == 0.99 and k[3] >= 3 and "tau=" in k[1]]
+    assert len(headline) == 21 and len(taus) == 42
+    assert max(headline) < min(i for r, i in focal if r in (0.9, 0.95, 0.98)) and min(taus) == len(keys) - 42
 
 
 def test_ten_seed_lines_give_each_baseline_cell_ten_seeds():
