@@ -120,7 +120,7 @@ tune-table: venv  ## tuned comparison on MNIST 4/9 r=0.99: TRIALS trials a loss 
 	$(VENV)/bin/cdb-table compare --runs $(TUNE_RUNS) --best-of loss.label --out $(RESULTS)/tune_mnist \
 	  --command "make tune-table TUNE_LOSSES='$(TUNE_LOSSES)' TRIALS=$(TRIALS)"
 
-# The own-data study (docs/own-data.md, issue 23): long-tailed folders built from real MNIST (10 digits at imbalance
+# The own-data study (docs/own-data.md): long-tailed folders built from real MNIST (10 digits at imbalance
 # 100, two hard pairs at 99:1), every method x seeds 0-2 with the dataset=folder recipe; the folder defaults are chosen
 # from its validation tables (the validation split, and a holdout of more training images for last vs best checkpoint).
 # A long real-data run, never part of `make test`. resume=true: run it again to continue.

@@ -1,4 +1,4 @@
-"""The own-data study (issue 23, docs/own-data.md): real long-tailed folders built from MNIST, trained with the
+"""The own-data study (docs/own-data.md): real long-tailed folders built from MNIST, trained with the
 `dataset=folder` recipe, every method side by side, and the folder defaults chosen on validation.
 
     python scripts/own_data_study.py folders          # write the folders (PNG, the layout dataset=folder reads)

@@ -1,4 +1,4 @@
-"""cdb-eval (issue 26, part 3), as a user runs it: a tiny real MNIST run is trained with cdb-run, then evaluated.
+"""cdb-eval, as a user runs it: a tiny real MNIST run is trained with cdb-run, then evaluated.
 Its numbers must equal the run's own metrics.json exactly (both checkpoints, val and test, the confusion matrix);
 a folder written from the same test images gives the same numbers, a part of it a part of the counts; a folder of
 other classes, a checkpoint of another model or class count, and a folder that is not a finished run are refused in

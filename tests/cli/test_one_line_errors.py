@@ -1,5 +1,5 @@
 """Every user error is one line `cdb-run: error: ...` and exit code 2, as a user meets it: real `python -m cdb.cli`
-processes on tiny runs (faults of issue 11 among them; docs/reliability.md is the table)."""
+processes on tiny runs (docs/reliability.md is the table)."""
 from __future__ import annotations
 
 import os

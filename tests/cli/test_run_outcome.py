@@ -1,4 +1,4 @@
-"""A run says what happened (issue 23): its final line names the classes, and a collapsed run ends with a line that
+"""A run says what happened: its final line names the classes, and a collapsed run ends with a line that
 says so, names the class and points to docs/own-data.md; metrics.json and run.log say the same."""
 from __future__ import annotations
 

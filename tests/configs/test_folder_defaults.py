@@ -1,4 +1,4 @@
-"""The defaults of `dataset=folder`, chosen by the own-data study (issue 23; `make own-data-study`, docs/own-data.md,
+"""The defaults of `dataset=folder`, chosen by the own-data study (`make own-data-study`, docs/own-data.md,
 "The defaults and their evidence"), and the paper's presets, which keep the paper's rules.
 
 Evidence (72 runs: LeNet-5, the small_folder recipe, seeds 0-2, on three long-tailed folders of real MNIST digits:

@@ -44,7 +44,7 @@ def _nodes(cases) -> dict[str, dict]:
                 for c in cases}
 
 
-# issue 21: protocol P3 (trainer/mnist_ren.yaml) became the MNIST 4/9 recipe, so these cases now compose to what
+# protocol P3 (trainer/mnist_ren.yaml) became the MNIST 4/9 recipe, so these cases now compose to what
 # "dataset=mnist_imbalanced trainer=mnist_ren" composed to (the quick tables and the demo in channels-last)
 P3_DEFAULT = {"": False, "dataset=mnist_imbalanced": False, "experiment=table1": False, "experiment=table2": False,
               "experiment=table1_quick": True, "experiment=table2_quick": True, "experiment=demo": True}
@@ -56,11 +56,11 @@ def _changed_on_purpose(case: str, key: str, before, snapshot: dict):
         return True if key == "channels_last" and P3_DEFAULT[case] else \
             snapshot["dataset=mnist_imbalanced trainer=mnist_ren"][key]
     if key == "progress" and before is not None:
-        return "auto"   # issue 23: a bar on a terminal, none in CI or sweeps (was true; false in mnist_quick, table1/2)
+        return "auto"   # a bar on a terminal, none in CI or sweeps (was true; false in mnist_quick, table1/2)
     if case == "trainer=small_folder trainer.unit=step" and key == "eval_every":
-        return None     # issue 23: one pass over the training split, counted from the data (cdb/build/recipe.py)
+        return None     # one pass over the training split, counted from the data (cdb/build/recipe.py)
     if "trainer=small_folder" in case and key == "select":
-        return "best"   # issue 23: the own-data study (results/own_data_study/selection.md, docs/own-data.md)
+        return "best"   # the own-data study (results/own_data_study/selection.md, docs/own-data.md)
     return before
 
 

@@ -1,4 +1,4 @@
-"""scripts/own_data_study.py (make own-data-study, issue 23): its run list, the pair ranking from confusion matrices
+"""scripts/own_data_study.py (make own-data-study): its run list, the pair ranking from confusion matrices
 and the validation selection table, checked by hand on fake run directories (the study itself trains for an hour
 and is never part of the test suite)."""
 import json

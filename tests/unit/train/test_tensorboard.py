@@ -1,4 +1,4 @@
-"""trainer.tensorboard=true (issue 26, part 2): every validation's training loss, lr, class-wise validation accuracy,
+"""trainer.tensorboard=true: every validation's training loss, lr, class-wise validation accuracy,
 class weights and tau, and at the end the test metrics with the run's settings as hyper-parameters, read back with
 TensorBoard's own reader (EventAccumulator) and checked against the run's log.jsonl and metrics.json; one log per
 run in a pack and under DDP (rank 0); a resumed run's curves have one point per validation; a missing package is

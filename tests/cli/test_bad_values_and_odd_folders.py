@@ -1,4 +1,4 @@
-"""The rough edges a new user hit (issue 23, part 4), as a user meets them: values that are not numbers, a folder
+"""Bad values and odd folders a new user meets: values that are not numbers, a folder
 of one class or with an empty class folder, a tie for the largest class, a few colour images among grayscale ones
 (dry run and run.log), and a failed run that leaves no folder behind. The builder-level checks:
 tests/unit/data/test_own_data_edges.py; the step-unit recipe: tests/unit/build/test_folder_recipe_unit.py."""

@@ -1,4 +1,4 @@
-"""The second reliability audit (issue 25) as a user meets it, in real `python -m cdb.cli` processes: nothing is
+"""Faults a careless user or a neighbour meets, in real `python -m cdb.cli` processes: nothing is
 written outside the output root, one bad run never stops a sweep, values are checked, SIGTERM is Ctrl-C, and the
 smaller faults. docs/reliability.md has each fault's line."""
 from __future__ import annotations
