@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from cdb.core.errors import ConfigError, check
+from cdb.rundir import NAME_EXCLUDED_KEYS
 from cdb.train.config import TrainerConfig
 
 CONFIG_PACKAGE = "cdb_configs"
@@ -104,7 +105,12 @@ def for_loss(loss_name: str, names, special, default):
     return special if loss_name in list(names) else default
 
 
-for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of),
+def name_excluded() -> list[str]:
+    """`${cdb_name_excluded:}`: the settings left out of run-directory names (cdb.rundir.NAME_EXCLUDED_KEYS)."""
+    return list(NAME_EXCLUDED_KEYS)
+
+
+for _name, _fn in (("cdb_dirname", dirname), ("cdb_name_excluded", name_excluded), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of),
                    ("cdb_for_loss", for_loss), ("cdb_after_half", after_half)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
