@@ -18,7 +18,7 @@ import pytest
 
 from helpers import compose
 
-CDB_SETTINGS = ("cdb", "cdb_authors", "cdb_tau1", "cdb_quick")   # scripts/own_data_study.py METHODS
+CDB_SETTINGS = ("cdb", "cdb_authors", "cdb_tau1", "cdb_quick")   # studies/own_data/own_data_study.py METHODS
 
 
 def test_folder_cdb_is_the_stabilised_rule_the_study_chose():

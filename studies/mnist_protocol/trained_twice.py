@@ -2,7 +2,7 @@
 for the tables; this script sets each one's new test error beside the one the calibration table recorded the first
 time, and writes results/protocol_repeats.{md,csv}.
 
-  .venv/bin/python scripts/trained_twice.py --first-rev b881eed --runs results/runs --out results
+  .venv/bin/python studies/mnist_protocol/trained_twice.py --first-rev b881eed --runs results/runs --out results
 
 `--first-rev`: the commit whose results/protocol_calibration.csv holds the first trainings. Only run records archived
 after that commit (absent from its results/runs/) count as trained again; a record that was already there is the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from cdb.rundir.io import atomic_write_text  # noqa: E402
 from protocol_calibration import run_rows  # noqa: E402  (scripts/ is on the path of a script run from it)
@@ -69,7 +69,7 @@ def main() -> None:
     listed = git("ls-tree", "-r", "--name-only", args.first_rev, "--", "results/runs").splitlines()
     archived_before = {str(Path(p).parent.relative_to("results/runs")) for p in listed if p.endswith("metrics.json")}
     t = compare(first, runs_root, archived_before)
-    command = args.command or "scripts/trained_twice.py " + " ".join(sys.argv[1:])
+    command = args.command or "studies/mnist_protocol/trained_twice.py " + " ".join(sys.argv[1:])
     out = Path(args.out)
     atomic_write_text(out / "protocol_repeats.md", markdown(t, command, args.first_rev))
     atomic_write_text(out / "protocol_repeats.csv", t.to_csv(index=False, float_format="%.4f"))

@@ -1,4 +1,4 @@
-"""scripts/own_data_study.py (make own-data-study): its run list, the pair ranking from confusion matrices
+"""studies/own_data/own_data_study.py (make own-data-study): its run list, the pair ranking from confusion matrices
 and the validation selection table, checked by hand on fake run directories (the study itself trains for an hour
 and is never part of the test suite)."""
 import json
@@ -9,7 +9,7 @@ import yaml
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "studies" / "own_data"))
 import own_data_study as study  # noqa: E402
 
 

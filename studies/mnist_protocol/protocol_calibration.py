@@ -1,6 +1,6 @@
 """Which MNIST protocol did the paper run? results/protocol_calibration.{md,csv,png} from the calibration runs.
 
-`make protocol-calibration` trains the runs that scripts/protocol_runs.py lists (protocols P1-P4, CE, IFW, CB and
+`make protocol-calibration` trains the runs that studies/mnist_protocol/protocol_runs.py lists (protocols P1-P4, CE, IFW, CB and
 Ren et al.'s class-ratio IFW at r = 0.99, CE and IFW at r = 0.9 and 0.995, seeds 0-2; CDB-CE at r = 0.99; the
 campaign adds seeds 3-9 to the CE, IFW and CB cells of P2-P4, `--part ten`), then calls this script. Every cell (protocol, method, r) is the mean ± std (population, ddof=0) over the finished
 seeds of the last checkpoint's test error, beside the paper's Table 1 value, and counts as *within* when it lies
@@ -9,7 +9,7 @@ results/paper_schedule.csv (`make paper-schedule`), its seed 2 from a run direct
 
 The rows of the table already written (`--keep`, results/protocol_calibration.csv by default) stay in it where no
 run directory under `--runs` holds the same run (protocol, method, ratio, seed): a campaign continued on another
-machine (`scripts/protocol_runs.py --skip`) adds to the table instead of replacing it. Their `source` column still
+machine (`studies/mnist_protocol/protocol_runs.py --skip`) adds to the table instead of replacing it. Their `source` column still
 names the run directory they came from.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402

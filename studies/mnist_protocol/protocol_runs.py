@@ -99,7 +99,7 @@ TAUS = ("0.5", "1", "1.5", "2", "5", "7")
 def table_lines(protocol: str = "P3", seeds=SEEDS) -> list[str]:
     """Tables 1 and 2 on `protocol` (7 losses, 6 fixed taus + dynamic, 5 ratios), r = 0.99 and 0.995 first. Every
     run of both tables is listed, the calibration's and the claim's included (they are the same runs): the tables
-    are built from run records (results/runs/, scripts/archive_runs.py), and runs that only the calibration CSV
+    are built from run records (results/runs/, studies/mnist_protocol/archive_runs.py), and runs that only the calibration CSV
     holds must be trained again for them (`--skip-archived` leaves out the ones archived)."""
     spec = PROTOCOLS[protocol]
     out = []
@@ -155,7 +155,7 @@ LABELS = {"ce": "CE", "ifw": "IFW", "cb": "CB", "ifw_ren": "IFW (Ren et al.'s ra
 
 
 def _key(name: str, loss: str, tau, normalize, ratio, seed) -> tuple[str, str, float, int]:
-    """(protocol, method label, ratio, seed) of the run `name=NAME loss=LOSS ...`, as scripts/protocol_calibration.py
+    """(protocol, method label, ratio, seed) of the run `name=NAME loss=LOSS ...`, as studies/mnist_protocol/protocol_calibration.py
     labels its rows (one definition for a command line and for an archived config)."""
     protocol = next(p for p, spec in PROTOCOLS.items() if spec.split()[0] == f"name={name}")
     label = LABELS.get(loss, "")
@@ -195,7 +195,7 @@ def archived(root: str) -> set[tuple[str, str, float, int]]:
 
 
 def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
-    """The whole queue of scripts/protocol_campaign.sh, most informative first, each run once: P3's calibration,
+    """The whole queue of studies/mnist_protocol/protocol_campaign.sh, most informative first, each run once: P3's calibration,
     the short-profile check, the other protocols' calibration, the claim on P3, Tables 1-2 on P3 at r = 0.99 and
     0.995, the baseline cells' seeds 3-9 (ten_seed_lines), the claim on the other protocols of CLAIM_PROTOCOLS,
     P1's seed 2 (40 min a run), and the rest of Tables 1-2. A run is left out when its record is archived
@@ -233,7 +233,7 @@ if __name__ == "__main__":
                     help="calibration: P1-P4 baselines and CDB-CE at r = 0.99; ten: the baseline cells' seeds "
                          "3-9 on P2-P4; claim: the paper's claim on CLAIM_PROTOCOLS (P3, P2); "
                          "short: the short profile's check; tables: every run of Tables 1-2 on P3; campaign: the "
-                         "whole queue of scripts/protocol_campaign.sh (needs --skip and --skip-archived)")
+                         "whole queue of studies/mnist_protocol/protocol_campaign.sh (needs --skip and --skip-archived)")
     ap.add_argument("--skip", metavar="CSV", help="leave out the runs this calibration table already holds")
     ap.add_argument("--skip-archived", metavar="DIR", help="leave out the runs recorded under DIR (results/runs)")
     args = ap.parse_args()

@@ -1,4 +1,4 @@
-"""scripts/protocol_runs.py and scripts/protocol_calibration.py: the campaign's run list, continuing it from a
+"""studies/mnist_protocol/protocol_runs.py and studies/mnist_protocol/protocol_calibration.py: the campaign's run list, continuing it from a
 committed table, and the table's cells checked by hand against the paper's Table 1."""
 import sys
 from itertools import dropwhile, takewhile
@@ -8,7 +8,7 @@ import pytest
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "studies" / "mnist_protocol"))
 import protocol_calibration  # noqa: E402
 import protocol_runs  # noqa: E402
 
@@ -183,7 +183,7 @@ def test_short_check_by_hand():
 
 
 def _record(root, name, overrides, cfg):
-    """A finished run's record as scripts/archive_runs.py writes it: config.yaml and metrics.json."""
+    """A finished run's record as studies/mnist_protocol/archive_runs.py writes it: config.yaml and metrics.json."""
     import json
     import yaml
     d = root / name / overrides / f"seed={cfg['seed']}"

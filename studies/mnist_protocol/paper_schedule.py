@@ -2,7 +2,7 @@
 
 `make paper-schedule` trains the runs (CE, IFW, CB, CDB-CE with and without the authors' normalisation,
 seeds 0 and 1; 4000 epochs of 50 steps each, lr 1e-3, x0.1 after 3000) and then calls
-`python scripts/paper_schedule.py --runs outputs/paper_schedule --out results`.
+`python studies/mnist_protocol/paper_schedule.py --runs outputs/paper_schedule --out results`.
 
 Per run: test error and minority-class test accuracy of the last and of the best-validation checkpoint, the
 epoch of the best validation, and how often the two class weights swapped order ("flips"). Unfinished runs are
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from cdb.report import paper  # noqa: E402
@@ -103,7 +103,7 @@ def figure(curves: dict, path: Path) -> None:
     axes[-1, 0].set_xlabel("epoch (pass over 5000 training images)")
     axes[-1, 1].set_xlabel("epoch")
     fig.tight_layout()
-    save_png(fig, path, "python scripts/paper_schedule.py")
+    save_png(fig, path, "python studies/mnist_protocol/paper_schedule.py")
     plt.close(fig)
 
 

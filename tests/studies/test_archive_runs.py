@@ -1,4 +1,4 @@
-"""scripts/archive_runs.py: the records of finished runs (config.yaml, metrics.json) kept under results/ with no
+"""studies/mnist_protocol/archive_runs.py: the records of finished runs (config.yaml, metrics.json) kept under results/ with no
 machine path, readable by the tables, and an unfinished run left out."""
 import json
 import sys
@@ -7,7 +7,7 @@ import yaml
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "studies" / "mnist_protocol"))
 import archive_runs  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Measure which schedule and settings keep CDB-CE stable on imbalanced MNIST 4/9 (issue: CDB collapse).
+"""Measure which schedule and settings keep CDB-CE stable on imbalanced MNIST 4/9 (CDB-CE collapsing).
 
 Runs a grid of named settings x seeds through the same code path as `cdb-run` and writes
 results/mnist_stability.md and .csv (pandas; the .md starts with mean ± std per setting and ratio): test
@@ -6,7 +6,7 @@ error of the last and best-validation checkpoints, minority-class test accuracy,
 collapsed (cdb.core.metrics.COLLAPSE_RULE), and how often the class with the largest weight flipped between
 validations.
 
-    python scripts/mnist_stability.py --seeds 0 1 --ratio 0.99 [--only NAME ...] [--jobs 2]
+    python studies/mnist_stability/mnist_stability.py --seeds 0 1 --ratio 0.99 [--only NAME ...] [--jobs 2]
 """
 from __future__ import annotations
 

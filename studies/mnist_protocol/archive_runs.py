@@ -2,13 +2,13 @@
 is built from (cdb.report.runs.load_runs), copied to the same relative path under --out.
 
 Run directories live in the ignored outputs/ folder, which a new machine does not have; a campaign that spans
-sessions (scripts/protocol_campaign.sh) archives each run as it finishes, so `cdb-table table1 --runs
+sessions (studies/mnist_protocol/protocol_campaign.sh) archives each run as it finishes, so `cdb-table table1 --runs
 results/runs/calib_p3` can always rebuild its tables. Machine paths are replaced by the environment variables they
 came from (`data_root`, `output_root`, `dataset.root`), so the archive names no machine; a run that is not
 finished (no metrics.json, or a status other than complete / diverged) is left out, and an archived run is
 rewritten only when its files changed.
 
-    python scripts/archive_runs.py --runs outputs/calib_p3 --out results/runs/calib_p3
+    python studies/mnist_protocol/archive_runs.py --runs outputs/calib_p3 --out results/runs/calib_p3
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from cdb.rundir import CONFIG, METRICS  # noqa: E402

@@ -1,4 +1,4 @@
-"""scripts/mnist_stability.py: its report merges the rows of later invocations and summarises each setting."""
+"""studies/mnist_stability/mnist_stability.py: its report merges the rows of later invocations and summarises each setting."""
 import importlib.util
 import re
 
@@ -6,7 +6,7 @@ from helpers import REPO
 
 
 def _stability_script():
-    path = REPO / "scripts" / "mnist_stability.py"
+    path = REPO / "studies" / "mnist_stability" / "mnist_stability.py"
     spec = importlib.util.spec_from_file_location("mnist_stability", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""scripts/trained_twice.py: a run trained again is set beside its first training's test error; a record that was
+"""studies/mnist_protocol/trained_twice.py: a run trained again is set beside its first training's test error; a record that was
 already archived when the first table was made is that table's own run and is left out."""
 import json
 import sys
@@ -8,7 +8,7 @@ import yaml
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "studies" / "mnist_protocol"))
 import trained_twice  # noqa: E402
 
 

@@ -1,12 +1,12 @@
 """The own-data study (docs/own-data.md): real long-tailed folders built from MNIST, trained with the
 `dataset=folder` recipe, every method side by side, and the folder defaults chosen on validation.
 
-    python scripts/own_data_study.py folders          # write the folders (PNG, the layout dataset=folder reads)
-    python scripts/own_data_study.py pair-lines       # cdb-run lines: CE on a balanced 10-digit folder (seeds 0-2)
-    python scripts/own_data_study.py pairs            # rank digit pairs by how often those runs confuse them
-    python scripts/own_data_study.py lines            # cdb-run lines of the study, one run per line
-    python scripts/own_data_study.py tables           # cdb-table compare per folder + the validation selection table
-    python scripts/own_data_study.py holdout          # last vs best checkpoint on a second validation set (holdout)
+    python studies/own_data/own_data_study.py folders          # write the folders (PNG, the layout dataset=folder reads)
+    python studies/own_data/own_data_study.py pair-lines       # cdb-run lines: CE on a balanced 10-digit folder (seeds 0-2)
+    python studies/own_data/own_data_study.py pairs            # rank digit pairs by how often those runs confuse them
+    python studies/own_data/own_data_study.py lines            # cdb-run lines of the study, one run per line
+    python studies/own_data/own_data_study.py tables           # cdb-table compare per folder + the validation selection table
+    python studies/own_data/own_data_study.py holdout          # last vs best checkpoint on a second validation set (holdout)
 
 `make own-data-study` runs them in this order (resume=true: run it again to continue; finished runs are only
 reported). A long real-data run (about an hour of one core): not part of `make test`.
@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cdb.data.longtail import longtail_counts  # noqa: E402
 from cdb.data.mnist import load_mnist  # noqa: E402
 
@@ -172,7 +172,7 @@ def write_pairs(runs_dir: Path, out: Path, command: str) -> None:
           f"split), summed: {df.attrs['errors']} errors in {df.attrs['images']} images. A pair's confusions count "
           "both directions (a_as_b: images of the first digit predicted as the second).", "",
           top, "",
-          f"The study's pairs (scripts/own_data_study.py PAIRS): {', '.join(f'{a}/{b}' for a, b in PAIRS)}: the "
+          f"The study's pairs (studies/own_data/own_data_study.py PAIRS): {', '.join(f'{a}/{b}' for a, b in PAIRS)}: the "
           "most-confused pairs other than the paper's 4/9 (2/7 and 2/3 tie; 2/7 was taken because 2/3 shares digit "
           "3 with 3/9). The smaller digit of each pair is its 1 % class."]
     (out / "pairs.md").write_text("\n".join(md) + "\n")
@@ -308,7 +308,7 @@ def write_holdout(runs_dir: Path, folders_dir: Path, out: Path, command: str) ->
           f"Command: `{command}`", "",
           f"Each study folder has a holdout: {HOLDOUT} more MNIST *training* images per digit, in none of its "
           "splits (not the test split). The last and the best-validation checkpoint of every run are evaluated on "
-          "it (scripts/own_data_study.py holdout). The validation split chose `best`, so its own figure for `best` "
+          "it (studies/own_data/own_data_study.py holdout). The validation split chose `best`, so its own figure for `best` "
           "is biased upwards; the holdout's is not: it compares trainer.select=best with last fairly. Mean ± std "
           "over seeds (population std; n in brackets), sorted by the mean over folders.", "",
           text.to_markdown(tablefmt="github", index=False), "",

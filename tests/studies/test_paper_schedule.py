@@ -1,4 +1,4 @@
-"""scripts/paper_schedule.py: per-run figures from run directories, weight flips counted by hand."""
+"""studies/mnist_protocol/paper_schedule.py: per-run figures from run directories, weight flips counted by hand."""
 import csv
 import io
 import json
@@ -10,7 +10,7 @@ import yaml
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "studies" / "mnist_protocol"))
 import paper_schedule  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def test_tables_and_figure_from_run_directories(tmp_path):
          _metrics(5.0, 90.0, 4.5, 91.0, 3))
     _run(root, "loss=ce", {"name": "ce", "label": "CE"}, 0, [[1, 1], [1, 1]], None)  # unfinished: epoch 2 of 4
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_schedule.py"), "--runs", str(root),
+    proc = subprocess.run([sys.executable, str(REPO / "studies" / "mnist_protocol" / "paper_schedule.py"), "--runs", str(root),
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     md = (out / "paper_schedule.md").read_text()
