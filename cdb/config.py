@@ -34,16 +34,12 @@ def config_dir() -> Path:
 
 def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False) -> DictConfig:
     """The config `cdb-run OVERRIDES` would run, composed without starting a Hydra job (hydra=True keeps the
-    `hydra` node, e.g. for sweeper params). A bad override is one ConfigError line in Hydra's words."""
+    `hydra` node, e.g. for sweeper params). A bad override raises Hydra's or OmegaConf's own exception, which
+    cdb-run says in one line (cdb.cli.composition)."""
     from hydra import compose as hydra_compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(" ".join(str(exc).split())) from None
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def load_preset(group: str, name: str) -> DictConfig:

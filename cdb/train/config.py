@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("instance", "class_balanced", "sqrt", "progressive")  # trainer.sampler (cdb/train/batches.py)
 BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
-Progress = Any  # trainer.progress: "auto", true or false (cdb.build.checks knows this annotation by its name)
+Progress = Any  # trainer.progress: "auto", true or false (OmegaConf has no union type; cdb.build.checks checks it)
 
 
 def show_progress(setting, *, tty: bool, env: Mapping[str, str], sweep: bool) -> bool:
