@@ -147,9 +147,8 @@ INTROS = {"table1": "CDB-CE is the Table 1 row (dynamic tau, the authors' normal
 METHOD_NOTE = (
     "Each line pairs the runs of CDB-CE and a rival at the same ratio and seed (the seed draws the split, so both "
     "saw the same images): d = CDB-CE's test error - the rival's, in points of test error (%); negative: CDB-CE "
-    "lower. n: the seeds both have (a diverged run has no value: its seed is left out and counted); the two means are over "
-    "those seeds only, so a table cell with more seeds can print another mean. Mean diff: the "
-    "mean of d; 95 % CI: mean ± t(0.975, n - 1) · sd(d) / sqrt(n), sd with ddof = 1 (the tables print the "
+    "lower. n: the seeds both have (a diverged run has no value: its seed is left out and counted); the two means "
+    "are over those seeds only, so a table cell with more seeds can print another mean. Mean diff: the mean of d; 95 % CI: mean ± t(0.975, n - 1) · sd(d) / sqrt(n), sd with ddof = 1 (the tables print the "
     "population std, ddof = 0). Wins: the seeds where CDB-CE's error is lower. Paired t p: two-sided, "
     "scipy.stats.ttest_rel; it is the primary test because with 3 pairs the Wilcoxon signed-rank test's exact "
     "two-sided p cannot go below 2 / 2^3 = 0.25 whatever the data. Wilcoxon p: two-sided, "
