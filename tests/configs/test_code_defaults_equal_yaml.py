@@ -7,7 +7,6 @@ import inspect
 import pytest
 from omegaconf import OmegaConf
 
-from cdb.core.registry import resolve
 from cdb.data import BUILDERS
 from helpers import REPO
 
@@ -20,7 +19,7 @@ def _yaml_values(name: str) -> dict:
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_builder_defaults_are_the_yamls(name):
-    params = inspect.signature(resolve(BUILDERS, name, "dataset.name")).parameters
+    params = inspect.signature(BUILDERS[name]).parameters
     differ = {k: (params[k].default, v) for k, v in _yaml_values(name).items()
               if k in params and params[k].default is not inspect.Parameter.empty
               and (list(params[k].default) if isinstance(params[k].default, tuple) else params[k].default) != v}
