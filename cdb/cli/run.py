@@ -24,7 +24,7 @@ from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_
 
 
 def register_pack_launcher() -> None:
-    """Register cdb's pack launcher (and, where cdb[tune] is installed, its tune sweeper) with Hydra by hand.
+    """Register cdb's pack launcher (and, where cdb-loss[tune] is installed, its tune sweeper) with Hydra by hand.
 
     Hydra finds plugins by walking the `hydra_plugins` namespace package on sys.path; an editable install
     (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
