@@ -43,6 +43,10 @@ def test_readme_snippet_runs_from_the_wheel_in_a_fresh_venv(tmp_path):
     where, heavy = light.stdout.splitlines()
     assert where.startswith(str(venv)) and heavy == "[]"
     assert (Path(where).parent / "py.typed").is_file()
+    # the collapse line's "what to try" names docs/own-data.md: the wheel ships it, and the line names that file
+    hint = subprocess.run([str(py), "-c", "from cdb.core.metrics import docs_path; print(docs_path('own-data.md'))"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300, check=True).stdout.strip()
+    assert hint.startswith(str(venv)) and "## When a run collapses" in Path(hint).read_text()
     example = subprocess.run([str(py), str(REPO / "examples" / "train_with_cdb_loss.py")], cwd=work, env=env,
                              capture_output=True, text=True, timeout=300)
     assert example.returncode == 0 and example.stdout.count("\n") == 10, example.stderr
