@@ -31,8 +31,9 @@ def test_dry_run_without_the_tune_extra_prints_no_warning(tmp_path, mnist_dir):
     assert "dataset mnist_imbalanced" in r.stdout
 
 
-def test_the_tune_sweeper_without_its_extra_is_one_line(tmp_path, mnist_dir):
-    r = run_without_tune(tmp_path, mnist_dir, "-m", "hydra/sweeper=tune", "dry_run=true")
+def test_the_tune_sweeper_without_its_extra_is_one_line_naming_the_extra(tmp_path, mnist_dir):
+    r = run_without_tune(tmp_path, mnist_dir, "-m", "hydra/sweeper=tune", "loss=ce")
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["cdb-run: error: hydra/sweeper=tune needs the hydra-optuna-sweeper "
+    assert r.stderr.strip().splitlines() == ["cdb-run: error: hydra/sweeper/optuna needs the hydra-optuna-sweeper "
                                              "plugin, which is not installed: pip install 'cdb-loss[tune]'"]
+    assert not (tmp_path / "out").exists()  # refused before any run directory
