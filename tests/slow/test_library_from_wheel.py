@@ -31,7 +31,8 @@ def test_readme_snippet_runs_from_the_wheel_in_a_fresh_venv(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    snippet = re.search(r"```python\n(from cdb import CDBLoss\n|import torch\nfrom cdb import CDBLoss\n.*?)```",
+    # the README's first Python block that imports CDBLoss, as a reader copies it
+    snippet = re.search(r"```python\n((?:import torch\n)?from cdb import CDBLoss\n.*?)```",
                         (REPO / "README.md").read_text(), re.S)[1]
     (work / "snippet.py").write_text(snippet)
     r = subprocess.run([str(py), "snippet.py"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
