@@ -66,3 +66,18 @@ def check_run(cfg: DictConfig, overrides=()) -> None:
     if _overridden(overrides, "dataset.imbalance") is not None:
         check(False, "dataset.imbalance", _overridden(overrides, "dataset.imbalance"),
               "set by the top-level setting: use imbalance=... instead")
+
+
+def warmup_note(loss: dict, trainer: dict) -> str | None:
+    """One line when CDB's warm-up (loss.warmup validations of plain CE) is not shorter than the run's validations:
+    the run would be plain CE throughout while labelled CDB. None otherwise."""
+    warmup = loss.get("warmup") or 0
+    length, every = trainer.get("length"), trainer.get("eval_every")
+    if loss.get("weighting") != "cdb" or not warmup or not length or not every:
+        return None
+    validations = -(-int(length) // int(every))  # every eval_every units, and at the end
+    if int(warmup) < validations:
+        return None
+    return (f"loss.warmup={warmup} is not shorter than this run's {validations} validations (trainer.length="
+            f"{length}, trainer.eval_every={every}): CDB never updates its weights and the run is plain CE; lower "
+            "loss.warmup or validate more often")

@@ -68,7 +68,7 @@ def one_line(exc: BaseException, argv: list[str]) -> str | None:
         cause = cause.__cause__
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file in PLUGIN_EXTRAS:
         plugin, extra = PLUGIN_EXTRAS[exc.missing_cfg_file]
-        return f"{exc.missing_cfg_file} needs the {plugin} plugin, which is not installed: pip install 'cdb[{extra}]'"
+        return f"{exc.missing_cfg_file} needs the {plugin} plugin, which is not installed: pip install 'cdb-loss[{extra}]'"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, value = exc.missing_cfg_file.rpartition("/")
         options = list(exc.options or [])
@@ -107,3 +107,12 @@ def check_command_line(argv: list[str]) -> list[str]:
             last[bare] = i
     return [a for i, a in enumerate(argv)
             if a.startswith("-") or "=" not in a or last[a.split("=", 1)[0].lstrip("+~")] == i]
+
+
+def resolve_shown_config(argv: list[str]) -> list[str]:
+    """`--cfg job` (or `-c job`) prints the values the run reads: Hydra's --resolve is added, so that computed
+    settings (trainer.length from the loss, the milestones from the length) show as numbers, not as
+    `${cdb_for_loss:...}`. `--cfg hydra` / `--cfg all` are left as Hydra prints them."""
+    pairs = zip(argv, argv[1:] + [""])
+    asks_job = any(a in ("--cfg", "-c") and b == "job" for a, b in pairs) or "--cfg=job" in argv
+    return [*argv, "--resolve"] if asks_job and "--resolve" not in argv else argv

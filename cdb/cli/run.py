@@ -24,7 +24,7 @@ from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_
 
 
 def register_pack_launcher() -> None:
-    """Register cdb's pack launcher (and, where cdb[tune] is installed, its tune sweeper) with Hydra by hand.
+    """Register cdb's pack launcher (and, where cdb-loss[tune] is installed, its tune sweeper) with Hydra by hand.
 
     Hydra finds plugins by walking the `hydra_plugins` namespace package on sys.path; an editable install
     (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[DEBUG_ENV] = "1"  # inherited by spawned DDP processes
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors; _one_line_errors says them in one line
     with _one_line_errors(argv), quiet_broken_pipe():
-        argv = composition.check_command_line(argv)
+        argv = composition.resolve_shown_config(composition.check_command_line(argv))
         dry, argv = dryrun.requested(argv)
         if dry:  # before Hydra starts: no run directory, no .hydra/
             return dryrun.main(argv)

@@ -1,7 +1,7 @@
 """The paper's figures as PNG: Figure 2 (weight vs difficulty for several tau), and from any run directory
 Figure 1 (training class distribution and class-wise test accuracy) and the class weights / tau over time.
 
-Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
+Plotting is optional (pip install 'cdb-loss[plot]'); matplotlib is imported only here, on use. Each PNG records
 the command that made it in its metadata ("Description") and is written like the tables (cdb.rundir.io: a
 temporary file renamed over the target, with the mode the umask gives, 0644 under umask 022).
 `cdb-figures figure2 --out results` / `cdb-figures run <run dir> --out results` (also `python -m cdb figures`
@@ -27,7 +27,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb[plot]' "
+        raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb-loss[plot]' "
                        "(or pip install matplotlib)") from None
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt

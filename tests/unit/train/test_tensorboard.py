@@ -189,7 +189,7 @@ def test_a_missing_package_is_one_line(monkeypatch, mnist_dir, tmp_path):
     with pytest.raises(ConfigError) as exc:
         TrainerConfig(tensorboard=True).validate()
     assert str(exc.value) == ("trainer.tensorboard=true needs the tensorboard package, which is not installed: "
-                              "pip install 'cdb[tensorboard]' (or pip install tensorboard)")
+                              "pip install 'cdb-loss[tensorboard]' (or pip install tensorboard)")
     TrainerConfig().validate()                                 # off by default: nothing needed
     # as a user meets it: a cdb-run process that cannot import tensorboard
     import subprocess
