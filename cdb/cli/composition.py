@@ -68,7 +68,8 @@ def one_line(exc: BaseException, argv: list[str]) -> str | None:
         cause = cause.__cause__
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file in PLUGIN_EXTRAS:
         plugin, extra = PLUGIN_EXTRAS[exc.missing_cfg_file]
-        return f"{exc.missing_cfg_file} needs the {plugin} plugin, which is not installed: pip install 'cdb-loss[{extra}]'"
+        return (f"{exc.missing_cfg_file} needs the {plugin} plugin, which is not installed: "
+                f"pip install 'cdb-loss[{extra}]'")
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, value = exc.missing_cfg_file.rpartition("/")
         options = list(exc.options or [])

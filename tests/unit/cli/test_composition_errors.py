@@ -54,7 +54,8 @@ def test_a_missing_plugin_names_the_extra_that_installs_it(preset):
     assert missing in PLUGIN_EXTRAS
     exc = MissingConfigException("not found", missing_cfg_file=missing, options=["basic"])
     plugin, extra = PLUGIN_EXTRAS[missing]
-    assert one_line(exc, []) == f"{missing} needs the {plugin} plugin, which is not installed: pip install 'cdb-loss[{extra}]'"
+    assert one_line(exc, []) == \
+        f"{missing} needs the {plugin} plugin, which is not installed: pip install 'cdb-loss[{extra}]'"
 
 
 def test_a_key_given_twice_keeps_its_last_value_and_a_plus_key_no_config_has_is_refused():
