@@ -204,7 +204,8 @@ def collapse_line(metrics: dict) -> str | None:
     else:
         which = f"classes {', '.join(f'{c} ({w})' for c, w in where.items())} {below}"
     return (f"collapsed: {which} [{metrics.get('selected', 'last')} checkpoint]; what to try: "
-            f"{docs_path('own-data.md')}, \"{COLLAPSE_SECTION}\" (e.g. loss=ifw, trainer.select=best, a lower trainer.lr)")
+            f"{docs_path('own-data.md')}, \"{COLLAPSE_SECTION}\" "
+            "(e.g. loss=ifw, trainer.select=best, a lower trainer.lr)")
 
 
 def result_line(metrics: dict) -> str:

@@ -76,7 +76,7 @@ class TrainerConfig:
     compile: bool = False         # torch.compile the model
     cudnn_benchmark: bool = False
     data_on_device: bool = True   # in-memory splits moved to the device once, augmented there in batches
-    tensorboard: bool = False     # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard; cdb-loss[tensorboard])
+    tensorboard: bool = False  # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard, cdb-loss[tensorboard])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":

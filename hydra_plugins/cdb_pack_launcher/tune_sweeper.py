@@ -24,7 +24,7 @@ def _tune_sweeper() -> type:
                     raise
                 print("cdb-run: error: no trial of the study finished (see the failed runs above): there is no best "
                       "trial, and no optimization_results.yaml", file=sys.stderr)
-            except RuntimeError as exc:  # hydra-optuna-sweeper tells a grid study's failed last trial outside Study.stop
+            except RuntimeError as exc:  # a grid study's failed last trial, told outside Study.stop
                 if "Study.stop" not in str(exc):
                     raise
                 print("cdb-run: error: the last trial of the grid failed, which hydra-optuna-sweeper cannot record: "

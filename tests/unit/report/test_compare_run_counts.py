@@ -12,7 +12,8 @@ CPU = {"from_unit": 0, "torch": "2.14.1", "cpu": "AMD EPYC", "cpu_capability": "
 def _run(root, setting, seed, error, checkpoints=("last", "best")):
     d = root / setting / f"seed={seed}"
     d.mkdir(parents=True)
-    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "loss": {"label": "CE"}, "dataset": {"name": "folder"}}))
+    cfg = {"seed": seed, "loss": {"label": "CE"}, "dataset": {"name": "folder"}}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     test = {"error": error, "macro_recall": 100 - error, "per_class_accuracy": [100 - error, 100 - error]}
     cks = {c: {"unit": 10, "test": test, "val": {"macro_recall": 90.0, "per_class_accuracy": [90.0, 90.0]}}
            for c in checkpoints}
@@ -31,7 +32,8 @@ def test_five_runs_are_five_runs_in_the_trained_on_line(tmp_path):
         _run(tmp_path, "loss=cdb", seed, err)
     table = make_table("compare", tmp_path)
     assert len(table.spec.cols) >= 4  # test error, balanced accuracy, two classes, ...: 5 runs x 4+ cells
-    assert trained_on(table.markdown()) == "- trained on: torch 2.14.1, CPU AMD EPYC (AVX512 kernels), 1 thread (5 runs)"
+    assert trained_on(table.markdown()) == ("- trained on: torch 2.14.1, CPU AMD EPYC (AVX512 kernels), 1 thread "
+                                            "(5 runs)")
     both = make_table("compare", tmp_path, select="both")  # each run read twice, still 5 runs
     assert trained_on(both.markdown()).endswith("(5 runs)")
 
