@@ -116,7 +116,7 @@ def test_pngs_get_the_tables_file_mode(tmp_path, umask, mode):
     (sched / "log.jsonl").write_text("".join(json.dumps({"unit": u, "val_balanced_accuracy": 60.0,
                                                          "weights": [1.0, 1.0]}) + "\n" for u in (1, 2)))
     code = (f"import os, runpy, sys; os.umask({umask:#o}); sys.argv = ['paper_schedule.py', '--runs', "
-            f"'paper_schedule', '--out', 'res']; runpy.run_path({str(REPO / 'scripts' / 'paper_schedule.py')!r}, "
+            f"'paper_schedule', '--out', 'res']; runpy.run_path({str(REPO / 'studies' / 'mnist_protocol' / 'paper_schedule.py')!r}, "
             "run_name='__main__')")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
