@@ -162,3 +162,70 @@ def run_dir_of(argv: list[str]):
         return None
     finally:
         hc.cfg = None
+
+
+def _overrides(argv: list[str]) -> list[str]:
+    return [a for a in argv if not a.startswith("-") and "=" in a]
+
+
+def check_once(argv: list[str]) -> None:
+    """Each setting given once: `trainer.length=400 trainer.length=60` trained 60 units in a folder named with both."""
+    seen: dict[str, str] = {}
+    for arg in _overrides(argv):
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if key in seen:
+            raise CdbError(f"{key} is given twice ({seen[key]} and {arg}): give each setting once")
+        seen[key] = arg
+
+
+def check_syntax(argv: list[str]) -> None:
+    """Each override parses (Hydra's grammar): `name=日本語` is one line naming the argument, not a lexer traceback."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in _overrides(argv):
+        try:
+            parser.parse_override(arg)
+        except HydraException as exc:
+            key, _, value = arg.partition("=")
+            hint = (f"; quote a value with other characters: {key}='{value}'" if not value.isascii()
+                    or any(c in value for c in " ,[]{}()'\"") else "")
+            reason = str(exc).splitlines()[0].removeprefix("Error parsing override ").strip()
+            raise CdbError(f"cannot read the argument {arg!r} ({reason}){hint}") from None
+
+
+def expand_home(argv: list[str]) -> list[str]:
+    """`output_root=~/x` (or CDB_OUTPUT_ROOT='~/x', which no shell expands inside quotes) means the home folder, not a
+    folder named `~` in the working directory; a `~user` that does not exist is refused."""
+    env = os.environ.get("CDB_OUTPUT_ROOT")
+    if env and env.startswith("~"):
+        os.environ["CDB_OUTPUT_ROOT"] = _home(env, "CDB_OUTPUT_ROOT")
+    return [f"output_root={_home(a.split('=', 1)[1], 'output_root')}" if a.startswith("output_root=~") else a
+            for a in argv]
+
+
+def _home(path: str, setting: str) -> str:
+    out = os.path.expanduser(path)
+    if out.startswith("~"):
+        raise CdbError(f"{setting}={path!r} is not allowed: {path.split('/')[0]} is no user's home folder here; "
+                       "give an absolute path")
+    return out
+
+
+def check_config_dir(argv: list[str]) -> None:
+    """`--config-dir DIR` (or -cd): every YAML file there reads as plain YAML. Hydra would never run a `!!python`
+    tag either (it loads safely), but it reports one with a page of traceback; this is one line naming the file."""
+    import yaml
+    from pathlib import Path
+
+    dirs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--config-dir", "-cd")]
+    dirs += [a.split("=", 1)[1] for a in argv if a.startswith("--config-dir=")]
+    for d in dirs:
+        for path in sorted(Path(d).rglob("*.yaml")) if Path(d).is_dir() else []:
+            try:
+                yaml.safe_load(path.read_text())
+            except (yaml.YAMLError, ValueError, OSError) as exc:
+                reason = " ".join(str(getattr(exc, "problem", None) or exc).split())
+                raise CdbError(f"--config-dir {d}: {path} cannot be read as plain YAML ({reason}); tags such as "
+                               "!!python are never run: remove them") from None

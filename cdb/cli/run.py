@@ -41,7 +41,7 @@ def register_pack_launcher() -> None:
 
 
 def _terminated(signum, frame) -> None:
-    raise Terminated()
+    raise Terminated(signal.Signals(signum).name)
 
 
 # The folders a single run's directory would create, found before Hydra makes it (cli.argv.run_dir_of): a run that
@@ -78,8 +78,8 @@ def task(cfg: DictConfig) -> dict | None:
             line = line or f"{type(exc).__name__}: {exc}"
         else:
             print(f"cdb-run: error: {line}", file=sys.stderr)
-        if isinstance(exc, Terminated) or (isinstance(exc, Interrupted) and exc.exit_code == 143):
-            raise SystemExit(143) from None  # SIGTERM: the run (and a sweep) ends as "terminated"
+        if isinstance(exc, (Terminated, Interrupted)) and exc.exit_code > 128:
+            raise SystemExit(exc.exit_code) from None  # SIGTERM, SIGHUP: the run (and a sweep) ends as "terminated"
         if isinstance(exc, KeyboardInterrupt):
             raise SystemExit(130) from None  # Ctrl-C ends a sweep too
         if isinstance(exc, Interrupted) and multirun:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     """`cdb-run [overrides]`: see `cdb-run --help` and the README."""
     import hydra
 
-    from cdb.rundir.claims import check_writable, missing_dirs
+    from cdb.rundir.claims import check_no_links, check_writable, missing_dirs
 
     argv = sys.argv[1:] if argv is None else argv
     argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     if debug_enabled():
         os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        cli_argv.check_syntax(argv)
+        cli_argv.check_once(argv)
+        argv = cli_argv.expand_home(argv)
+        cli_argv.check_config_dir(argv)
         cli_argv.check_group_choices(argv)
         cli_argv.check_override_types(argv)
         dry, argv = dryrun.requested(argv)
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
                 global _MADE
                 run_dir = cli_argv.run_dir_of(argv)
                 _MADE = None if run_dir is None else missing_dirs(run_dir)
+                if run_dir is not None:  # before Hydra makes it: no folder of it may be a link (cdb.rundir.claims)
+                    check_no_links(run_dir, root)
     except CdbError as exc:
         if debug_enabled():
             raise
@@ -136,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
-    signal.signal(signal.SIGTERM, _terminated)  # like Ctrl-C: message, checkpoint kept, lock released
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # like Ctrl-C: message, what was logged kept, lock released
+        signal.signal(sig, _terminated)
     register_pack_launcher()
     with quiet_broken_pipe():
         hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
