@@ -139,7 +139,7 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
         raise CdbError("tau_norm trains nothing: --length, --lr and --batch-size are for crt and lws")
     for flag, value in (("--length", length), ("--lr", lr), ("--batch-size", batch_size), ("--threads", threads)):
         if value is not None and not value > 0:  # 0 is a value given, not "the default"
-            raise CdbError(f"{flag} {value} is not allowed: a number > 0 (leave it out for the default)")
+            raise CdbError(f"{flag} {value:g} is not allowed: a number > 0 (leave it out for the default)")
     if method != "tau_norm" and taus is not None:
         raise CdbError("--taus is for tau_norm only")
     source = Path(source).absolute()

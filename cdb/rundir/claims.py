@@ -134,13 +134,17 @@ def lock(run_dir: str | Path) -> Iterator[Path]:
         if same:
             break
         os.close(fd)
-    stale = os.read(fd, 200).decode(errors="replace").strip()
-    if stale:  # written by a process that died holding it (a live holder would still hold the flock)
-        log.warning("took over the lock of %s from a process that ended without releasing it (%s)", run_dir, stale)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-    log.debug("holding %s (pid %d)", path, os.getpid())
     try:
+        stale = os.read(fd, 200).decode(errors="replace").strip()
+        if stale:  # written by a process that died holding it (a live holder would still hold the flock)
+            log.warning("took over the lock of %s from a process that ended without releasing it (%s)", run_dir,
+                        stale)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        except OSError as exc:  # a full disk: name the file (a failed write names none)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        log.debug("holding %s (pid %d)", path, os.getpid())
         yield path
     finally:
         path.unlink(missing_ok=True)
@@ -182,6 +186,7 @@ def claim(run_dir: str | Path, resume: bool, root: str | Path | None = None) -> 
     made = missing_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_layout(run_dir)
+    empty = not any(run_dir.iterdir())
     failed_fresh = False
     try:
         with lock(run_dir):
@@ -196,6 +201,9 @@ def claim(run_dir: str | Path, resume: bool, root: str | Path | None = None) -> 
                     failed_fresh = True
                     _remove_half_made(run_dir)
                 raise
+    except BaseException:  # the lock itself could not be taken or written (a full disk): nothing of this run is left
+        failed_fresh = failed_fresh or (empty and not any(run_dir.iterdir()))
+        raise
     finally:
         if failed_fresh:  # the lock is released now: the emptied run directory, and the folders this claim made
             remove_made([run_dir.absolute(), *made[1:]] if made else [run_dir.absolute()])

@@ -1,0 +1,74 @@
+"""Faults of the command line itself, each refused in one line before any folder is made (or, for output into a
+pipe whose reader has gone, a quiet end): a setting given twice, an argument Hydra's grammar cannot read, a name
+the file system cannot take, `~` in the output root, a config dir with a !!python tag, zero where a positive
+number is needed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, cdb_run
+from helpers.faults import TINY, one_line
+
+
+def test_a_setting_given_twice_is_refused(tmp_path):
+    one_line(cdb_run(tmp_path, "loss=ce", *TINY, "trainer.length=400", "trainer.length=60"),
+             "trainer.length is given twice (trainer.length=2 and trainer.length=400): give each setting once")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_argument_hydra_cannot_read_is_one_line_with_the_quoted_form(tmp_path):
+    one_line(cdb_run(tmp_path, "loss=ce", *TINY, "name=日本語"),
+             "cannot read the argument 'name=日本語' (token recognition error at: '日'); quote a value with other "
+             "characters: name='日本語'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_name_longer_than_a_file_name_is_refused_before_any_folder_is_made(tmp_path):
+    one_line(cdb_run(tmp_path, "loss=ce", *TINY, "name=" + "a" * 300),
+             "is not allowed: a folder name of at most 255 bytes (this one has 300)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tilde_in_the_output_root_means_the_home_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "CDB_OUTPUT_ROOT": "~/x", "PYTHONPATH": str(REPO),
+           "CDB_DATA_ROOT": str(tmp_path / "no-data")}
+    r = subprocess.run([sys.executable, "-m", "cdb.cli", "loss=ce", *TINY], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    one_line(r, "MNIST file")  # fails on the missing data, after the run directory was planned under ~/x
+    assert not (tmp_path / "~").exists()
+    env["CDB_OUTPUT_ROOT"] = "~no_such_user_here/x"
+    r = subprocess.run([sys.executable, "-m", "cdb.cli", "loss=ce", *TINY], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    one_line(r, "CDB_OUTPUT_ROOT='~no_such_user_here/x' is not allowed: ~no_such_user_here is no user's home folder")
+    assert not (tmp_path / "~no_such_user_here").exists()
+
+
+def test_a_python_tag_in_a_config_dir_is_one_line_and_never_runs(tmp_path):
+    (tmp_path / "conf").mkdir()
+    marker = tmp_path / "ran"
+    (tmp_path / "conf" / "config.yaml").write_text(f'seed: !!python/object/apply:os.system ["touch {marker}"]\n')
+    one_line(cdb_run(tmp_path, "--config-dir", str(tmp_path / "conf"), "loss=ce", *TINY),
+             f"--config-dir {tmp_path / 'conf'}: {tmp_path / 'conf' / 'config.yaml'} cannot be read as plain YAML")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cmd", [["-m", "cdb.cli", "--cfg", "job"], ["-m", "cdb", "--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(cmd):
+    """The reader is gone before the command writes (`... | true`): no BrokenPipeError traceback, exit 0."""
+    r = subprocess.run(f"(sleep 1; '{sys.executable}' {' '.join(cmd)}; echo rc=$? >&2) | true", shell=True, cwd=REPO,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert r.stderr.strip() == "rc=0", r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--length", "--lr", "--batch-size"])
+def test_decouple_refuses_zero_as_it_refuses_negatives(tmp_path, flag):
+    r = subprocess.run([sys.executable, "-m", "cdb", "decouple", str(tmp_path), "--method", "crt", flag, "0"],
+                       cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                       timeout=300)
+    one_line(r, f"{flag} 0 is not allowed: a number > 0 (leave it out for the default)", prog="cdb-decouple")
