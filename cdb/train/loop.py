@@ -294,8 +294,8 @@ def kept(trainers: list[RunState]) -> str:
             f"{len(some)} of the {len(trainers)} runs"
 
     if gone == len(trainers):
-        return (f"{'the run' if len(trainers) == 1 else 'no run'} had logged a validation yet, so nothing was kept: "
-                "run the same command again to start over")
+        return (f"{'the run had not' if len(trainers) == 1 else 'no run had'} logged a validation yet, so nothing was "
+                "kept: run the same command again to start over")
     parts = []
     if saved:
         units = sorted({t.saved_unit for t in saved})
