@@ -133,7 +133,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():  # damaged bytes end the rows as a torn line does
         line = line.strip()
         if line:
             try:
