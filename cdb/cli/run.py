@@ -145,5 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):  # like Ctrl-C: message, what was logged kept, lock released
         signal.signal(sig, _terminated)
     register_pack_launcher()
-    with quiet_broken_pipe():
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
+    try:
+        with quiet_broken_pipe():
+            hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
+    except KeyboardInterrupt as exc:  # a signal while Hydra starts or ends, outside any run (task reports its own)
+        if debug_enabled():
+            raise
+        print(f"cdb-run: error: {user_message(exc)}", file=sys.stderr)
+        logging.disable(logging.INFO)  # Hydra's own console logging is on here: no exit-time chatter after the line
+        raise SystemExit(exc.exit_code if isinstance(exc, Terminated) else 130) from None

@@ -79,8 +79,9 @@ def user_message(exc: BaseException, prog: str = "cdb-run") -> str | None:
 
     if isinstance(exc, CdbError):
         return str(exc)
-    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C before training began (the loop reports its own)
-        return "interrupted; run the same command again (with resume=true if a checkpoint was saved)"
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or a signal before training began (the loop reports its own)
+        what = f"terminated ({exc.name})" if isinstance(exc, Terminated) else "interrupted"
+        return f"{what}; run the same command again (with resume=true if a checkpoint was saved)"
     if isinstance(exc, PermissionError):
         return (f"cannot write {exc.filename or 'the output directory'}: permission denied; choose a writable "
                 "output_root (or CDB_OUTPUT_ROOT)")
