@@ -40,7 +40,16 @@ def register_pack_launcher() -> None:
         Plugins.instance().register(TuneSweeper)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _terminated(signum, frame) -> None:
+    """The first stop signal ends the command like Ctrl-C (message, what was logged kept, lock released); the ones
+    that follow are ignored, so that a second signal cannot break that clean-up into a traceback."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signal.Signals(signum).name)
 
 
@@ -142,8 +151,9 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # like Ctrl-C: message, what was logged kept, lock released
-        signal.signal(sig, _terminated)
+    for sig in STOP_SIGNALS:  # like Ctrl-C: message, what was logged kept, lock released (not where ignored: nohup, &)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _terminated)
     register_pack_launcher()
     try:
         with quiet_broken_pipe():

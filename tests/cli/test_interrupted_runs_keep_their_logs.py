@@ -79,3 +79,25 @@ def test_sighup_is_a_message_a_released_lock_and_a_resumable_run(mnist_dir, tmp_
     assert not (run / ".lock").exists() and (run / "checkpoints" / "last.pt").exists()
     again = cdb_run(tmp_path, *args, "resume=true", data=mnist_dir)
     assert again.returncode == 0 and (run / "metrics.json").exists(), again.stderr
+
+
+def test_a_burst_of_signals_is_still_one_line_and_a_clean_stop(mnist_dir, tmp_path):
+    """A scheduler (or an impatient user) sends SIGTERM, SIGTERM, SIGHUP: the first stops the run, the others
+    cannot break its clean-up into a traceback."""
+    env = {**os.environ, "CDB_DATA_ROOT": str(mnist_dir), "CDB_OUTPUT_ROOT": str(tmp_path / "out"),
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    p = subprocess.Popen([sys.executable, "-m", "cdb.cli", *STEPS, "trainer.length=400",
+                          "trainer.checkpoint_every=1000"], cwd=REPO, env=env, stderr=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and not any(_rows(f) for f in (tmp_path / "out").rglob("log.jsonl")):
+        time.sleep(0.1)
+    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGHUP):
+        p.send_signal(sig)
+        time.sleep(0.01)
+    _, err = p.communicate(timeout=180)
+    assert p.returncode == 143 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("cdb-run: error: terminated (SIGTERM); the run kept its logged "
+                                                   "validations but had no checkpoint yet"), err
+    run = next((tmp_path / "out").rglob("log.jsonl")).parent
+    assert not (run / ".lock").exists() and _rows(run / "log.jsonl") >= 1
