@@ -148,7 +148,7 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
     if run_dir == source or source in run_dir.parents or run_dir in source.parents:
         raise CdbError(f"--out {run_dir} is the source run, inside it or above it: the source is never modified; "
                        "choose a folder of its own")
-    if (run_dir / METRICS).exists() or (run_dir / LAST).exists():
+    if (run_dir / METRICS).exists() or claims.logged_something(run_dir):  # a stopped stage keeps what it logged
         raise CdbError(f"{run_dir} already holds a run; remove that directory, or choose another with --out")
     with claims.claim(run_dir, resume=False), run_log(run_dir):
         try:
