@@ -92,7 +92,8 @@ def user_message(exc: BaseException, prog: str = "cdb-run") -> str | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return (f"cannot make {exc.filename}: a name in that path is longer than the file system allows; use a "
                 "shorter name (or fewer settings in the run's folder name)")
-    if isinstance(exc, (IsADirectoryError, NotADirectoryError)) and exc.filename:
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError)) and exc.filename:
+        # FileExistsError: a folder could not be made because a file has its name (mkdir -p over a file)
         kind = "a folder where a file belongs" if isinstance(exc, IsADirectoryError) else "a file where a folder belongs"
         return f"{exc.filename}: {kind}; move it away and run the command again"
     return None
