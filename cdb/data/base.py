@@ -86,9 +86,9 @@ def fingerprint(data: DatasetSplits) -> str:
     h = hashlib.blake2b(digest_size=16)
     for split in (data.train, data.val, data.test):
         h.update(f"{len(split)};".encode())
-        h.update(targets_of(split).to(torch.int64).numpy().tobytes())
+        h.update(targets_of(split).to("cpu", torch.int64).numpy().tobytes())
         if isinstance(split, TensorSplit):
-            h.update(split.x.contiguous().numpy().tobytes())
+            h.update(split.x.cpu().contiguous().numpy().tobytes())
         else:
             h.update("\n".join(map(str, getattr(split, "paths", []))).encode())
     return h.hexdigest()
