@@ -164,8 +164,13 @@ def run_dir_of(argv: list[str]):
         hc.cfg = None
 
 
+VALUE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--experimental-rerun")
+
+
 def _overrides(argv: list[str]) -> list[str]:
-    return [a for a in argv if not a.startswith("-") and "=" in a]
+    """The `key=value` overrides of a command line (not the value that follows a flag such as --config-dir)."""
+    return [a for i, a in enumerate(argv) if not a.startswith("-") and "=" in a
+            and not (i and argv[i - 1] in VALUE_FLAGS)]
 
 
 def check_once(argv: list[str]) -> None:
