@@ -173,14 +173,14 @@ def _overrides(argv: list[str]) -> list[str]:
             and not (i and argv[i - 1] in VALUE_FLAGS)]
 
 
-def check_once(argv: list[str]) -> None:
-    """Each setting given once: `trainer.length=400 trainer.length=60` trained 60 units in a folder named with both."""
-    seen: dict[str, str] = {}
-    for arg in _overrides(argv):
-        key = arg.split("=", 1)[0].lstrip("+~")
-        if key in seen:
-            raise CdbError(f"{key} is given twice ({seen[key]} and {arg}): give each setting once")
-        seen[key] = arg
+def last_wins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A setting given more than once takes its last value, as Hydra's overrides do, and only that one reaches Hydra:
+    `trainer.length=400 trainer.length=60` trained 60 units in a folder named with both. (argv less the earlier
+    ones, the earlier ones.)"""
+    keys = [a.split("=", 1)[0].lstrip("+~") if a in _overrides(argv) else None for a in argv]
+    dropped = [a for i, (a, k) in enumerate(zip(argv, keys)) if k is not None and k in keys[i + 1:]]
+    kept = [a for i, (a, k) in enumerate(zip(argv, keys)) if not (k is not None and k in keys[i + 1:])]
+    return kept, dropped
 
 
 def check_syntax(argv: list[str]) -> None:

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         cli_argv.check_syntax(argv)
-        cli_argv.check_once(argv)
+        argv, _ = cli_argv.last_wins(argv)  # a setting given twice: its last value, and the folder named by it
         argv = cli_argv.expand_home(argv)
         cli_argv.check_config_dir(argv)
         cli_argv.check_group_choices(argv)
