@@ -230,11 +230,13 @@ class RunState:
         return None
 
     def check_finished(self) -> None:
-        """A finished run is called done only when its record can be read: a config.yaml that is not a YAML mapping
-        (a hand edit, a damaged disk) would stop every report that reads it."""
+        """A finished run is called done only when its record can be read: a config.yaml that is there but not a YAML
+        mapping (a hand edit, a damaged disk) would stop every report that reads it."""
         import yaml
 
         path = self.path(CONFIG)
+        if not path.exists():  # a run built without Hydra's record (cdb-table leaves such a run out, saying so)
+            return
         try:
             ok = isinstance(yaml.safe_load(path.read_text()), dict)
             reason = "not a mapping of settings"
