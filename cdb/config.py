@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from cdb.core.errors import ConfigError, check
+from cdb.rundir import NAME_EXCLUDED_KEYS
 from cdb.train.config import TrainerConfig
 
 CONFIG_PACKAGE = "cdb_configs"
@@ -33,16 +34,12 @@ def config_dir() -> Path:
 
 def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False) -> DictConfig:
     """The config `cdb-run OVERRIDES` would run, composed without starting a Hydra job (hydra=True keeps the
-    `hydra` node, e.g. for sweeper params). A bad override is one ConfigError line in Hydra's words."""
+    `hydra` node, e.g. for sweeper params). A bad override raises Hydra's or OmegaConf's own exception, which
+    cdb-run says in one line (cdb.cli.composition)."""
     from hydra import compose as hydra_compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(" ".join(str(exc).split())) from None
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def load_preset(group: str, name: str) -> DictConfig:
@@ -104,7 +101,12 @@ def for_loss(loss_name: str, names, special, default):
     return special if loss_name in list(names) else default
 
 
-for _name, _fn in (("cdb_dirname", dirname), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of),
+def name_excluded() -> list[str]:
+    """`${cdb_name_excluded:}`: the settings left out of run-directory names (cdb.rundir.NAME_EXCLUDED_KEYS)."""
+    return list(NAME_EXCLUDED_KEYS)
+
+
+for _name, _fn in (("cdb_dirname", dirname), ("cdb_name_excluded", name_excluded), ("cdb_per_unit", per_unit), ("cdb_fraction_of", fraction_of),
                    ("cdb_for_loss", for_loss), ("cdb_after_half", after_half)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)

@@ -76,6 +76,9 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     tcfg = TrainerConfig.from_dict(OmegaConf.to_container(cfg.trainer, resolve=True))
     tcfg.progress = show_progress(tcfg.progress, tty=sys.stderr.isatty(), env=os.environ, sweep=in_sweep())
     warn_slow(cfg, tcfg, len(data.train))
+    warmup = checks.warmup_note(OmegaConf.to_container(cfg.loss, resolve=True), vars(tcfg))
+    if warmup and (dist is None or dist.rank == 0):
+        log.warning("%s", warmup)
     state = RunState(model, data, criterion, tcfg, run_dir, seed=seed, dist=dist, settings=fingerprint(cfg))
     if state.is_main:
         resolved = OmegaConf.to_yaml(cfg, resolve=True)

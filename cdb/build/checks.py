@@ -1,42 +1,15 @@
 """Checks on a composed config that no single builder can make.
 
 Each check fails in one line (cdb.core.errors.ConfigError) naming the setting, the value and what is allowed,
-before a run directory is touched: value types (seed=abc, trainer.batch_size=2.5, threads=-1), and settings
-that the chosen dataset does not read (imbalance=50 on MNIST would otherwise be silently ignored yet named
-in the run directory).
+before a run directory is touched: the values of top-level settings, which have no schema (seed=abc, threads=-1;
+the trainer node's schema, TrainerConfig, types trainer.* while Hydra composes), and settings that the chosen
+dataset does not read (imbalance=50 on MNIST would otherwise be silently ignored yet named in the run directory).
 """
 from __future__ import annotations
-
-from dataclasses import fields
 
 from omegaconf import DictConfig, OmegaConf
 
 from cdb.core.errors import check
-
-_KINDS = {  # dataclass annotation -> (test, what is allowed)
-    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "list": (lambda v: isinstance(v, (list, tuple)), "a list, e.g. [3000]"),
-    "progress": (lambda v: isinstance(v, bool) or v == "auto", "auto, true or false"),  # TrainerConfig.progress
-}
-
-
-def check_trainer_types(trainer: dict) -> None:
-    """Each trainer.* value has its TrainerConfig field's type (trainer.lr=abc, trainer.batch_size=2.5 fail).
-
-    The resolved TrainerConfig checks ranges and nulls again once the data has filled in trainer=auto."""
-    from cdb.train.config import TrainerConfig
-
-    for f in fields(TrainerConfig):
-        if trainer.get(f.name) is None:  # absent, or null: filled from the data later (trainer=auto, cdb/build/recipe.py)
-            continue
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        kind = kind.removeprefix("Optional[").removesuffix("]").split("[")[0].lower()  # Optional[List[int]] -> list
-        test, allowed = _KINDS.get(kind, (lambda v: True, ""))
-        check(test(trainer[f.name]), f"trainer.{f.name}", trainer[f.name], allowed)
-
 
 MAX_SEED = 2**32  # every generator seeded from it (data splits, batches, torch) takes the whole range
 
@@ -85,7 +58,9 @@ def check_run(cfg: DictConfig, overrides=()) -> None:
     check(threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
           "threads", threads, "null (PyTorch's default) or an integer >= 1")
     check(isinstance(cfg.get("resume"), bool), "resume", cfg.get("resume"), "true or false")
-    check_trainer_types(OmegaConf.to_container(cfg.trainer, resolve=True))
+    progress = OmegaConf.select(cfg, "trainer.progress")  # typed Any by the schema: auto, true or false
+    check(progress is None or isinstance(progress, bool) or progress == "auto", "trainer.progress", progress,
+          "auto, true or false")
     value = _overridden(overrides, "imbalance")
     if value is not None and "${imbalance}" not in OmegaConf.to_yaml(cfg.dataset):
         name = OmegaConf.select(cfg, "dataset.name")
@@ -96,3 +71,18 @@ def check_run(cfg: DictConfig, overrides=()) -> None:
     if _overridden(overrides, "dataset.imbalance") is not None:
         check(False, "dataset.imbalance", _overridden(overrides, "dataset.imbalance"),
               "set by the top-level setting: use imbalance=... instead")
+
+
+def warmup_note(loss: dict, trainer: dict) -> str | None:
+    """One line when CDB's warm-up (loss.warmup validations of plain CE) is not shorter than the run's validations:
+    the run would be plain CE throughout while labelled CDB. None otherwise."""
+    warmup = loss.get("warmup") or 0
+    length, every = trainer.get("length"), trainer.get("eval_every")
+    if loss.get("weighting") != "cdb" or not warmup or not length or not every:
+        return None
+    validations = -(-int(length) // int(every))  # every eval_every units, and at the end
+    if int(warmup) < validations:
+        return None
+    return (f"loss.warmup={warmup} is not shorter than this run's {validations} validations (trainer.length="
+            f"{length}, trainer.eval_every={every}): CDB never updates its weights and the run is plain CE; lower "
+            "loss.warmup or validate more often")

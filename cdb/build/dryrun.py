@@ -70,5 +70,10 @@ def report(cfg) -> str:
     sampler = t.get("sampler") or "instance"
     check(sampler in SAMPLERS, "trainer.sampler", sampler, "instance, class_balanced, sqrt or progressive")
     lines.append(describe_sampling(sampler, data.class_counts, data.class_names, int(t.length or 1)))
+    from cdb.build.checks import warmup_note
+
+    warmup = warmup_note(OmegaConf.to_container(cfg.loss, resolve=True), OmegaConf.to_container(t, resolve=True))
+    if warmup:
+        lines.append(f"note: {warmup}")
     lines.append("dry run: nothing written")
     return "\n".join(lines)

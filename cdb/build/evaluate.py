@@ -116,12 +116,19 @@ def folder_split(folder: Path, data):
 
 
 def report_name(checkpoint: str, data: Path | None, name: str | None) -> str:
-    """<checkpoint>_test (the run's own test split) or <checkpoint>_<folder name>, or the name given."""
+    """<checkpoint>_test (the run's own test split) or <checkpoint>_data_<folder name>, or the name given.
+
+    An evaluation on other data never takes the name of the run's own test evaluation (<best|last>_test), whatever
+    its folder is called, so that neither replaces the other."""
+    own = {f"{c}_test" for c in ("best", "last", checkpoint)}
     if name is None:
-        name = f"{checkpoint}_{'test' if data is None else (data.resolve().name or 'data')}"
+        name = f"{checkpoint}_test" if data is None else f"{checkpoint}_data_{data.resolve().name or 'data'}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=,+-]*", name) or name.endswith(".json"):
         raise CdbError(f"--name {name!r} is not allowed: a file name without '/' or '.json' (letters, digits, "
                        "._=,+-), written as RUN_DIR/eval/<name>.json")
+    if data is not None and name in own:
+        raise CdbError(f"--name {name!r} is the name of the run's own test evaluation; an evaluation on --data "
+                       "needs another name")
     return name
 
 

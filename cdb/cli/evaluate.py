@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None, prog: str = "cdb-eval") -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: the run's trainer.device; the "
                    "run's own device gives its metrics.json numbers)")
     p.add_argument("--name", default=None, help="RUN_DIR/eval/<name>.json (default: <checkpoint>_test, or "
-                   "<checkpoint>_<folder name> with --data); an earlier file of that name is replaced")
+                   "<checkpoint>_data_<folder name> with --data); an earlier file of that name is replaced")
     args = p.parse_args(argv)
     command = " ".join([prog, *argv])
     with one_line_errors(prog), quiet_broken_pipe():

@@ -1,11 +1,12 @@
 """`cdb-run [overrides]` (and `python -m cdb run`, `python -m cdb.cli`): train one run, or a sweep with -m.
 
-The command line is checked here in one line per fault (cdb.cli.argv), a dry run is answered before Hydra starts
-(cdb.cli.dryrun), and Hydra then composes the config and calls `task` once per job; the run itself is built and
-trained by cdb.build.
+Hydra composes the config once and calls `task` once per job; the run itself is built and trained by cdb.build. A
+dry run is answered before Hydra starts (cdb.cli.dryrun). Errors the user can act on are one line, exit 2: those of
+cdb (CdbError), and Hydra's and OmegaConf's own composition errors (cdb.cli.composition).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -16,15 +17,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from cdb.cli import argv as cli_argv
-from cdb.cli import dryrun
+from cdb.cli import composition, dryrun
 from cdb.cli.pipes import quiet_broken_pipe
 from cdb.config import config_dir
 from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_enabled, user_message
 
 
 def register_pack_launcher() -> None:
-    """Register cdb's pack launcher (and, where cdb[tune] is installed, its tune sweeper) with Hydra by hand.
+    """Register cdb's pack launcher (and, where cdb-loss[tune] is installed, its tune sweeper) with Hydra by hand.
 
     Hydra finds plugins by walking the `hydra_plugins` namespace package on sys.path; an editable install
     (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
@@ -53,20 +53,17 @@ def _terminated(signum, frame) -> None:
     raise Terminated(signal.Signals(signum).name)
 
 
-# The folders a single run's directory would create, found before Hydra makes it (cli.argv.run_dir_of): a run that
-# fails removes those that it leaves empty, and nothing that existed before. None: not known (sweeps, torchrun ranks).
-_MADE: list[Path] | None = None
-
-
 def task(cfg: DictConfig) -> dict | None:
     """One Hydra job: check, claim, build and train; a foreseen error is one line (a sweep goes on)."""
     from hydra.core.hydra_config import HydraConfig
 
     from cdb.build import checks, run_in
-    from cdb.launch.callbacks import FAILED_KEY
+    from cdb.launch.callbacks import FAILED_KEY, Preflight
     from cdb.launch.objective import failure_value, job_value
     from cdb.rundir.claims import remove_empty, remove_made
 
+    global _started
+    _started = True
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode.name == "MULTIRUN"
@@ -76,8 +73,8 @@ def task(cfg: DictConfig) -> dict | None:
         metrics = run_in(cfg, run_dir)
     except (Exception, KeyboardInterrupt) as exc:
         line = user_message(exc)
-        if _MADE is not None and not multirun:  # what this command made for a run that never started
-            remove_made(_MADE, under=run_dir)
+        if Preflight.made is not None and not multirun:  # what this command made for a run that never started
+            remove_made(Preflight.made, under=run_dir)
         else:
             remove_empty(run_dir)  # the directory Hydra made for a run that never started
         if line is None or debug_enabled():
@@ -108,55 +105,50 @@ def task(cfg: DictConfig) -> dict | None:
     return job_value(hydra_cfg, metrics, run_dir)  # the metrics; in a tuned study (Optuna) the objective
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`cdb-run [overrides]`: see `cdb-run --help` and the README."""
-    import hydra
+_started = False  # whether Hydra called `task`: an error before that is the command line's (composition)
 
-    from cdb.rundir.claims import check_no_links, check_writable, missing_dirs
+
+@contextlib.contextmanager
+def _one_line_errors(argv: list[str]):
+    """CdbError, and an error Hydra or OmegaConf raised while composing, as `cdb-run: error: <line>`, exit 2; a bug
+    (or any error with debug on) keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001  (sorted below: one line, or re-raised)
+        line = user_message(exc) if isinstance(exc, CdbError) else None if _started else composition.one_line(exc, argv)
+        if line is None or debug_enabled():
+            raise
+        print(f"cdb-run: error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`cdb-run [overrides]`: see `cdb-run --help` and docs/commands.md."""
+    import hydra
 
     argv = sys.argv[1:] if argv is None else argv
     argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
-    if cli_argv.debug_requested(argv):
+    if any(a.startswith("hydra.verbose=") and a.split("=", 1)[1].lower() not in ("false", "null", "[]", "")
+           for a in argv):
         os.environ[DEBUG_ENV] = "1"  # inherited by spawned DDP processes
-    if debug_enabled():
-        os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors; _one_line_errors says them in one line
     try:
-        cli_argv.check_syntax(argv)
-        argv, _ = cli_argv.last_wins(argv)  # a setting given twice: its last value, and the folder named by it
-        argv = cli_argv.expand_home(argv)
-        cli_argv.check_config_dir(argv)
-        cli_argv.check_group_choices(argv)
-        cli_argv.check_override_types(argv)
-        dry, argv = dryrun.requested(argv)
-        if dry:  # before Hydra starts: no run directory, no .hydra/
-            return dryrun.main(argv)
-        root = cli_argv.output_root(argv)
-        if not cli_argv.asks_for_info(argv):
-            cli_argv.check_run_path(argv, root)
-            if root is not None:
-                check_writable(root)
-            if os.environ.get("RANK", "0") == "0" and not cli_argv.is_sweep(argv):
-                global _MADE
-                run_dir = cli_argv.run_dir_of(argv)
-                _MADE = None if run_dir is None else missing_dirs(run_dir)
-                if run_dir is not None:  # before Hydra makes it: no folder of it may be a link (cdb.rundir.claims)
-                    check_no_links(run_dir, root)
-    except CdbError as exc:
-        if debug_enabled():
-            raise
-        print(f"cdb-run: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
-        from cdb.train.distributed import hydra_rank_overrides
+        with _one_line_errors(argv), quiet_broken_pipe():
+            argv = composition.resolve_shown_config(composition.check_command_line(argv))
+            argv = composition.expand_home(argv)
+            composition.check_config_dir(argv)
+            dry, argv = dryrun.requested(argv)
+            if dry:  # before Hydra starts: no run directory, no .hydra/
+                return dryrun.main(argv)
+            if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
+                from cdb.train.distributed import hydra_rank_overrides
 
-        argv = [*argv, *hydra_rank_overrides()]
-    sys.argv = [sys.argv[0], *argv]
-    for sig in STOP_SIGNALS:  # like Ctrl-C: message, what was logged kept, lock released (not where ignored: nohup, &)
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, _terminated)
-    register_pack_launcher()
-    try:
-        with quiet_broken_pipe():
+                argv = [*argv, *hydra_rank_overrides()]
+            sys.argv = [sys.argv[0], *argv]
+            for sig in STOP_SIGNALS:  # like Ctrl-C: message, what was logged kept, lock released (not where ignored)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    signal.signal(sig, _terminated)
+            register_pack_launcher()
             hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
     except KeyboardInterrupt as exc:  # a signal while Hydra starts or ends, outside any run (task reports its own)
         if debug_enabled():

@@ -1,4 +1,5 @@
-"""`cdb-table NAME --runs DIR` (and `python -m cdb table`): a paper table, or `compare`, from run directories."""
+"""`cdb-table NAME --runs DIR` (and `python -m cdb table`): a paper table, `compare`, or `paired` (CDB-CE against each
+rival of Tables 1-2, seed by seed: paired_comparisons.md/.csv) from run directories."""
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,10 @@ def build(argv: list[str]) -> None:
     and name every file written (on standard error, so that standard output is the table alone)."""
     p = argparse.ArgumentParser(
         prog="cdb-table", description="Build a table from run directories: a paper table (mean ± std over seeds "
-        "beside the paper's number), or `compare`: every setting of a sweep side by side.")
-    p.add_argument("name", help=f"one of {sorted(SPECS) + ['compare']}")
+        "beside the paper's number), `compare`: every setting of a sweep side by side, or `paired`: CDB-CE against "
+        "each rival of Tables 1-2 seed by seed (mean difference, 95 % CI, wins, paired t and Wilcoxon p), written "
+        "as paired_comparisons.md/.csv.")
+    p.add_argument("name", help=f"one of {sorted(SPECS) + ['compare', 'paired']}")
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR_OR_GLOB",
                    help="folder(s) or glob(s) of folders holding run directories (searched recursively); quote a "
                         "glob ('outputs/sweep*') or let the shell expand it")
@@ -56,6 +59,9 @@ def build(argv: list[str]) -> None:
     for fmt in formats or [args.format]:
         if fmt not in FORMATS:
             raise CdbError(f"--format {fmt!r} is not allowed: one or more of {list(FORMATS)}, comma-separated")
+    if args.name == "paired":
+        paired(args, formats)
+        return
     if args.out in (None, "-"):
         print(make_table(args.name, args.runs, args.command, args.by, args.beside, args.beside_command,
                          args.note, best_of=args.best_of, select=args.select, exclude=args.exclude
@@ -67,6 +73,24 @@ def build(argv: list[str]) -> None:
     paths = build_table(args.name, args.runs, args.out, args.command, formats, args.by, args.beside,
                         args.beside_command, args.note, best_of=args.best_of, select=args.select,
                         exclude=args.exclude)
+    print(paths[0].read_text(), end="")
+    for path in paths:
+        print(f"cdb-table: wrote {path}", file=sys.stderr)
+
+
+def paired(args, formats: list[str]) -> None:
+    """`cdb-table paired`: print the comparisons, or write paired_comparisons.<ext> under --out and name each file."""
+    from cdb.report.paired import NAME, build_paired, make_paired
+
+    for flag, value in (("--beside", args.beside), ("--best-of", args.best_of)):
+        if value:
+            raise CdbError(f"{flag} is not for `cdb-table paired`")
+    if args.out in (None, "-"):
+        print(make_paired(args.runs, args.exclude, args.command, args.note).text(formats[0]), end="")
+        if args.out is None:
+            print(f"cdb-table: printed only, nothing written; --out DIR writes {NAME}.md, .csv there", file=sys.stderr)
+        return
+    paths = build_paired(args.runs, args.out, args.exclude, args.command, formats, args.note)
     print(paths[0].read_text(), end="")
     for path in paths:
         print(f"cdb-table: wrote {path}", file=sys.stderr)

@@ -123,8 +123,26 @@ def shot_report(train_counts, many_above="auto", few_below="auto") -> tuple[dict
 
 COLLAPSE_BELOW = 1.0  # % accuracy: a class below it is lost
 COLLAPSE_RULE = f"some class below {COLLAPSE_BELOW:g} % accuracy on the validation or the test split"
-COLLAPSE_DOCS = 'docs/own-data.md, "When a run collapses"'
+COLLAPSE_SECTION = "When a run collapses"  # of docs/own-data.md
 SPLIT_WORDS = {"val": "validation", "test": "test"}
+
+
+def docs_path(name: str) -> str:
+    """Where docs/<name> is in this install: the package cdb_docs (the wheel ships docs/ under that name; an editable
+    install maps it to the checkout's docs/), else the checkout's docs/ beside cdb/, else `docs/<name>`."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("cdb_docs")
+    except (ImportError, ValueError):
+        spec = None
+    places = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    places.append(Path(__file__).resolve().parents[2] / "docs")
+    for place in places:
+        if (place / name).is_file():
+            return str(place / name)
+    return f"docs/{name}"
 
 
 def collapsed_classes(per_class_accuracy, class_names: Sequence[str] | None = None,
@@ -185,8 +203,8 @@ def collapse_line(metrics: dict) -> str | None:
         which = f"{'class' if len(lost) == 1 else 'classes'} {', '.join(lost)} {below} ({w})"
     else:
         which = f"classes {', '.join(f'{c} ({w})' for c, w in where.items())} {below}"
-    return (f"collapsed: {which} [{metrics.get('selected', 'last')} checkpoint]; what to try: {COLLAPSE_DOCS} "
-            "(e.g. loss=ifw, trainer.select=best, a lower trainer.lr)")
+    return (f"collapsed: {which} [{metrics.get('selected', 'last')} checkpoint]; what to try: "
+            f"{docs_path('own-data.md')}, \"{COLLAPSE_SECTION}\" (e.g. loss=ifw, trainer.select=best, a lower trainer.lr)")
 
 
 def result_line(metrics: dict) -> str:

@@ -137,6 +137,34 @@ def _count_frames(folder: Path, suffix: str) -> int:
         raise DataError(f"frame folder {folder} is missing. {HOW}") from None
 
 
+def _check_settings(normalize, segments, image_size, resize, rotation, majority, num_classes) -> None:
+    check(normalize in ("kinetics", "imagenet", "authors"), "dataset.normalize", normalize,
+          "kinetics (Hara et al.'s pretrained weights), imagenet, or authors (BGR 0-255)")
+    check(segments >= 1, "dataset.segments", segments, "an integer >= 1")
+    check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
+    check(rotation >= 0, "dataset.rotation", rotation, "a number of degrees >= 0")
+    check(1 <= majority < num_classes, "dataset.majority", majority, f"a class count in [1, {num_classes})")
+
+
+def _splits(base: Path, train_list, test_list, val_list, val_subjects, num_classes):
+    """(train, val, test) clip lists: validation from its own file, else the training clips of `val_subjects`."""
+    train_all = read_split(base / train_list)
+    test = read_split(base / test_list)
+    if val_list:
+        val, train = read_split(base / val_list), train_all
+    else:
+        subjects = set(val_subjects)
+        val = [c for c in train_all if c[0].split("-")[0] in subjects]
+        train = [c for c in train_all if c[0].split("-")[0] not in subjects]
+    for name, split in (("train", train), ("validation", val), ("test", test)):
+        if not split:
+            raise DataError(f"the EGTEA {name} split is empty (check dataset.val_subjects and the split files)")
+        bad = [v + 1 for _, v in split if not 0 <= v < num_classes]
+        if bad:
+            raise DataError(f"EGTEA {name} split has verb {bad[0]}, outside 1..{num_classes} (dataset.num_classes)")
+    return train, val, test
+
+
 def build_egtea(root: str, seed: int = 0, folder: str = "EGTEA", train_list: str = "action_annotation/train_split1.txt",
                 test_list: str = "action_annotation/test_split1.txt", val_list: str | None = None,
                 verb_names: str = "action_annotation/verb_idx.txt", frames: str = "frames",
@@ -152,28 +180,9 @@ def build_egtea(root: str, seed: int = 0, folder: str = "EGTEA", train_list: str
     val_list (optional) replaces the subject rule with an explicit validation
     split file in the same format. `seed` is unused: the splits are fixed.
     """
-    check(normalize in ("kinetics", "imagenet", "authors"), "dataset.normalize", normalize,
-          "kinetics (Hara et al.'s pretrained weights), imagenet, or authors (BGR 0-255)")
-    check(segments >= 1, "dataset.segments", segments, "an integer >= 1")
-    check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
-    check(rotation >= 0, "dataset.rotation", rotation, "a number of degrees >= 0")
-    check(1 <= majority < num_classes, "dataset.majority", majority, f"a class count in [1, {num_classes})")
+    _check_settings(normalize, segments, image_size, resize, rotation, majority, num_classes)
     base = Path(root).expanduser() / folder
-    train_all = read_split(base / train_list)
-    test = read_split(base / test_list)
-    if val_list:
-        val = read_split(base / val_list)
-        train = train_all
-    else:
-        subjects = set(val_subjects)
-        val = [c for c in train_all if c[0].split("-")[0] in subjects]
-        train = [c for c in train_all if c[0].split("-")[0] not in subjects]
-    for name, split in (("train", train), ("validation", val), ("test", test)):
-        if not split:
-            raise DataError(f"the EGTEA {name} split is empty (check dataset.val_subjects and the split files)")
-        bad = [v + 1 for _, v in split if not 0 <= v < num_classes]
-        if bad:
-            raise DataError(f"EGTEA {name} split has verb {bad[0]}, outside 1..{num_classes} (dataset.num_classes)")
+    train, val, test = _splits(base, train_list, test_list, val_list, val_subjects, num_classes)
     frame_root = base / frames
     if not frame_root.is_dir():
         raise DataError(f"EGTEA frame folder {frame_root} is missing. {HOW}")

@@ -2,7 +2,9 @@
 
 Layout "imagefolder": <path>/train/<class>/*.png and <path>/test/<class>/*.png,
 optionally <path>/val/<class>/; labels are the sorted sub-folder names of
-train/. Layout "lists": train_list / test_list (optionally val_list) files of
+train/. A plain <path>/<class>/*.png folder (torchvision's ImageFolder, no
+train/ or test/) has `test_per_class` and then `val_per_class` images of every
+class carved from it (random, seeded). Layout "lists": train_list / test_list (optionally val_list) files of
 `relative/path label` lines, paths relative to `path`. Without a validation
 split, `val_per_class` images of every class are carved from train (random,
 seeded), as the paper does for CIFAR.
@@ -34,8 +36,8 @@ from .images import (GRAY_MODES, ImageListDataset, decode, image_transform, load
                      scan_image_folder)
 from cdb.data.longtail import carve_per_class, class_indices, fit_longtail, fit_majority
 
-HOW = ("Point dataset.path at a folder with train/<class>/ and test/<class>/ image sub-folders "
-       "(dataset.layout=imagefolder), or give dataset.train_list and dataset.test_list files of "
+HOW = ("Point dataset.path at a folder of <class>/ image sub-folders, or one with train/<class>/ and "
+       "test/<class>/ (dataset.layout=imagefolder), or give dataset.train_list and dataset.test_list files of "
        "'relative/path label' lines (dataset.layout=lists).")
 SMALL = 64           # images up to this side are "small": in memory, small-image model and trainer
 PHOTO_SIZE = 224     # crop size for larger images (ImageNet's)
@@ -57,6 +59,32 @@ def _load_split(base: Path, layout: str, split: str, list_file: str | None,
     if not list_file:
         return None
     return None, read_list(base / list_file, HOW)
+
+
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def _plain_class_folder(base: Path) -> bool:
+    """<base>/<class>/<image>, with no train/, val/ or test/ sub-folder (torchvision's ImageFolder layout)."""
+    subs = [p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return bool(subs) and not set(subs) & set(SPLIT_FOLDERS)
+
+
+def _carve_test(base: Path, names: list[str], items: list[tuple[str, int]], test_per_class, val_per_class,
+                seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(train items, test items): `test_per_class` images of every class drawn with the seed, the rest for training
+    (validation is carved from the rest afterwards)."""
+    check(isinstance(test_per_class, int) and not isinstance(test_per_class, bool) and test_per_class >= 1,
+          "dataset.test_per_class", test_per_class, "an integer >= 1 (images per class carved for the test split)")
+    full = ImageListDataset(base, items)
+    for c, idx in enumerate(class_indices(full.targets, len(names))):
+        if len(idx) <= test_per_class + val_per_class:
+            raise DataError(f"class {names[c]!r} has {len(idx)} images in {base / names[c]}; "
+                            f"dataset.test_per_class={test_per_class} go to test and dataset.val_per_class="
+                            f"{val_per_class} to validation, and at least one must remain for training (lower them)")
+    rest, carved = carve_per_class(full.targets, len(names), test_per_class, seed, "random", names)
+    keep = sorted(int(i) for i in torch.cat(rest))
+    return [items[i] for i in keep], [items[int(i)] for i in torch.cat(carved)]
 
 
 def choose_shape(base: Path, paths: list[str], channels, image_size) -> tuple[int, int, dict[str, int], list[str]]:
@@ -148,6 +176,7 @@ def channel_stats(batches) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagefolder", train_list: str | None = None,
                  val_list: str | None = None, test_list: str | None = None, val_per_class: int = 20,
+                 test_per_class: int = 20,
                  imbalance: float | None = None, majority_ratio: float | None = None, n_train: int | None = None,
                  class_order: list[str] | None = None, channels="auto", image_size="auto", resize: int | None = None,
                  augment: str = "auto", mean=None, std=None, jitter: float = 0.4, many_above="auto",
@@ -163,13 +192,23 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
         check(bool(train_list) and bool(test_list), "dataset.train_list/test_list", (train_list, test_list),
               "both list files, for layout=lists")
     train = _load_split(base, layout, "train", train_list, None)
+    carved_from = None  # a plain <class>/ folder: test and validation are carved from it
+    if train is None and layout == "imagefolder" and _plain_class_folder(base):
+        check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
+              "an integer >= 1 (images per class carved from train for validation)")
+        names, items = scan_image_folder(base)
+        if len(names) < 2:
+            raise DataError(f"{base} has one class folder ({names[0]}): a classifier needs at least two; add a "
+                            "sub-folder of images per class")
+        train_items, test_items = _carve_test(base, names, items, test_per_class, val_per_class, seed)
+        train, carved_from = (names, train_items), str(base)
     if train is None:
         raise DataError(f"training images not found: {base / 'train'} is missing. {HOW}")
     names, train_items = train
-    test = _load_split(base, layout, "test", test_list, names)
+    test = (names, test_items) if carved_from else _load_split(base, layout, "test", test_list, names)
     if test is None:
         raise DataError(f"test images not found: {base / 'test'} is missing. {HOW}")
-    val = _load_split(base, layout, "val", val_list, names)
+    val = None if carved_from else _load_split(base, layout, "val", val_list, names)
     num_classes = len(names) if names else max(label for _, label in train_items) + 1
     names = names or [str(c) for c in range(num_classes)]
     if num_classes < 2:
@@ -203,6 +242,10 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
 
     # ---- how the images look: channels, size, augmentation, normalisation ----
     channels, image_size, modes, notes = choose_shape(base, train_ds.paths, channels, image_size)
+    if carved_from:
+        notes.insert(0, f"{base} holds class folders, no train/ or test/: test ({test_per_class} images per class) "
+                        f"and validation ({val_per_class} per class) are drawn from them with seed {seed} "
+                        "(dataset.test_per_class, dataset.val_per_class); the rest trains")
     augment = choose_augment(augment, channels, image_size)
     check(mean is None or len(mean) == channels, "dataset.mean", mean, f"null (from the training images) or "
           f"{channels} numbers in [0, 1]")
@@ -251,6 +294,9 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
               "image_size": image_size, "augment": augment, "in_memory": in_memory, "transforms": transforms,
               "mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std],
               "groups": groups, "group_thresholds": group_text, "image_modes": modes,
+              "carved": None if carved_from is None else {  # a plain <class>/ folder: how test and val were drawn
+                  "from": carved_from, "test_per_class": test_per_class, "val_per_class": val_per_class,
+                  "seed": int(seed)},
               "notes": notes,  # what a user must read before training: the dry run prints them, run.log logs them
               "files": splits},  # the image of every row of each split, for audits (not in data.json)
     )

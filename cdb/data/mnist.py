@@ -117,7 +117,7 @@ def build_mnist_imbalanced(
     val_per_class: int = 500,
     test_per_class: int = 800,
     download: bool = False,
-    input_scale: str = "standard",
+    input_scale: str = "unit",
 ) -> DatasetSplits:
     """input_scale: "standard" (MNIST's mean/std, the usual PyTorch convention) or "unit" (pixels in [0, 1], no
     mean subtraction, as Ren et al.'s code feeds its network)."""

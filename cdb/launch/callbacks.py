@@ -12,11 +12,52 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+class Preflight(Callback):
+    """First of cdb-run's callbacks: before Hydra makes any folder, the run path is checked (a non-empty output root, a
+    `name` that stays inside it, a writable place), and a single run records which folders making its directory
+    will create (`made`), so that a run that fails before it starts removes them and nothing that was there."""
+
+    made: list[Path] | None = None  # read by cdb.cli.run.task; None for sweeps and torchrun's other ranks
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        from cdb.rundir.claims import missing_dirs
+
+        HydraConfig.instance().set_config(config)  # hydra.run.dir reads ${hydra:job.override_dirname}
+        run_dir = Path(str(config.hydra.run.dir))
+        self._check(config, run_dir)
+        Preflight.made = missing_dirs(run_dir) if os.environ.get("RANK", "0") == "0" else None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        Preflight.made = None
+        self._check(config, Path(str(config.hydra.sweep.dir)))
+
+    @staticmethod
+    def _check(config: DictConfig, where: Path) -> None:
+        from cdb.build import root_of
+        from cdb.build.checks import check_run_path
+        from cdb.core.errors import CdbError, debug_enabled
+        from cdb.rundir.claims import check_no_links, check_writable
+
+        try:
+            check_run_path(config)
+            check_no_links(where, root_of(config))  # no folder of the run's path may be a link (cdb.rundir.claims)
+            check_writable(where)
+        except CdbError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            print(f"cdb-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None  # BaseException: passes Hydra's callback guard, which turns exceptions
+            # into warnings
+
 
 FAILED_KEY = "cdb_error"  # what cli.run.task returns for a job that failed with a message (a key, or an attribute)
 

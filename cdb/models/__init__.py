@@ -6,17 +6,16 @@ from typing import Any
 
 from torch import nn
 
-from cdb.core.errors import ConfigError
-from cdb.core.registry import resolve
+from cdb.core.errors import ConfigError, check
 from cdb.models.heads import use_head
+from cdb.models.lenet import LeNet5
+from cdb.models.lenet_ren import LeNetRen
+from cdb.models.resnet import resnet10
+from cdb.models.resnet_cifar import resnet32
+from cdb.models.resnext3d import resnext3d_101
 
-MODELS = {
-    "lenet5": "cdb.models.lenet:LeNet5",
-    "lenet_ren": "cdb.models.lenet_ren:LeNetRen",
-    "resnet32": "cdb.models.resnet_cifar:resnet32",
-    "resnet10": "cdb.models.resnet:resnet10",
-    "resnext3d_101": "cdb.models.resnext3d:resnext3d_101",
-}
+MODELS = {"lenet5": LeNet5, "lenet_ren": LeNetRen, "resnet32": resnet32, "resnet10": resnet10,
+          "resnext3d_101": resnext3d_101}
 VIDEO = {"resnext3d_101"}  # models that take (T, C, H, W) clips; the others take (C, H, W) images
 
 
@@ -39,7 +38,8 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], head:
     model that cannot take the data says so in one line. head: "linear" (the model's own classifier) or
     "cosine" (NormedLinear, which LDAM's loss config selects).
     """
-    cls = resolve(MODELS, name, "model.name")
+    check(name in MODELS, "model.name", name, f"one of {sorted(MODELS)}")
+    cls = MODELS[name]
     if (len(input_shape) == 4) != (name in VIDEO):
         kind = "video clips (T, C, H, W)" if name in VIDEO else "images (C, H, W)"
         raise ConfigError(f"model={name} takes {kind}, but the dataset gives inputs of shape {tuple(input_shape)}")

@@ -55,14 +55,32 @@ def as_selected(run: RunRecord, which: str) -> RunRecord:
     return replace(run, cfg=cfg, metrics=metrics, view=which)
 
 
-def select_runs(runs: list[RunRecord], select: str = "run") -> list[RunRecord]:
-    """--select: the runs as they report themselves (run), or views of their last / best / both checkpoints."""
+def has_checkpoint(run: RunRecord, which: str) -> bool:
+    ckpt = (run.metrics.get("checkpoints") or {}).get(which)
+    return run.diverged or (isinstance(ckpt, dict) and "test" in ckpt)
+
+
+def select_runs(runs: list[RunRecord], select: str = "run", notes: list[str] | None = None) -> list[RunRecord]:
+    """--select: the runs as they report themselves (run), or views of their last / best / both checkpoints.
+
+    With both, a run that has only one of the two (a decoupled run, a run whose validation never improved) is read
+    at the one it has, and a line appended to `notes` says which runs those are."""
     if select not in SELECT_CHOICES:
         raise CdbError(f"--select {select!r} is not allowed: one of {', '.join(SELECT_CHOICES)}")
     if select == "run":
         return runs
-    which = ("last", "best") if select == "both" else (select,)
-    return [as_selected(r, w) for r in runs for w in which]
+    if select != "both":
+        return [as_selected(r, select) for r in runs]
+    out, single = [], []
+    for r in runs:
+        views = [w for w in ("last", "best") if has_checkpoint(r, w)] or ["last"]  # none: as_selected says so
+        if len(views) == 1:
+            single.append(f"{r.path} ({views[0]})")
+        out += [as_selected(r, w) for w in views]
+    if single and notes is not None:
+        notes.append(f"--select both: {len(single)} run(s) have one checkpoint only and are read at it: "
+                     + ", ".join(single))
+    return out
 
 
 def _view_key(run: RunRecord):

@@ -1,7 +1,7 @@
 """The paper's figures as PNG: Figure 2 (weight vs difficulty for several tau), and from any run directory
 Figure 1 (training class distribution and class-wise test accuracy) and the class weights / tau over time.
 
-Plotting is optional (pip install 'cdb[plot]'); matplotlib is imported only here, on use. Each PNG records
+Plotting is optional (pip install 'cdb-loss[plot]'); matplotlib is imported only here, on use. Each PNG records
 the command that made it in its metadata ("Description") and is written like the tables (cdb.rundir.io: a
 temporary file renamed over the target, with the mode the umask gives, 0644 under umask 022).
 `cdb-figures figure2 --out results` / `cdb-figures run <run dir> --out results` (also `python -m cdb figures`
@@ -27,7 +27,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb[plot]' "
+        raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb-loss[plot]' "
                        "(or pip install matplotlib)") from None
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
@@ -162,3 +162,103 @@ def run_figures(run_dir: Path, out: Path, name: str | None = None, command: str 
     """Figure 1 and the weights/tau plot of one run, named after the run directory."""
     fig1, weights = run_figure_paths(run_dir, out, name)
     return [figure1(Path(run_dir), fig1, command), weights_over_time(Path(run_dir), weights, command)]
+
+
+# ---- Tables 1-2 as pictures: test error against the majority ratio, ours beside the paper's ---------------------
+TABLE_FIGURES = ("table1", "table2")
+
+
+def table_figure_path(name: str, out: Path) -> Path:
+    return Path(out) / f"{name}.png"
+
+
+def paper_mean_sd(text: str) -> tuple[float, float]:
+    """'1.50 ± 0.51' -> (1.5, 0.51); a single number has no sd (NaN); '' or '—' -> (NaN, NaN)."""
+    parts = [p.strip() for p in str(text).split("±")]
+    try:
+        mean = float(parts[0])
+    except ValueError:
+        return float("nan"), float("nan")
+    return mean, float(parts[1]) if len(parts) > 1 else float("nan")
+
+
+def table_series(name: str, runs, exclude: Sequence[str] = ()):
+    """The built table `name` (cdb.report.tables.make_table: the same runs, cells and checks as cdb-table) and its
+    cells with each cell's min and max over its runs (NaN where a cell has no value)."""
+    from cdb.report.tables import make_table
+
+    table = make_table(name, runs, exclude=exclude)
+    if not int(table.cells["n"].sum()):
+        raise CdbError(f"--runs {table.runs_dir!r} holds no finished run of {name}: nothing to plot")
+    values = table.contrib.dropna(subset=["value"])
+    spread = values.groupby(["row", "col"])["value"].agg(["min", "max"])
+    cells = table.cells.join(spread, on=["row", "col"])
+    return table, cells
+
+
+def table_figure(name: str, runs, out: Path, exclude: Sequence[str] = (), command: str = "") -> Path:
+    """out/NAME.png, Table `name` (1 or 2) as a picture: one panel per row of the table (method or tau), test error
+    against the majority ratio on a shared log scale; ours, the mean over each cell's runs with a bar from the lowest
+    to the highest run (n runs written beside each point), beside the paper's mean ± sd (black open squares); every
+    other row's mean in faint grey behind, for the order of the methods."""
+    if name not in TABLE_FIGURES:
+        raise CdbError(f"no picture of {name!r}: one of {list(TABLE_FIGURES)}")
+    plt = pyplot()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    table, cells = table_series(name, runs, exclude)
+    spec = table.spec
+    xs = list(range(len(spec.cols)))
+    by_row = {row: cells[cells["row"] == row].set_index("col").reindex(spec.cols) for row in spec.rows}
+    ncols = 4
+    nrows = -(-(len(spec.rows) + 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.7 * nrows), sharex=True, sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap("tab10")
+    top = max(float(cells["max"].max()), max((paper_mean_sd(p)[0] for p in cells["paper"]), default=1) or 1)
+    for i, row in enumerate(spec.rows):
+        ax = axes.flat[i]
+        for other, c in by_row.items():
+            if other != row:
+                ax.plot(xs, c["mean"], "-", color="0.85", lw=0.8, zorder=1)
+        c = by_row[row]
+        color = colors(i % 10)
+        ax.errorbar(xs, c["mean"], yerr=[c["mean"] - c["min"], c["max"] - c["mean"]], fmt="-o", color=color, ms=4,
+                    lw=1.5, capsize=2, zorder=3)
+        for x, mean, n in zip(xs, c["mean"], c["n"]):
+            if n:
+                ax.annotate(f"{int(n)}", (x, mean), xytext=(-9, 3), textcoords="offset points", fontsize=6,
+                            color=color)
+        paper = [paper_mean_sd(p) for p in c["paper"]]
+        ax.errorbar([x + 0.15 for x in xs], [m for m, _ in paper], yerr=[0 if s != s else s for _, s in paper],
+                    fmt="s", mfc="none", color="black", ms=4, capsize=2, lw=0.8, ls=":", zorder=2)
+        ax.set_title(f"tau = {row}" if name == "table2" else row, fontsize=9, color=color)
+    ax = axes.flat[0]
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks([t for t in (0.5, 1, 2, 5, 10, 20, 50) if t <= 2 * top])
+    ax.set_xticks(xs)
+    for a in axes.flat:
+        a.grid(alpha=0.3)
+        a.tick_params(labelsize=7)
+        a.set_xticklabels(spec.cols)
+    for a in axes[:, 0]:
+        a.set_ylabel(spec.value_name, fontsize=8)
+    for a in axes[-1, :]:
+        a.set_xlabel("majority ratio r", fontsize=8)
+    for a in list(axes.flat)[len(spec.rows):]:
+        a.axis("off")
+    n_runs = table.contrib["path"].nunique()
+    axes.flat[len(spec.rows)].legend(handles=[
+        Line2D([], [], color="tab:blue", marker="o", label="ours: mean over n runs (n beside it);\n"
+                                                            "bar: lowest to highest run"),
+        Line2D([], [], color="black", marker="s", mfc="none", ls=":", label="paper: mean ± sd (10 runs)"),
+        Line2D([], [], color="0.85", label="the other rows' means (ours)")], loc="center", fontsize=7,
+        frameon=False)
+    fig.suptitle(f"{spec.title}\nours: {n_runs} runs under {table.runs_dir}", fontsize=9)
+    fig.tight_layout()
+    path = save_png(fig, table_figure_path(name, out), command)
+    plt.close(fig)
+    return path

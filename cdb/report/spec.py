@@ -147,7 +147,8 @@ def settings_summary(spec: TableSpec, contrib: pd.DataFrame) -> list[str]:
     rows: dict[str, list[RunRecord]] = {}
     for row, run in zip(contrib["row"], contrib["run"]):
         rows.setdefault(row, []).append(run)
-    runs = [r for rs in rows.values() for r in rs]
+    # contrib holds a run once per column it fills (and per checkpoint it is read at): each run counts once
+    runs = list({r.path: r for rs in rows.values() for r in rs}.values())
     lines = []
     for key in spec.settings:
         vals = sorted({json.dumps(get(r.cfg, key)) for r in runs})

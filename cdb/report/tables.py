@@ -196,7 +196,8 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
 
         if not loaded:   # a paper table is still written, with "no run" cells; a comparison of nothing is not
             raise CdbError(f"--runs {where!r} holds no finished run (metrics.json with status complete)")
-        loaded = select_runs(loaded, select)
+        single: list[str] = []
+        loaded = select_runs(loaded, select, single)
         chosen = []
         if best_of:
             from cdb.report.best import best_of as pick
@@ -205,7 +206,7 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
             if not loaded:
                 raise CdbError(f"--runs {where!r} holds no finished setting with a balanced validation accuracy")
         spec = compare_spec(loaded, by)
-        spec = replace(spec, notes=[*chosen, *spec.notes])
+        spec = replace(spec, notes=[*chosen, *single, *spec.notes])
     elif best_of:
         raise CdbError(f"--best-of is for `cdb-table compare`, not table {name!r}")
     elif name in SPECS:

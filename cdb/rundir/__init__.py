@@ -19,17 +19,20 @@ BEST = CHECKPOINTS / "best.pt"
 TENSORBOARD = Path("tensorboard")   # trainer.tensorboard=true: the run's TensorBoard event files
 EVAL = Path("eval")                 # cdb-eval: <name>.json, one per evaluation (never metrics.json)
 
-# Settings that change how fast a run goes or where its files are, not what it computes (the keys configs/config.yaml
-# leaves out of run-directory names, less `seed`, plus where the data lives, how trainer=auto chose, which result is
-# reported, the checkpoint cadence and the label).
-RUNTIME_KEYS = frozenset({
-    "resume", "threads", "pack", "name", "experiment", "data_root", "output_root", "trainer.device",
-    "trainer.progress", "trainer.num_workers", "trainer.eval_batch_size", "hydra.launcher.n_jobs",
-    "dataset.download", "trainer.devices", "trainer.dist_backend", "trainer.channels_last", "trainer.compile",
-    "trainer.cudnn_benchmark", "trainer.data_on_device",
-    "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label", "trainer.tensorboard",
+# Settings left out of run-directory names (configs/config.yaml reads this tuple through `${cdb_name_excluded:}`): how
+# fast a run goes, where its files are, and the seed (a folder level of its own).
+NAME_EXCLUDED_KEYS = (
+    "seed", "resume", "threads", "pack", "name", "experiment", "data_root", "output_root", "trainer.device",
+    "trainer.progress", "trainer.num_workers", "trainer.eval_batch_size", "hydra.launcher.n_jobs", "dataset.download",
+    "trainer.devices", "trainer.dist_backend", "trainer.channels_last", "trainer.compile", "trainer.cudnn_benchmark",
+    "trainer.data_on_device", "trainer.tensorboard",
+)
+# Settings that do not change what a run computes: those names leave out (less the seed), plus where the data lives,
+# how trainer=auto chose, which result is reported, the checkpoint cadence and the label.
+RUNTIME_KEYS = frozenset(NAME_EXCLUDED_KEYS) - {"seed"} | {
+    "dataset.root", "auto_choices", "trainer.select", "trainer.checkpoint_every", "loss.label",
     "decouple.source",   # where a decoupled run's source run lives (cdb-decouple): its seed differs per run
-})
+}
 
 
 def settings_of(config: dict) -> dict:

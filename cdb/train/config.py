@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("instance", "class_balanced", "sqrt", "progressive")  # trainer.sampler (cdb/train/batches.py)
 BACKENDS = ("auto", "nccl", "gloo")  # trainer.dist_backend: auto = NCCL on GPUs, gloo on CPU
-Progress = Any  # trainer.progress: "auto", true or false (cdb.build.checks knows this annotation by its name)
+Progress = Any  # trainer.progress: "auto", true or false (OmegaConf has no union type; cdb.build.checks checks it)
 
 
 def show_progress(setting, *, tty: bool, env: Mapping[str, str], sweep: bool) -> bool:
@@ -78,7 +78,7 @@ class TrainerConfig:
     compile: bool = False         # torch.compile the model
     cudnn_benchmark: bool = False
     data_on_device: bool = True   # in-memory splits moved to the device once, augmented there in batches
-    tensorboard: bool = False     # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard; cdb[tensorboard])
+    tensorboard: bool = False     # TensorBoard log in RUN_DIR/tensorboard/ (cdb.train.tensorboard; cdb-loss[tensorboard])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainerConfig":

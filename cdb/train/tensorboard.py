@@ -1,4 +1,4 @@
-"""TensorBoard logs of one run (`trainer.tensorboard=true`, off by default; pip install 'cdb[tensorboard]').
+"""TensorBoard logs of one run (`trainer.tensorboard=true`, off by default; pip install 'cdb-loss[tensorboard]').
 
 Each run writes its own log into RUN_DIR/tensorboard/ through torch.utils.tensorboard, whether it trains alone, in a
 pack (one fused model, one log per run) or data-parallel (rank 0 only). The global step is the unit count (the
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 MISSING = ("trainer.tensorboard=true needs the tensorboard package, which is not installed: "
-           "pip install 'cdb[tensorboard]' (or pip install tensorboard)")
+           "pip install 'cdb-loss[tensorboard]' (or pip install tensorboard)")
 
 
 def available() -> bool:

@@ -1,4 +1,4 @@
-"""cdb-eval (issue 26, part 3), as a user runs it: a tiny real MNIST run is trained with cdb-run, then evaluated.
+"""cdb-eval, as a user runs it: a tiny real MNIST run is trained with cdb-run, then evaluated.
 Its numbers must equal the run's own metrics.json exactly (both checkpoints, val and test, the confusion matrix);
 a folder written from the same test images gives the same numbers, a part of it a part of the counts; a folder of
 other classes, a checkpoint of another model or class count, and a folder that is not a finished run are refused in
@@ -118,7 +118,7 @@ def test_a_folder_of_the_same_test_images_gives_the_same_numbers(trained, tmp_pa
     same = _write_folder(tmp_path / "same", x, y, names)
     r = cdb_eval(str(run), "--data", str(same), cwd=base)
     assert r.returncode == 0, r.stderr
-    report = json.loads((run / "eval" / "last_same.json").read_text())
+    report = json.loads((run / "eval" / "last_data_same.json").read_text())
     assert report["data"] == str(same) and "val" not in report
     assert report["test"] == metrics["test"] and report["test_confusion"] == metrics["checkpoints"]["last"]["test_confusion"]
     # the first 30 images of each class: their own counts, every cell at most the whole split's
@@ -140,7 +140,7 @@ def test_a_folder_of_other_classes_is_refused(trained, tmp_path):
             f"--data {other} does not have the run's classes: it has ['7'], which the run was not trained on")
     shutil.rmtree(other / "7")
     refused(cdb_eval(str(run), "--data", str(other), cwd=base), "does not have the run's classes: it lacks ['4']")
-    assert not (run / "eval" / "last_other.json").exists()
+    assert not (run / "eval" / "last_data_other.json").exists()
 
 
 def test_a_checkpoint_of_another_model_or_class_count_is_refused(trained, tmp_path):

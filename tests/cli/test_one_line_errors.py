@@ -1,5 +1,5 @@
 """Every user error is one line `cdb-run: error: ...` and exit code 2, as a user meets it: real `python -m cdb.cli`
-processes on tiny runs (faults of issue 11 among them; docs/reliability.md is the table)."""
+processes on tiny runs (docs/reliability.md is the table)."""
 from __future__ import annotations
 
 import os
@@ -21,10 +21,16 @@ from helpers.faults import TINY, one_line
     (["loss.tau=-1"], "loss.tau=-1"),
     (["dataset.majority_ratio=1.0"], "dataset.majority_ratio=1.0"),
     (["trainer.unit=fortnight"], "trainer.unit='fortnight'"),
-    (["trainer.lr=abc"], "trainer.lr='abc' is not allowed: a number"),  # refused before the trainer schema
+    (["trainer.lr=abc"], "trainer.lr='abc' is not allowed: a number"),  # the trainer schema's own error
+    (["lossx=ce"], "lossx is not a setting of cdb-run (cdb-run --help lists them); did you mean loss?"),
+    (["+lossx=ce"], "lossx is not a setting of cdb-run; did you mean loss?"),
+    (["trainer.lrr=0.1"], "trainer.lrr is not a setting; did you mean trainer.lr?"),
+    (["~trainer.lr"], "~trainer.lr: a setting cannot be deleted"),
+    (["dataset=null"], "dataset=null is not allowed: one of"),
 ])
 def test_bad_input_is_one_clear_line(mnist_dir, tmp_path, args, needle):
-    r = cdb_run(tmp_path, *FAST, *args, data=mnist_dir)
+    given = {a.lstrip("+~").split("=")[0] for a in args}
+    r = cdb_run(tmp_path, *[a for a in FAST if a.split("=")[0] not in given], *args, data=mnist_dir)
     assert r.returncode == 2
     err = r.stderr.strip()
     assert "Traceback" not in err and needle in err, err
@@ -147,3 +153,10 @@ def test_full_disk_is_one_line(mnist_dir, tmp_path):
     err = one_line(r, "could not write ")
     assert "resume=true" in err and "checkpoints" in err
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_key_given_twice_runs_and_names_the_run_after_its_last_value(mnist_dir, tmp_path):
+    r = cdb_run(tmp_path, "loss=ce", *TINY, "trainer.length=400", "trainer.length=2", data=mnist_dir)
+    assert r.returncode == 0, r.stderr
+    (run,) = {p.parent for p in (tmp_path / "out").rglob("metrics.json")}
+    assert "trainer.length=2" in run.parent.name and "400" not in run.parent.name

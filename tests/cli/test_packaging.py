@@ -26,7 +26,7 @@ def test_building_the_wheel_prints_no_setuptools_warning(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for name in ("cdb", "configs", "hydra_plugins"):
+    for name in ("cdb", "configs", "docs", "hydra_plugins"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
                         str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)

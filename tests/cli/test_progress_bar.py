@@ -1,4 +1,4 @@
-"""trainer.progress=auto as a user meets it (issue 23): a run whose stderr is a terminal (a pseudo-terminal here)
+"""trainer.progress=auto as a user meets it: a run whose stderr is a terminal (a pseudo-terminal here)
 shows the progress bar; the same run under CI, or as a sweep (-m, the pack launcher), does not; trainer.progress=false
 never does. The rule itself: tests/unit/train/test_progress_rule.py."""
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Results are never overwritten by accident (issue 26, part 1): cdb-table without --out prints and writes nothing
+"""Results are never overwritten by accident: cdb-table without --out prints and writes nothing
 (a committed results/table2.md stays as it was), a write names every file it wrote, cdb-figures keeps an existing
 PNG under its default folder unless --out names it, and PNGs get the tables' file mode (the umask's) from every
-writer: cdb-figures, cdb.report.figures and scripts/paper_schedule.py."""
+writer: cdb-figures, cdb.report.figures and studies/mnist_protocol/paper_schedule.py."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""A run says what happened (issue 23): its final line names the classes, and a collapsed run ends with a line that
+"""A run says what happened: its final line names the classes, and a collapsed run ends with a line that
 says so, names the class and points to docs/own-data.md; metrics.json and run.log say the same."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_a_collapsed_run_ends_saying_so(mnist_dir, tmp_path):
     assert lines[-2] == (f"{run}: test error 50.00% (accuracy 50.00%, per class 4: 0.0, 9: 100.0) "
                          "[last checkpoint]")
     assert lines[-1].startswith(f"{run}: collapsed: class 4 below 1 % accuracy (validation and test) "
-                                "[last checkpoint]; what to try: docs/own-data.md, \"When a run collapses\"")
+                                f"[last checkpoint]; what to try: {REPO / 'docs' / 'own-data.md'}, \"When a run collapses\"")
     assert m["collapsed"] == {"4": ["validation", "test"]}
     assert m["test"]["collapsed"] == ["4"] and m["checkpoints"]["last"]["val"]["collapsed"] == ["4"]
     assert lines[-1].split(": ", 1)[1] in (run / "run.log").read_text()    # the same line in run.log

@@ -37,7 +37,7 @@ def test_multirun_without_data_fails_fast_with_the_data_error(tmp_path):
     res = cdb_run(tmp_path, "-m", "experiment=table3")
     assert res.stderr.count("cdb-run: error: CIFAR-100 file") == 5           # one line per run, no traceback
     assert "Traceback" not in res.stderr
-    # the sweep fails as a whole, says so, and leaves no half-made run directory (issue 11)
+    # the sweep fails as a whole, says so, and leaves no half-made run directory
     assert res.returncode == 1 and "cdb-run: sweep: 0 ok, 5 failed" in res.stderr
     assert res.stderr.count("failed: CIFAR-100 file") == 5
     assert not list((tmp_path / "out").rglob("seed=*"))

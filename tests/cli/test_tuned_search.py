@@ -1,4 +1,4 @@
-"""Tuned search on validation (issue 26, part 5) as a user runs it: tiny real Optuna studies on real MNIST.
+"""Tuned search on validation as a user runs it: tiny real Optuna studies on real MNIST.
 
 Each trial's objective is recomputed by hand from its run's log.jsonl (the class-wise validation accuracies of every
 validation), the study's best trial is the trial with the largest one, `cdb-table compare --best-of` picks that same

@@ -1,4 +1,4 @@
-"""The defaults of `dataset=folder`, chosen by the own-data study (issue 23; `make own-data-study`, docs/own-data.md,
+"""The defaults of `dataset=folder`, chosen by the own-data study (`make own-data-study`, docs/own-data.md,
 "The defaults and their evidence"), and the paper's presets, which keep the paper's rules.
 
 Evidence (72 runs: LeNet-5, the small_folder recipe, seeds 0-2, on three long-tailed folders of real MNIST digits:
@@ -18,7 +18,7 @@ import pytest
 
 from helpers import compose
 
-CDB_SETTINGS = ("cdb", "cdb_authors", "cdb_tau1", "cdb_quick")   # scripts/own_data_study.py METHODS
+CDB_SETTINGS = ("cdb", "cdb_authors", "cdb_tau1", "cdb_quick")   # studies/own_data/own_data_study.py METHODS
 
 
 def test_folder_cdb_is_the_stabilised_rule_the_study_chose():

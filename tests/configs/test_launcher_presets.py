@@ -35,3 +35,14 @@ def test_runtime_settings_compose_with_the_preset_and_stay_out_of_the_run_name()
     assert cfg.trainer.devices == 2 and cfg.trainer.batch_size == 100  # runtime keys beside the MNIST preset's
     # the number of processes and the memory layout do not change the experiment; bf16 does, so it names the run
     assert cfg.hydra.job.override_dirname == "loss=ce,trainer.amp=true"
+
+
+def test_run_names_leave_out_exactly_the_one_list_of_runtime_keys():
+    from cdb.rundir import NAME_EXCLUDED_KEYS, RUNTIME_KEYS
+
+    cfg = _compose(["threads=1", "trainer.progress=false", "trainer.compile=true", "trainer.tensorboard=true",
+                    "dataset.download=true", "seed=4", "trainer.lr=0.01"])
+    assert list(cfg.hydra.job.config.override_dirname.exclude_keys) == list(NAME_EXCLUDED_KEYS)
+    assert cfg.hydra.job.override_dirname == "trainer.lr=0.01"
+    # what names leave out does not change what a run computes (the seed aside, a folder level of its own)
+    assert set(NAME_EXCLUDED_KEYS) - {"seed"} <= RUNTIME_KEYS and "seed" not in RUNTIME_KEYS

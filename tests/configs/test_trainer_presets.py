@@ -1,85 +1,66 @@
-"""TrainerConfig is the one source of the trainer defaults: the presets on top of it compose to the same settings,
-the step unit's defaults follow the unit, and the step-counted MNIST presets give the paper's and Ren et al.'s
-schedules.
-
-tests/data/trainer_nodes_before.json holds the resolved `trainer` node of every case below, composed by this
-file's `_nodes()` on main at e5c7877, before the presets started from trainer/base (regenerate only on purpose:
-`PYTHONPATH=.:tests python tests/configs/test_trainer_presets.py tests/data/trainer_nodes_before.json`).
-"""
+"""TrainerConfig is the one source of the trainer defaults: each preset composes to the schedule its source states
+(the table below, one row a preset, read off the source each preset's YAML names), the step unit's defaults follow
+the unit, and the step-counted MNIST presets give the paper's and Ren et al.'s schedules."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from cdb.train.config import TrainerConfig
-from helpers import DATA, REPO, compose
+from helpers import REPO, compose
 
-BEFORE = DATA / "trainer_nodes_before.json"
-
-
-def _cases(root: Path) -> list[list[str]]:
-    """Every dataset with its own trainer preset and with each trainer=... alternative, every experiment, and the
-    run-time/unit overrides that must work with any preset."""
-    names = {g: sorted(p.stem for p in (root / g).glob("*.yaml")) for g in ("dataset", "trainer", "experiment")}
-    cases = [[]] + [[f"dataset={d}"] for d in names["dataset"]]
-    cases += [[f"dataset={d}", f"trainer={t}"] for d in names["dataset"] for t in names["trainer"]]
-    cases += [[f"experiment={e}"] for e in names["experiment"]]
-    cases += [[f"trainer={t}", "trainer.unit=step"] for t in names["trainer"] if t != "auto"]
-    cases += [[f"trainer={t}", "trainer.devices=2", "trainer.amp=true"] for t in names["trainer"]]
-    return cases
-
-
-def _nodes(cases) -> dict[str, dict]:
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    from cdb.config import config_dir
-
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return {" ".join(c): OmegaConf.to_container(hydra_compose("config", overrides=c).trainer, resolve=True)
-                for c in cases}
+KEYS = ("unit", "length", "eval_every", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones",
+        "gamma", "warmup", "select")
+SCHEDULES = {
+    # preset: unit, length, eval_every, batch, lr, momentum, wd, schedule, milestones, gamma, warm-up, select
+    "cifar_lt": ("epoch", 200, 1, 128, 0.1, 0.9, 5e-4, "step", [160, 180], 0.01, 5, "last"),  # paper 4.2, Cui et al.
+    "cifar_lt_authors": ("epoch", 240, 1, 128, 0.1, 0.9, 5e-4, "step", [160, 210], 0.01, 5, "last"),  # authors' code
+    "egtea": ("epoch", 100, 1, 32, 1e-3, 0.9, 5e-4, "step", [60], 0.1, 0, "last"),  # paper 4.2
+    "imagenet_lt_authors": ("epoch", 90, 1, 512, 0.2, 0.9, 2e-4, "cosine", [], 0.1, 0, "last"),  # authors' config
+    "imagenet_lt_oltr": ("epoch", 30, 1, 128, 0.1, 0.9, 5e-4, "step", [10, 20], 0.1, 0, "last"),  # OLTR stage 1
+    "mnist": ("epoch", 4000, 1, 100, 1e-3, 0.9, 5e-4, "step", [3000], 0.1, 0, "last"),  # paper 4.2 read as passes
+    "mnist_ren": ("step", 8000, 50, 100, 1e-3, 0.9, 0.0, "step", [4001], 0.5, 0, "last"),  # Ren et al.'s code
+    "mnist_steps": ("step", 4000, 50, 100, 1e-3, 0.9, 5e-4, "step", [3000], 0.1, 0, "last"),  # paper 4.2 as steps
+    "small_folder": ("epoch", 30, 1, 64, 0.01, 0.9, 5e-4, "step", [20, 25], 0.1, 0, "best"),  # the own-data study
+}
+# each dataset's paper model and trainer preset (auto: chosen from the image size once the data is built)
+DATASET_RECIPES = {"cifar_lt": ("resnet32", "cifar_lt"), "cifar_lt_authors": ("resnet32", "cifar_lt_authors"),
+                   "egtea": ("resnext3d_101", "egtea"), "folder": ("auto", "auto"),
+                   "imagenet_lt": ("resnet10", "imagenet_lt_oltr"), "mnist_imbalanced": ("lenet_ren", "mnist_ren")}
 
 
-# issue 21: protocol P3 (trainer/mnist_ren.yaml) became the MNIST 4/9 recipe, so these cases now compose to what
-# "dataset=mnist_imbalanced trainer=mnist_ren" composed to (the quick tables and the demo in channels-last)
-P3_DEFAULT = {"": False, "dataset=mnist_imbalanced": False, "experiment=table1": False, "experiment=table2": False,
-              "experiment=table1_quick": True, "experiment=table2_quick": True, "experiment=demo": True}
+def _schedule_of(trainer) -> tuple:
+    return tuple(list(trainer[k]) if k == "milestones" and trainer[k] is not None else trainer[k] for k in KEYS)
 
 
-def _changed_on_purpose(case: str, key: str, before, snapshot: dict):
-    """What a setting is now where it changed on purpose since the snapshot, else its value in the snapshot."""
-    if case in P3_DEFAULT and key != "progress":
-        return True if key == "channels_last" and P3_DEFAULT[case] else \
-            snapshot["dataset=mnist_imbalanced trainer=mnist_ren"][key]
-    if key == "progress" and before is not None:
-        return "auto"   # issue 23: a bar on a terminal, none in CI or sweeps (was true; false in mnist_quick, table1/2)
-    if case == "trainer=small_folder trainer.unit=step" and key == "eval_every":
-        return None     # issue 23: one pass over the training split, counted from the data (cdb/build/recipe.py)
-    if "trainer=small_folder" in case and key == "select":
-        return "best"   # issue 23: the own-data study (results/own_data_study/selection.md, docs/own-data.md)
-    return before
+@pytest.mark.parametrize("preset", sorted(SCHEDULES))
+def test_each_preset_composes_to_its_sources_schedule(preset):
+    assert _schedule_of(compose([f"trainer={preset}"]).trainer) == SCHEDULES[preset]
 
 
-def test_every_preset_composes_to_the_settings_it_had_before():
-    from cdb.config import config_dir
-    from cdb.train.config import TrainerConfig
+def test_every_preset_is_in_the_table():
+    presets = {p.stem for p in (REPO / "configs" / "trainer").glob("*.yaml")} - {"auto"}
+    assert presets == set(SCHEDULES)  # a new preset: add its row, with its source
 
-    before = json.loads(BEFORE.read_text())
-    cases = _cases(config_dir())
-    assert {" ".join(c) for c in cases} == set(before)  # a new preset or dataset: add its "before" on purpose
-    defaults = {f.name: getattr(TrainerConfig(), f.name) for f in dataclasses.fields(TrainerConfig)}
-    for case, now in _nodes(cases).items():
-        for key, value in before[case].items():
-            value = _changed_on_purpose(case, key, value, before)
-            assert (now[key], type(now[key])) == (value, type(value)), (case, key)
-        # a key a preset used to leave out (trainer/mnist.yaml had no `schedule`) now comes from the schema, with
-        # the TrainerConfig default the trainer filled in before
-        added = set(now) - set(before[case])
-        assert {k: now[k] for k in added} == {k: defaults[k] for k in added}, case
+
+@pytest.mark.parametrize("dataset", sorted(DATASET_RECIPES))
+def test_each_dataset_picks_its_papers_model_and_trainer(dataset):
+    model, trainer = DATASET_RECIPES[dataset]
+    cfg = compose([f"dataset={dataset}"])
+    assert cfg.model.name == model
+    expected = (None,) * len(KEYS) if trainer == "auto" else SCHEDULES[trainer]
+    assert _schedule_of(cfg.trainer) == expected
+
+
+def test_runtime_settings_are_trainer_bases_with_every_preset():
+    base = {f.name: f.default for f in dataclasses.fields(TrainerConfig)
+            if f.name in ("devices", "amp", "channels_last", "compile", "num_workers", "device")}
+    for preset in SCHEDULES:
+        t = compose([f"trainer={preset}", "trainer.devices=2", "trainer.amp=true"]).trainer
+        assert (t.devices, t.amp) == (2, True)
+        assert t.channels_last == base["channels_last"] and t.compile == base["compile"], preset
 
 
 def test_presets_state_only_what_differs_from_what_they_start_from():
@@ -138,9 +119,3 @@ def test_ren_baseline_schedule():
     assert sum(lr == pytest.approx(1e-3) for lr in lrs) == 4001
     l2rw = TrainerConfig.from_dict(dict(compose(["trainer=mnist_ren", "loss=l2rw"]).trainer))  # reweight.py: 4000
     assert (l2rw.length, [l2rw.lr_at(u) for u in (2000, 2001)]) == (4000, [pytest.approx(1e-3), pytest.approx(5e-4)])
-
-
-if __name__ == "__main__":
-    from cdb.config import config_dir
-
-    Path(sys.argv[1]).write_text(json.dumps(_nodes(_cases(config_dir())), indent=1, sort_keys=True) + "\n")

@@ -15,7 +15,7 @@ def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
                     str(REPO)], check=True, capture_output=True, timeout=600)
-    wheel = next(dist.glob("cdb-*.whl"))
+    wheel = next(dist.glob("cdb_loss-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"

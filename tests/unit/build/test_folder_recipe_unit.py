@@ -1,5 +1,5 @@
 """The own-data recipe (trainer/small_folder.yaml, filled by trainer=auto) follows trainer.unit as the MNIST preset
-does (issue 23): with trainer.unit=step a validation comes once per pass over the training split (the data
+does: with trainer.unit=step a validation comes once per pass over the training split (the data
 decides how many steps that is) and the lr drops at 2/3 and 5/6 of the run, as the epoch recipe's 20 and 25 of 30.
 """
 from __future__ import annotations

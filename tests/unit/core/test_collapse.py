@@ -1,5 +1,5 @@
 """One definition of a collapsed run (cdb.core.metrics), by hand: some class below 1 % accuracy on the validation or
-the test split of the reported checkpoint. metrics.json, the final line, run.log and the tables all use it (issue 23).
+the test split of the reported checkpoint. metrics.json, the final line, run.log and the tables all use it.
 """
 from __future__ import annotations
 

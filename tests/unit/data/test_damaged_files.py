@@ -1,6 +1,6 @@
 """Damaged or hostile data files are one-line DataErrors naming the file, and unpickling them runs no code: CIFAR
-python pickles (truncated, hostile) and MNIST idx files whose headers, sizes or labels lie (faults of issue 11;
-docs/reliability.md lists every fault and its one line)."""
+python pickles (truncated, hostile) and MNIST idx files whose headers, sizes or labels lie
+(docs/reliability.md lists every fault and its one line)."""
 from __future__ import annotations
 
 import pickle

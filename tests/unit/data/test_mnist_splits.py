@@ -75,9 +75,9 @@ def test_unknown_dataset_name():
 
 
 def test_input_scale_unit_feeds_pixels_in_zero_one(mnist_dir):
-    std = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5)
-    unit = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5,
-                                  input_scale="unit")
+    std = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5,
+                                 input_scale="standard")
+    unit = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5)  # the YAML's default
     assert (std.mean, std.std) == ((0.1307,), (0.3081,)) and (unit.mean, unit.std) == ((0.0,), (1.0,))
     assert torch.equal(std.train.x, unit.train.x) and unit.info["input_scale"] == "unit"
     with pytest.raises(CdbError, match="dataset.input_scale"):

@@ -1,4 +1,4 @@
-"""The rough edges a new user hit with dataset=folder (issue 23, part 4), by hand on tiny PNG folders: one class,
+"""The rough edges a new user hit with dataset=folder, by hand on tiny PNG folders: one class,
 an empty class folder, a tie for the largest class, a few colour images among grayscale ones, a dataset setting
 the builder does not take, and many/medium/few thresholds that are not numbers."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a tuned study's job returns (cdb.launch.objective): the balanced validation accuracy of the reported
 checkpoint, computed here by hand from the class-wise validation accuracies, never a test value; a failed job is a
-value Optuna cannot take as a number but the sweep summary reads its line from; a missing plugin is one line."""
+value Optuna cannot take as a number but the sweep summary reads its line from."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,6 @@ import pickle
 import pytest
 from omegaconf import OmegaConf
 
-from cdb.cli import argv
-from cdb.core.errors import CdbError
 from cdb.core.metrics import validation_objective
 from cdb.launch.callbacks import FAILED_KEY
 from cdb.launch.objective import FailedTrial, failure_value, job_value, tuning
@@ -53,13 +51,3 @@ def test_tuning_means_optunas_sweeper_or_cdbs_subclass_of_it():
     assert tuning(TUNE) and not tuning(BASIC) and not tuning(None)
     assert tuning(OmegaConf.create({"sweeper": {"_target_":
                                                 "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"}}))
-
-
-@pytest.mark.parametrize("args", [["hydra/sweeper=tune"], ["hydra/sweeper=optuna"], ["experiment=tune_mnist"]])
-def test_a_missing_optuna_plugin_is_one_line_naming_the_extra(monkeypatch, args):
-    real = argv.importlib.util.find_spec
-    monkeypatch.setattr(argv.importlib.util, "find_spec",
-                        lambda name: None if name.startswith("hydra_plugins.hydra_optuna") else real(name))
-    with pytest.raises(CdbError, match=r"needs the hydra-optuna-sweeper plugin.*pip install 'cdb\[tune\]'"):
-        argv.check_group_choices(args)
-    argv.check_group_choices(["experiment=table1_quick"])  # a preset without a tuned search needs no plugin

@@ -1,4 +1,4 @@
-"""Tables average only what agrees (issue 25, item 4 and 7): one cell never mixes settings, a copied run counts
+"""Tables average only what agrees: one cell never mixes settings, a copied run counts
 once, an unknown --by is refused, a `|` cannot break the Markdown table, a run without config.yaml is named."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Atomic writes and checkpoint reads (cdb.rundir.io), in-process: results get the umask's mode (not 0600), a full
 disk is one line naming the file, and a damaged or hostile checkpoint is one line that never suggests
-weights_only=False and runs no code (faults of issue 11; docs/reliability.md lists them)."""
+weights_only=False and runs no code (docs/reliability.md lists them)."""
 from __future__ import annotations
 
 import os

@@ -1,7 +1,7 @@
 """The run-directory claim (cdb.rundir.claims), checked in-process: the lock is exclusive and names its directory,
 a killed owner's stale lock is taken over, an existing run is refused before anything in it is touched (and
 orphaned temporaries go on resume), and a failed fresh run leaves no half-made directory. These are faults of
-issue 11; docs/reliability.md lists every fault and its one line."""
+docs/reliability.md lists every fault and its one line."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""trainer.progress (issue 23): auto by default, which shows the progress bar on a terminal and keeps CI logs and
+"""trainer.progress: auto by default, which shows the progress bar on a terminal and keeps CI logs and
 sweeps quiet; true / false force it. The rule by hand, the default, and the demo that used to be silent."""
 from __future__ import annotations
 

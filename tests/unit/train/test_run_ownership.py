@@ -1,4 +1,4 @@
-"""A checkpoint belongs to its run (issue 25, item 3 and 7): a copied or incomplete checkpoint is refused in one line,
+"""A checkpoint belongs to its run: a copied or incomplete checkpoint is refused in one line,
 a gap in log.jsonl is said, and an unforeseen error in one run of a pack stops that run only (item 2)."""
 from __future__ import annotations
 

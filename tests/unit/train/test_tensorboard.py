@@ -1,4 +1,4 @@
-"""trainer.tensorboard=true (issue 26, part 2): every validation's training loss, lr, class-wise validation accuracy,
+"""trainer.tensorboard=true: every validation's training loss, lr, class-wise validation accuracy,
 class weights and tau, and at the end the test metrics with the run's settings as hyper-parameters, read back with
 TensorBoard's own reader (EventAccumulator) and checked against the run's log.jsonl and metrics.json; one log per
 run in a pack and under DDP (rank 0); a resumed run's curves have one point per validation; a missing package is
@@ -189,7 +189,7 @@ def test_a_missing_package_is_one_line(monkeypatch, mnist_dir, tmp_path):
     with pytest.raises(ConfigError) as exc:
         TrainerConfig(tensorboard=True).validate()
     assert str(exc.value) == ("trainer.tensorboard=true needs the tensorboard package, which is not installed: "
-                              "pip install 'cdb[tensorboard]' (or pip install tensorboard)")
+                              "pip install 'cdb-loss[tensorboard]' (or pip install tensorboard)")
     TrainerConfig().validate()                                 # off by default: nothing needed
     # as a user meets it: a cdb-run process that cannot import tensorboard
     import subprocess
