@@ -27,9 +27,12 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from cdb.cli.pipes import quiet_broken_pipe
+
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
+        with quiet_broken_pipe():
+            print(usage())
         raise SystemExit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -9,6 +9,7 @@ the run, the dry run and the pack launcher; plus the run directory's claim and i
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 import cdb.config  # noqa: F401  (registers the resolvers and trainer/base before any composition)
 from cdb.build import checks
 from cdb.core.errors import user_message
-from cdb.rundir import CONFIG, DATA, METRICS, settings_of
+from cdb.rundir import CONFIG, DATA, LAST, settings_of
 from cdb.rundir import claims as rundir_claim
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     from cdb.data import build_dataset
     from cdb.losses import build_criterion
     from cdb.models import build_model
-    from cdb.rundir.io import atomic_write_json, atomic_write_text
     from cdb.train.batches import describe_sampling
     from cdb.train.config import TrainerConfig, show_progress
     from cdb.train.run import RunState
@@ -90,9 +90,9 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
         for note in data.info.get("notes") or []:  # what the dry run prints as "note: ..."
             log.warning("dataset %s: %s", data.name, note)
         log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
-        if not (run_dir / METRICS).exists():  # a finished run (resume=true) is only reported: keep its record
-            atomic_write_text(run_dir / CONFIG, resolved)
-            atomic_write_json(run_dir / DATA, summary)
+        # written by state.begin once a resumed run's checkpoint is known to be its own (same settings, same data);
+        # a finished run (resume=true) is only reported and keeps its record
+        state.record = {CONFIG: resolved, DATA: json.dumps(summary, indent=2) + "\n"}
     return state
 
 
@@ -158,15 +158,21 @@ def save_hydra_dir(cfg: DictConfig, run_dir: Path) -> None:
     atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
 
 
+def root_of(cfg: DictConfig) -> Path | None:
+    """The output root runs of `cfg` go under (None when unset): no folder below it may be a link."""
+    root = cfg.get("output_root")
+    return Path(root).expanduser() if isinstance(root, str) and root.strip() else None
+
+
 def run_in(cfg: DictConfig, run_dir: Path) -> dict:
     """Claim the run directory (lock, pre-flight checks), then train; ranks > 0 under torchrun only train."""
     from cdb.train.distributed import is_main_process
 
     if not is_main_process():
         return train_from_config(cfg, run_dir)
-    with rundir_claim.claim(run_dir, bool(cfg.resume)) as claim:
+    with rundir_claim.claim(run_dir, bool(cfg.resume), root_of(cfg)) as claim:
         try:
-            if not claim.finished:
+            if not (run_dir / LAST).exists():  # a run with a checkpoint keeps the .hydra/ record it started with
                 save_hydra_dir(cfg, run_dir)
             log.info("run directory %s (%s)", run_dir, "new" if claim.fresh else
                      "finished: reporting" if claim.finished else "resuming" if cfg.resume else "existing")
@@ -186,8 +192,8 @@ def claimed_run(cfg: DictConfig, run_dir: str | Path, stack: contextlib.ExitStac
     job = contextlib.ExitStack()
     try:
         checks.check_run(cfg, HydraConfig.get().overrides.task)
-        claim = job.enter_context(rundir_claim.claim(run_dir, bool(cfg.resume)))
-        if not claim.finished:
+        job.enter_context(rundir_claim.claim(run_dir, bool(cfg.resume), root_of(cfg)))
+        if not (run_dir / LAST).exists():
             save_hydra_dir(cfg, run_dir)
         state = build_run(cfg, run_dir)
     except BaseException:

@@ -20,11 +20,16 @@ def check_output_root(root) -> None:
           "a folder (set output_root=... or CDB_OUTPUT_ROOT to a non-empty path, or unset it for ./outputs)")
 
 
+NAME_BYTES = 255  # the longest file name Linux, macOS and Windows file systems take (NAME_MAX)
+
+
 def check_name(name) -> None:
-    """`name` is one folder name, so that no run is written outside the output root."""
+    """`name` is one folder name, so that no run is written outside the output root, and one the file system takes."""
     check(isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
           and "\0" not in name, "name", name,
           "one folder name (no '/', not '.' or '..'): runs go to <output_root>/<name>/...")
+    check(len(name.encode()) <= NAME_BYTES, "name", name[:20] + "...", f"a folder name of at most {NAME_BYTES} bytes "
+          f"(this one has {len(name.encode())})")
 
 
 def check_run_path(cfg: DictConfig) -> None:

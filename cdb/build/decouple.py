@@ -29,6 +29,7 @@ from typing import Iterator, Sequence
 import yaml
 
 from cdb.core.errors import CdbError
+from cdb.core.logs import RunLogHandler
 from cdb.rundir import BEST, CONFIG, DATA, LAST, LOG, METRICS, RUN_LOG, RUNTIME_KEYS, settings_of, setting_name
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,13 @@ def stage2_trainer(src: dict, method: str, n_train: int, length: int | None, lr:
     t["devices"] = 1
     if method == "tau_norm":
         return t
-    if batch_size:
+    if batch_size is not None:
         t["batch_size"] = int(batch_size)
     per_pass = math.ceil(n_train / t["batch_size"]) if t["unit"] == "step" else 1
-    t["length"] = int(length) if length else PASSES * per_pass
+    t["length"] = int(length) if length is not None else PASSES * per_pass
     t.update(eval_every=min(per_pass, t["length"]), milestones=[], schedule="cosine", warmup=0,
              sampler="class_balanced", checkpoint_every=1)
-    if lr:
+    if lr is not None:
         t["lr"] = float(lr)
     return t
 
@@ -108,7 +109,7 @@ def stage2_trainer(src: dict, method: str, n_train: int, length: int | None, lr:
 def run_log(run_dir: Path) -> Iterator[None]:
     """<run_dir>/run.log at INFO (as cdb-run writes it) while the stage runs."""
     root = logging.getLogger()
-    handler = logging.FileHandler(run_dir / RUN_LOG, delay=True)
+    handler = RunLogHandler(run_dir / RUN_LOG, delay=True)
     handler.setFormatter(logging.Formatter(FILE_FORMAT))
     handler.setLevel(logging.INFO)
     level = root.level
@@ -134,8 +135,11 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
         raise CdbError(f"--method {method!r} is not allowed: one of {', '.join(METHODS)}")
     if checkpoint not in ("selected", "last", "best"):
         raise CdbError(f"--checkpoint {checkpoint!r} is not allowed: selected, last or best")
-    if method == "tau_norm" and (length or lr or batch_size):
+    if method == "tau_norm" and (length, lr, batch_size) != (None, None, None):
         raise CdbError("tau_norm trains nothing: --length, --lr and --batch-size are for crt and lws")
+    for flag, value in (("--length", length), ("--lr", lr), ("--batch-size", batch_size), ("--threads", threads)):
+        if value is not None and not value > 0:  # 0 is a value given, not "the default"
+            raise CdbError(f"{flag} {value:g} is not allowed: a number > 0 (leave it out for the default)")
     if method != "tau_norm" and taus is not None:
         raise CdbError("--taus is for tau_norm only")
     source = Path(source).absolute()
@@ -144,7 +148,7 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
     if run_dir == source or source in run_dir.parents or run_dir in source.parents:
         raise CdbError(f"--out {run_dir} is the source run, inside it or above it: the source is never modified; "
                        "choose a folder of its own")
-    if (run_dir / METRICS).exists() or (run_dir / LAST).exists():
+    if (run_dir / METRICS).exists() or claims.logged_something(run_dir):  # a stopped stage keeps what it logged
         raise CdbError(f"{run_dir} already holds a run; remove that directory, or choose another with --out")
     with claims.claim(run_dir, resume=False), run_log(run_dir):
         try:

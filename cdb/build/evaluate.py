@@ -141,6 +141,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data: str |
     from cdb.core.metrics import summarize
     from cdb.data import build_dataset
     from cdb.models import build_model
+    from cdb.rundir.claims import check_no_links
     from cdb.rundir.io import atomic_write_json, load_checkpoint
     from cdb.train import speed
     from cdb.train.config import TrainerConfig, resolve_device
@@ -196,5 +197,6 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data: str |
         report["test"], report["test_confusion"] = measure(folder_split(data_path, splits))
     report["class_names"] = [str(n) for n in splits.class_names]
     out = run_dir / EVAL / f"{out_name}.json"
+    check_no_links(out.parent, run_dir)  # eval/ is made here as a real folder, never written through a link
     atomic_write_json(out, report)
     return report, out

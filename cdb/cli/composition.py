@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import typing
 
 from omegaconf import OmegaConf
@@ -15,7 +16,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeErr
     ValidationError
 
 from cdb.config import GROUPS, config_dir
-from cdb.core.errors import ConfigError
+from cdb.core.errors import CdbError, ConfigError
 
 # what a value of each schema type looks like, said as `<key>=<value> is not allowed: <this>`
 ALLOWED = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list, e.g. [3000]"}
@@ -117,3 +118,40 @@ def resolve_shown_config(argv: list[str]) -> list[str]:
     pairs = zip(argv, argv[1:] + [""])
     asks_job = any(a in ("--cfg", "-c") and b == "job" for a, b in pairs) or "--cfg=job" in argv
     return [*argv, "--resolve"] if asks_job and "--resolve" not in argv else argv
+
+
+def expand_home(argv: list[str]) -> list[str]:
+    """`output_root=~/x` (or CDB_OUTPUT_ROOT='~/x', which no shell expands inside quotes) means the home folder, not a
+    folder named `~` in the working directory; a `~user` that does not exist is refused."""
+    env = os.environ.get("CDB_OUTPUT_ROOT")
+    if env and env.startswith("~"):
+        os.environ["CDB_OUTPUT_ROOT"] = _home(env, "CDB_OUTPUT_ROOT")
+    return [f"output_root={_home(a.split('=', 1)[1], 'output_root')}" if a.startswith("output_root=~") else a
+            for a in argv]
+
+
+def _home(path: str, setting: str) -> str:
+    out = os.path.expanduser(path)
+    if out.startswith("~"):
+        raise CdbError(f"{setting}={path!r} is not allowed: {path.split('/')[0]} is no user's home folder here; "
+                       "give an absolute path")
+    return out
+
+
+def check_config_dir(argv: list[str]) -> None:
+    """`--config-dir DIR` (or -cd): every YAML file there reads as plain YAML. Hydra would never run a `!!python`
+    tag either (it loads safely), but it reports one with a page of traceback; this is one line naming the file."""
+    from pathlib import Path
+
+    import yaml
+
+    dirs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--config-dir", "-cd")]
+    dirs += [a.split("=", 1)[1] for a in argv if a.startswith("--config-dir=")]
+    for d in dirs:
+        for path in sorted(Path(d).rglob("*.yaml")) if Path(d).is_dir() else []:
+            try:
+                yaml.safe_load(path.read_text())
+            except (yaml.YAMLError, ValueError, OSError) as exc:
+                reason = " ".join(str(getattr(exc, "problem", None) or exc).split())
+                raise CdbError(f"--config-dir {d}: {path} cannot be read as plain YAML ({reason}); tags such as "
+                               "!!python are never run: remove them") from None

@@ -40,8 +40,17 @@ def register_pack_launcher() -> None:
         Plugins.instance().register(TuneSweeper)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _terminated(signum, frame) -> None:
-    raise Terminated()
+    """The first stop signal ends the command like Ctrl-C (message, what was logged kept, lock released); the ones
+    that follow are ignored, so that a second signal cannot break that clean-up into a traceback."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signal.Signals(signum).name)
 
 
 def task(cfg: DictConfig) -> dict | None:
@@ -75,8 +84,8 @@ def task(cfg: DictConfig) -> dict | None:
             line = line or f"{type(exc).__name__}: {exc}"
         else:
             print(f"cdb-run: error: {line}", file=sys.stderr)
-        if isinstance(exc, Terminated) or (isinstance(exc, Interrupted) and exc.exit_code == 143):
-            raise SystemExit(143) from None  # SIGTERM: the run (and a sweep) ends as "terminated"
+        if isinstance(exc, (Terminated, Interrupted)) and exc.exit_code > 128:
+            raise SystemExit(exc.exit_code) from None  # SIGTERM, SIGHUP: the run (and a sweep) ends as "terminated"
         if isinstance(exc, KeyboardInterrupt):
             raise SystemExit(130) from None  # Ctrl-C ends a sweep too
         if isinstance(exc, Interrupted) and multirun:
@@ -123,16 +132,27 @@ def main(argv: list[str] | None = None) -> None:
            for a in argv):
         os.environ[DEBUG_ENV] = "1"  # inherited by spawned DDP processes
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors; _one_line_errors says them in one line
-    with _one_line_errors(argv), quiet_broken_pipe():
-        argv = composition.resolve_shown_config(composition.check_command_line(argv))
-        dry, argv = dryrun.requested(argv)
-        if dry:  # before Hydra starts: no run directory, no .hydra/
-            return dryrun.main(argv)
-        if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
-            from cdb.train.distributed import hydra_rank_overrides
+    try:
+        with _one_line_errors(argv), quiet_broken_pipe():
+            argv = composition.resolve_shown_config(composition.check_command_line(argv))
+            argv = composition.expand_home(argv)
+            composition.check_config_dir(argv)
+            dry, argv = dryrun.requested(argv)
+            if dry:  # before Hydra starts: no run directory, no .hydra/
+                return dryrun.main(argv)
+            if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
+                from cdb.train.distributed import hydra_rank_overrides
 
-            argv = [*argv, *hydra_rank_overrides()]
-        sys.argv = [sys.argv[0], *argv]
-        signal.signal(signal.SIGTERM, _terminated)  # like Ctrl-C: message, checkpoint kept, lock released
-        register_pack_launcher()
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
+                argv = [*argv, *hydra_rank_overrides()]
+            sys.argv = [sys.argv[0], *argv]
+            for sig in STOP_SIGNALS:  # like Ctrl-C: message, what was logged kept, lock released (not where ignored)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    signal.signal(sig, _terminated)
+            register_pack_launcher()
+            hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
+    except KeyboardInterrupt as exc:  # a signal while Hydra starts or ends, outside any run (task reports its own)
+        if debug_enabled():
+            raise
+        print(f"cdb-run: error: {user_message(exc)}", file=sys.stderr)
+        logging.disable(logging.INFO)  # Hydra's own console logging is on here: no exit-time chatter after the line
+        raise SystemExit(exc.exit_code if isinstance(exc, Terminated) else 130) from None

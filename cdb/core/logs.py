@@ -1,8 +1,40 @@
 """Logging pieces for cdb-run's job log (configs/hydra/job_logging/cdb.yaml): a console handler that does not
-break tqdm progress bars, and the filter that keeps the console to warnings unless debug output is on."""
+break tqdm progress bars, the filter that keeps the console to warnings unless debug output is on, and run.log's
+file handler."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
+
+
+class RunLogHandler(logging.FileHandler):
+    """run.log: opened at its first record, never through a symbolic link (O_NOFOLLOW: a planted link is an error
+    naming it, not a file appended to), and a write that fails (a full disk) raises once, naming run.log, where
+    logging would print its page of '--- Logging error ---' for every record and go on."""
+
+    failed = False
+
+    def _open(self):
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.fdopen(os.open(self.baseFilename, flags, 0o666), "a", encoding=self.encoding, errors=self.errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:  # after a failure the log is closed: the error that stops the command says why
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            return super().handleError(record)
+        self.failed = True
+        stream, self.stream = self.stream, None
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+        raise OSError(exc.errno, exc.strerror, exc.filename or self.baseFilename) from None
 
 
 class TqdmHandler(logging.StreamHandler):

@@ -77,6 +77,23 @@ class DatasetSplits:
         }
 
 
+def fingerprint(data: DatasetSplits) -> str:
+    """A digest of the splits a run trains, validates and tests on: each split's labels and its images (the pixels
+    of an in-memory split, the file names of one read from disk). A resumed run compares it with its checkpoint's,
+    so that data changed under it (another CDB_DATA_ROOT, relabelled files) is refused rather than trained on."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for split in (data.train, data.val, data.test):
+        h.update(f"{len(split)};".encode())
+        h.update(targets_of(split).to("cpu", torch.int64).numpy().tobytes())
+        if isinstance(split, TensorSplit):
+            h.update(split.x.cpu().contiguous().numpy().tobytes())
+        else:
+            h.update("\n".join(map(str, getattr(split, "paths", []))).encode())
+    return h.hexdigest()
+
+
 def targets_of(split) -> torch.Tensor:
     t = split.targets
     return t if isinstance(t, torch.Tensor) else torch.as_tensor(list(t), dtype=torch.long)

@@ -13,12 +13,13 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from cdb.core.errors import DataError
+from cdb.core.errors import DataError, check, is_count
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # Pillow modes without colour
+HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})  # 16-bit grayscale (PNG), as Pillow opens it
 
 
 def read_list(path: Path, how: str) -> list[tuple[str, int]]:
@@ -50,7 +51,9 @@ def decode(path: Path, channels: int = 3) -> torch.Tensor:
 
     try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert("L" if channels == 1 else "RGB"))
+            arr = np.asarray(to_8bit(img).convert("L" if channels == 1 else "RGB"))
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"image {path} is too large to decode safely ({exc}); shrink it or remove it") from None
     except FileNotFoundError:
         raise DataError(f"image {path} is missing (listed in the split files); check the image folder "
                         "setting (dataset.images / dataset.path / dataset.frames)") from None
@@ -58,6 +61,26 @@ def decode(path: Path, channels: int = 3) -> torch.Tensor:
         raise DataError(f"cannot decode image {path}: {exc}") from None
     t = torch.from_numpy(arr.copy())
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def to_8bit(img):
+    """A Pillow image with 8 bits per channel. Pillow's convert() clips 16-bit grayscale at 255 (a 12-bit scan came
+    out 99 % white); this scales it by its bit depth instead (0-65535 -> 0-255)."""
+    import numpy as np
+    from PIL import Image
+
+    if img.mode not in HIGH_DEPTH_MODES:
+        return img
+    a = np.clip(np.asarray(img, dtype=np.int64), 0, 65535)
+    return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
+MAX_IMAGE_SIZE = 4096  # pixels a side: a bigger dataset.image_size makes tensors no machine can hold
+
+
+def check_image_size(size) -> None:
+    check(not is_count(size) or 0 < size <= MAX_IMAGE_SIZE, "dataset.image_size", size,
+          f"a size in pixels from 1 to {MAX_IMAGE_SIZE} (or auto)")
 
 
 def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[dict[str, int], list[tuple[int, int]]]:
@@ -73,7 +96,7 @@ def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[dict[str, int
             with Image.open(path) as img:
                 modes[img.mode] = modes.get(img.mode, 0) + 1
                 sizes.append((img.height, img.width))
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot decode image {path}: {exc}") from None
     return modes, sizes
 
@@ -83,6 +106,7 @@ def load_images(paths: Sequence[Path], channels: int, size: int) -> torch.Tensor
     centre-cropped, as evaluation transforms do."""
     from torchvision.transforms import v2
 
+    check_image_size(size)
     fit = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
     for i, path in enumerate(paths):
@@ -99,6 +123,7 @@ def image_transform(train: bool, size: int = 224, resize: int = 256, jitter: flo
     flip; none = the eval crop."""
     from torchvision.transforms import v2
 
+    check_image_size(size)
     fit = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
     if not train or augment == "none":
         steps = fit

@@ -82,7 +82,11 @@ def read_idx(path: Path, magic: int) -> torch.Tensor:
     def damaged(why: str) -> DataError:
         return DataError(f"MNIST file {path} is damaged ({why}); replace it with a fresh copy of {path.name}")
 
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # a folder, or no permission, where the file should be
+        raise DataError(f"MNIST file {path} cannot be read ({exc.strerror}); replace it with a fresh copy of "
+                        f"{path.name}") from None
     ndim = 3 if magic == IMAGES else 1
     if len(raw) < 4 + 4 * ndim:
         raise damaged(f"{len(raw)} bytes, shorter than its header")
@@ -134,7 +138,11 @@ def build_mnist_imbalanced(
         x, y = data[train]
         idx = torch.nonzero(y == digit).flatten()
         if sum(sizes) > len(idx):
-            raise DataError(f"MNIST has {len(idx)} images of digit {digit}; {sum(sizes)} are needed")
+            asked = (f"dataset.n_train={n_train} (at majority_ratio {majority_ratio}: {sizes[0]} of digit {digit}) "
+                     f"plus dataset.val_per_class={val_per_class}" if train else f"dataset.test_per_class={test_per_class}")
+            raise DataError(f"{asked} ask for {sum(sizes)} images of digit {digit}, but MNIST's "
+                            f"{'training' if train else 'test'} split has {len(idx)}: lower "
+                            f"{'dataset.n_train or dataset.val_per_class' if train else 'dataset.test_per_class'}")
         idx = idx[torch.randperm(len(idx), generator=g)]
         return list(torch.split(idx[: sum(sizes)], sizes))
 

@@ -42,12 +42,14 @@ class Preflight(Callback):
 
     @staticmethod
     def _check(config: DictConfig, where: Path) -> None:
+        from cdb.build import root_of
         from cdb.build.checks import check_run_path
         from cdb.core.errors import CdbError, debug_enabled
-        from cdb.rundir.claims import check_writable
+        from cdb.rundir.claims import check_no_links, check_writable
 
         try:
             check_run_path(config)
+            check_no_links(where, root_of(config))  # no folder of the run's path may be a link (cdb.rundir.claims)
             check_writable(where)
         except CdbError as exc:
             if debug_enabled():

@@ -1,11 +1,12 @@
 """Run-directory I/O: every file is written to a temporary name and renamed, so a crash never leaves half a file.
 
 Final files get the mode the umask gives (0644 under umask 022), like any file the user creates, not
-mkstemp's private 0600: results are meant to be read by others. Temporary names start with '.' and end in
-'.tmp' (TMP_GLOB), so cdb.rundir.claim can remove the ones a kill left behind.
+mkstemp's private 0600: results are meant to be read by others. Temporary names are `.cdb-partial.<file>.XXXX.tmp`
+(TMP_PREFIX, TMP_GLOB), so cdb.rundir.claims removes the ones a kill left behind and never a file of the user's.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -14,9 +15,10 @@ from typing import Any
 
 import torch
 
-from cdb.core.errors import CdbError, disk_full_message
+from cdb.core.errors import CdbError
 
-TMP_GLOB = ".*.tmp"
+TMP_PREFIX = ".cdb-partial."
+TMP_GLOB = f"{TMP_PREFIX}*.tmp"
 
 
 def _umask_mode() -> int:
@@ -28,7 +30,7 @@ def _umask_mode() -> int:
 
 def _temp_beside(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.", suffix=".tmp")
     os.fchmod(fd, _umask_mode())
     return fd, tmp
 
@@ -48,9 +50,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(exc, path) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` with the file it was about: a failed write() names none (a full disk said "could not write None")."""
+    return exc if exc.filename else type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
@@ -81,7 +91,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     except RuntimeError as exc:  # torch reports a failed write (disk full, size limit) as a RuntimeError
         Path(tmp).unlink(missing_ok=True)
         if any(w in str(exc) for w in ("PytorchStreamWriter", "inline_container", "write")):
-            raise CdbError(disk_full_message(path, exc)) from exc
+            raise OSError(errno.ENOSPC, "the write failed (disk full or a file-size limit)", str(path)) from exc
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,7 +133,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():  # damaged bytes end the rows as a torn line does
         line = line.strip()
         if line:
             try:

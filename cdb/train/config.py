@@ -62,7 +62,9 @@ class TrainerConfig:
     progress: Optional[Progress] = "auto"  # auto (a bar on a terminal; none in CI or sweeps), true, false
     num_workers: Optional[int] = 0
     eval_batch_size: Optional[int] = 1000
-    checkpoint_every: Optional[int] = 1    # validations between saved checkpoints (the last one is always saved)
+    # validations between saved checkpoints; the last one is always saved, and so is any validation 5 minutes or more
+    # after the last checkpoint (cdb.train.run.CHECKPOINT_MINUTES): an interruption loses at most a few minutes
+    checkpoint_every: Optional[int] = 1
     # how training samples are drawn (cdb/train/batches.py; Kang et al. 2020, sec. 3): instance (shuffled passes),
     # class_balanced, sqrt or progressive (p_j ∝ n_j^q, q = 0, 1/2, or from 1 to 0 over `length`)
     sampler: str = "instance"

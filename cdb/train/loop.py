@@ -211,17 +211,16 @@ class Pack:
                     self.active = []
                 elif len(alive) != len(self.active):
                     self._assemble(alive)
+            bar.close()
+            for t in self.active:  # the final tests: a signal here is an interruption like any other
+                out[id(t)] = t.finish(time.time() - t0)
         except KeyboardInterrupt as exc:
             bar.close()
             for t in trainers:
                 t.close_board()
             term = isinstance(exc, Terminated)
-            raise Interrupted(f"{'terminated (SIGTERM)' if term else 'interrupted'}; the last checkpoint of every "
-                              "run is kept: run the same command with resume=true to continue",
-                              143 if term else 2) from None
-        bar.close()
-        for t in self.active:
-            out[id(t)] = t.finish(time.time() - t0)
+            raise Interrupted(f"{f'terminated ({exc.name})' if term else 'interrupted'}; {kept(trainers)}",
+                              exc.exit_code if term else 2) from None
         return out
 
     def train_units(self, u0: int, u1: int, bar=None) -> tuple[torch.Tensor, int]:
@@ -281,6 +280,33 @@ class Pack:
                 if bar is not None:
                     bar.update(1)
         return loss_sum, count
+
+
+def kept(trainers: list[RunState]) -> str:
+    """What an interruption leaves of these runs, said as it is: cdb.rundir.claims keeps every run that logged a
+    validation (with or without a checkpoint) and removes only a new one that logged nothing."""
+    saved = [t for t in trainers if t.saved_unit is not None]
+    bare = [t for t in trainers if t.saved_unit is None and t.rows]
+    gone = len(trainers) - len(saved) - len(bare)
+
+    def who(some: list) -> str:
+        return "the run" if len(trainers) == 1 else "every run" if len(some) == len(trainers) else \
+            f"{len(some)} of the {len(trainers)} runs"
+
+    if gone == len(trainers):
+        return (f"{'the run had not' if len(trainers) == 1 else 'no run had'} logged a validation yet, so nothing was "
+                "kept: run the same command again to start over")
+    parts = []
+    if saved:
+        units = sorted({t.saved_unit for t in saved})
+        at = f"unit {units[0]}" if len(units) == 1 else f"units {units[0]}-{units[-1]}"
+        parts.append(f"{who(saved)} kept its log and its last checkpoint ({at})")
+    if bare:
+        parts.append(f"{who(bare)} kept its logged validations but had no checkpoint yet (resume=true starts it over "
+                     "from unit 0)")
+    if gone:
+        parts.append(f"{gone} that had logged nothing {'was' if gone == 1 else 'were'} removed")
+    return "; ".join(parts) + ": run the same command with resume=true to continue"
 
 
 def train_alone(state: RunState, resume: bool = False) -> dict:

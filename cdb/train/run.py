@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,11 +20,11 @@ from typing import Callable, Iterator
 import torch
 
 from cdb.data.augment import normalize
-from cdb.data.base import DatasetSplits, TensorSplit, targets_of
+from cdb.data.base import DatasetSplits, TensorSplit, fingerprint, targets_of
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
 from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
-from cdb.rundir import BEST, LAST, LOG, METRICS, TENSORBOARD, io
+from cdb.rundir import BEST, CONFIG, LAST, LOG, METRICS, TENSORBOARD, io
 from cdb.rundir.claims import already_holds_a_run
 from cdb.train import machine, speed
 from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batches
@@ -48,6 +49,10 @@ class StepContext:
 
 
 CHECKPOINT_KEYS = ("model", "optimizer", "weighting", "unit", "best", "torch_rng")
+# The checkpoint rule: last.pt is written at every trainer.checkpoint_every-th validation, at the end, and at any
+# validation that comes CHECKPOINT_MINUTES or more after the last one written, so that an interruption loses at
+# most that much training beyond one validation interval, whatever trainer.checkpoint_every says.
+CHECKPOINT_MINUTES = 5
 
 
 def validation_units(cfg: TrainerConfig, upto: int) -> list[int]:
@@ -88,6 +93,19 @@ class RunState:
         self.board = None      # the TensorBoard log (trainer.tensorboard=true), opened at the first validation
         self.start_unit = 0    # where this session's training began (a resumed run: its checkpoint's unit)
         self.trained_on: list[dict] = []  # every session that trained part of the run: where it began, machine.describe
+        self.record: dict[str, str] = {}  # {file name: text} of the run's record (config.yaml, data.json), written by
+        #                                   begin() once a resumed run's checkpoint is known to be its own
+        self._data_digest: str | None = None
+        self.saved_at = time.monotonic()  # when last.pt was last written (or the run began)
+        self.saved_unit: int | None = None  # the unit of the last checkpoint written or loaded
+        self.rows = 0  # validation rows this run has in log.jsonl
+
+    @property
+    def data_digest(self) -> str:
+        """cdb.data.base.fingerprint of this run's splits (computed once)."""
+        if self._data_digest is None:
+            self._data_digest = fingerprint(self.data)
+        return self._data_digest
 
     # ---- paths and state -------------------------------------------------------------------------------
     @property
@@ -113,6 +131,7 @@ class RunState:
             "complete": complete,
             "settings": self.settings,
             "trained_on": list(self.trained_on),
+            "data": self.data_digest,
         }
 
     def own_checkpoint(self, path: Path) -> dict:
@@ -134,6 +153,10 @@ class RunState:
                            f"{self.settings.get(k)!r} here" + (f" ({len(diff) - 1} more settings differ)"
                                                              if len(diff) > 1 else "")
                            + "; resume with that run's settings, or remove the checkpoint to start this run over")
+        if state.get("data") not in (None, self.data_digest):  # absent in checkpoints written before it existed
+            raise CdbError(f"checkpoint {path} was trained on other data: the splits built now differ from those the "
+                           "run started with (another data_root / CDB_DATA_ROOT, or changed files); point data_root "
+                           "back at the data it started with, or remove that run directory to start it over")
         return state
 
     def load_state(self, state: dict) -> None:
@@ -181,10 +204,18 @@ class RunState:
             if not resume:
                 raise already_holds_a_run(self.run_dir)
             self.load_state(self.own_checkpoint(last))
+            self.saved_unit = self.unit
             if self.unit >= self.cfg.length and metrics.exists():
+                self.check_finished()
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
+        elif resume and io.read_jsonl(self.path(LOG)):
+            log.warning("%s: no checkpoint was saved before it stopped, so it starts over from unit 0 (the "
+                        "validations it logged are replaced)", self.run_dir)
+        if self.is_main and not metrics.exists():  # the record of a run that goes on (a finished one keeps its own)
+            for name, text in self.record.items():
+                io.atomic_write_text(self.path(name), text)
         self.start_unit = self.unit
         self.trained_on.append({"from_unit": self.unit, **machine.describe(self.device)})  # this session
         log_rows = [r for r in io.read_jsonl(self.path(LOG)) if r["unit"] <= self.unit]
@@ -195,7 +226,25 @@ class RunState:
                         expected, self.unit)
         if self.is_main:
             io.write_jsonl(self.path(LOG), log_rows)
+        self.rows = len(log_rows)
         return None
+
+    def check_finished(self) -> None:
+        """A finished run is called done only when its record can be read: a config.yaml that is there but not a YAML
+        mapping (a hand edit, a damaged disk) would stop every report that reads it."""
+        import yaml
+
+        path = self.path(CONFIG)
+        if not path.exists():  # a run built without Hydra's record (cdb-table leaves such a run out, saying so)
+            return
+        try:
+            ok = isinstance(yaml.safe_load(path.read_text()), dict)
+            reason = "not a mapping of settings"
+        except (yaml.YAMLError, ValueError, OSError) as exc:
+            ok, reason = False, str(exc).splitlines()[0]
+        if not ok:
+            raise CdbError(f"{path} cannot be read as the run's settings ({reason}); the run is finished but its "
+                           "record is damaged: repair that file, or remove that run directory to train it again")
 
     def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float,
                     val: EvalResult | Exception | None = None) -> dict:
@@ -243,10 +292,13 @@ class RunState:
                                      self.path(BEST))
             with open(self.path(LOG), "a") as f:
                 f.write(json.dumps(row) + "\n")
+            self.rows += 1
             self.tensorboard_row(row)
             n_val = self.unit // self.cfg.eval_every
-            if n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length:
+            if (n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length
+                    or time.monotonic() - self.saved_at >= 60 * CHECKPOINT_MINUTES):
                 io.atomic_torch_save(self.state(), self.path(LAST))
+                self.saved_at, self.saved_unit = time.monotonic(), self.unit
         return row
 
     def finish(self, elapsed: float) -> dict:

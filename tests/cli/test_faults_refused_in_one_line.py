@@ -85,7 +85,7 @@ def test_sigterm_is_handled_like_ctrl_c(mnist_dir, tmp_path):
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 143, err
-    assert err.strip().splitlines()[-1].startswith("cdb-run: error: terminated (SIGTERM); the last checkpoint")
+    assert err.strip().splitlines()[-1].startswith("cdb-run: error: terminated (SIGTERM); the run kept its log and its last checkpoint (unit ")
     run = next((tmp_path / "out").rglob("last.pt")).parent.parent
     assert not (run / ".lock").exists() and (run / "checkpoints" / "last.pt").exists()
     assert "resumed" not in err and run.joinpath("log.jsonl").read_text().strip()  # its validations are on disk

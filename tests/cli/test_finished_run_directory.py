@@ -69,7 +69,7 @@ def test_files_are_readable_by_others_and_orphans_are_removed(finished, mnist_di
     out, run = copy_run(finished, tmp_path)
     for name in ("metrics.json", "config.yaml", "log.jsonl", "checkpoints/last.pt", "run.log"):
         assert (finished[1] / name).stat().st_mode & 0o044 == 0o044, name  # tests run under umask 022
-    orphans = [run / ".log.jsonl.x1y2.tmp", run / "checkpoints" / ".last.pt.z3.tmp"]
+    orphans = [run / ".cdb-partial.log.jsonl.x1y2.tmp", run / "checkpoints" / ".cdb-partial.last.pt.z3.tmp"]
     for o in orphans:
         o.write_bytes(b"half a file from a kill -9")
     r = cdb_run(tmp_path, "loss=ce", *TINY, "resume=true", data=mnist_dir)

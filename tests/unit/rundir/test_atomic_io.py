@@ -49,8 +49,9 @@ def test_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch):
         raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file")
 
     monkeypatch.setattr(io.torch, "save", torch_full)
-    with pytest.raises(CdbError, match=f"could not write {tmp_path / 'last.pt'}"):
+    with pytest.raises(OSError) as exc:
         io.atomic_torch_save({}, tmp_path / "last.pt")
+    assert user_message(exc.value).startswith(f"could not write {tmp_path / 'last.pt'}: ")
 
 
 # ---- item 3: damaged files --------------------------------------------------------------------------------

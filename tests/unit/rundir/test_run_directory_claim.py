@@ -57,7 +57,7 @@ def test_claim_refuses_an_existing_run_before_touching_it_and_removes_orphans(tm
         with claim(tmp_path, resume=False):
             pass
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
-    orphan = tmp_path / "checkpoints" / ".last.pt.abc123.tmp"  # a kill during atomic_torch_save
+    orphan = tmp_path / "checkpoints" / ".cdb-partial.last.pt.abc123.tmp"  # a kill during atomic_torch_save
     orphan.write_bytes(b"half")
     with claim(tmp_path, resume=True) as c:
         assert not c.fresh and not orphan.exists()
