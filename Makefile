@@ -38,15 +38,17 @@ venv: $(VENV)/.installed  ## create .venv and install cdb with its dev tools
 demo: venv  ## train the default run: CDB-CE (dynamic tau) on MNIST 4/9 at r=0.99, protocol P3
 	$(VENV)/bin/cdb-run experiment=demo
 
+# tests run in TEST_JOBS processes (pytest-xdist; auto: one per core)
+TEST_JOBS ?= auto
 test: venv  ## the import contracts and the fast test suite (what CI runs first)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data training
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -n $(TEST_JOBS) -m slow
 
 test-all: venv  ## every test
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -n $(TEST_JOBS) -m "slow or not slow"
 
 bench: venv  ## speed: packs of K runs against runs one at a time -> results/bench.md, .json (sets pack=auto)
 	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench

@@ -1,8 +1,9 @@
-"""The README's results table: Table 1's headline column (r = 0.99) from the committed results, each method beside the
-paper and paired with CDB-CE seed by seed (results/table1.csv, results/paired_comparisons.csv; `make campaign-tables`
-writes both). tests/studies/test_headline_table.py keeps the README's copy equal to what this prints.
+"""The headline column (r = 0.99) of Table 1 or Table 2 as the README and docs/results.md show it, from the committed
+results: each row beside the paper and paired with CDB-CE (Table 1) or the dynamic tau (Table 2) seed by seed
+(results/table1.csv, table2.csv, paired_comparisons.csv; `make campaign-tables` writes them).
+tests/studies/test_headline_table.py keeps the README's and docs/results.md's copies equal to what this prints.
 
-    python studies/mnist_protocol/headline.py [--results results]
+    python studies/mnist_protocol/headline.py [table1|table2] [--results results]
 """
 from __future__ import annotations
 
@@ -12,30 +13,35 @@ from pathlib import Path
 import pandas as pd
 
 RATIO = 0.99
-ORDER = ("CE", "IFW", "Focal", "CB", "EQL", "L2RW", "CDB-CE")
+ROWS = {"table1": ("CE", "IFW", "Focal", "CB", "EQL", "L2RW", "CDB-CE"),
+        "table2": ("0.5", "1", "1.5", "2", "5", "7", "dynamic")}
+HEAD = {"table1": ("method", "CDB-CE"), "table2": ("tau", "the dynamic tau")}
 
 
-def headline(results: Path) -> str:
-    table = pd.read_csv(results / "table1.csv")
-    table = table[(table.table == "table1") & (table.col.round(4) == RATIO)].set_index("row")
-    paired = pd.read_csv(results / "paired_comparisons.csv")
-    paired = paired[(paired.table == "table1") & (paired.ratio.round(4) == RATIO)].set_index("rival")
-    lines = ["| method | paper | ours (n) | CDB-CE minus it, paired (95 % CI) | CDB-CE lower in | paired t p |",
+def headline(results: Path, table: str = "table1") -> str:
+    cells = pd.read_csv(results / f"{table}.csv", dtype={"row": str})
+    cells = cells[(cells.table == table) & (cells.col.round(4) == RATIO)].set_index("row")
+    paired = pd.read_csv(results / "paired_comparisons.csv", dtype={"rival": str})
+    paired = paired[(paired.table == table) & (paired.ratio.round(4) == RATIO)].set_index("rival")
+    what, ref = HEAD[table]
+    lines = [f"| {what} | paper | ours (n) | {ref} minus it, paired (95 % CI) | {ref} lower in | paired t p |",
              "|---|---|---|---|---|---|"]
-    for method in ORDER:
-        t = table.loc[method]
-        ours = f"{t['mean']:.2f} ± {t['std']:.2f} ({int(t['n'])})" if t["n"] else "no run"
-        if method in paired.index:
-            p = paired.loc[method]
-            diff = f"{p.mean_diff:+.2f} ({p.ci_low:+.2f} to {p.ci_high:+.2f})"
-            wins, pt = f"{int(p.wins)} of {int(p.n)} seeds", f"{p.p_t:.3f}"
-        else:
-            diff, wins, pt = "", "", ""
-        lines.append(f"| {method} | {t['paper']} | {ours} | {diff} | {wins} | {pt} |")
+    for row in ROWS[table]:
+        c = cells.loc[row]
+        ours = f"{c['mean']:.2f} ± {c['std']:.2f} ({int(c['n'])})" if c["n"] else "no run"
+        pair = ["", "", ""]
+        if row in paired.index:
+            p = paired.loc[row]
+            tied = f" ({int(p.ties)} tied)" if p.ties else ""
+            pair = [f"{p.mean_diff:+.2f} ({p.ci_low:+.2f} to {p.ci_high:+.2f})",
+                    f"{int(p.wins)} of {int(p.n)} seeds{tied}", f"{p.p_t:.3f}"]
+        lines.append(f"| {row} | {c['paper']} | {ours} | {' | '.join(pair)} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("table", nargs="?", choices=sorted(ROWS), default="table1")
     ap.add_argument("--results", type=Path, default=Path("results"))
-    print(headline(ap.parse_args().results))
+    args = ap.parse_args()
+    print(headline(args.results, args.table))
