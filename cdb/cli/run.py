@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = [*argv, *hydra_rank_overrides()]
     sys.argv = [sys.argv[0], *argv]
+    from cdb.train.heap import keep_heap
+
+    keep_heap()  # freed activations stay in the process (CDB_KEEP_HEAP=0: off; cdb/train/heap.py)
     signal.signal(signal.SIGTERM, _terminated)  # like Ctrl-C: message, checkpoint kept, lock released
     register_pack_launcher()
     with quiet_broken_pipe():

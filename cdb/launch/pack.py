@@ -191,8 +191,10 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
     from cdb.launch.objective import failure_value, job_value
     from cdb.build import claimed_run
     from cdb.core.metrics import outcome_lines
+    from cdb.train.heap import keep_heap
     from cdb.train.loop import Pack, pack_refusal
 
+    keep_heap()  # in a worker process too (once per process; cdb/train/heap.py)
     trainers, returns = [], []
     with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
         for job in jobs:
