@@ -39,8 +39,8 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..64 runs vs sequential runs -> results/bench.md, .json; records pack=auto's pack size and layout (per model)
-	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
+bench: venv  ## speed: LeNet-5, Ren's LeNet and ResNet-32 packs of K=1..70 runs vs sequential runs, one run vs a bare loop, the allocator before/after -> results/bench.md, .json; records pack=auto's pack size and layout (per model)
+	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --bare --heap-k 1 2 8 32 70 --out results/bench
 
 EPOCHS ?= 200
 bench-cifar-lt: venv  ## time one whole CIFAR-100-LT ResNet-32 run (synthetic tensors; for a GPU) -> results/bench_cifar_lt.md
