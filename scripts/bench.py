@@ -96,7 +96,8 @@ def cifar_shaped(n: int = 5000, seed: int = 0):
                          CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
 
 
-def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None):
+def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None,
+               compile: bool = False):
     """A Pack of k runs of a bench model with CDB-CE weights (non-uniform, so the weighted loss runs), seeds
     0..k-1, each built from its seed as cdb.build builds it."""
     from cdb.losses import build_criterion
@@ -108,7 +109,7 @@ def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = F
     shape, classes, default_batch = MODELS[name]
     data = mnist_shaped() if shape[0] == 1 else cifar_shaped()
     cfg = TrainerConfig(unit="step", length=10**9, batch_size=batch or default_batch, lr=1e-3, device=device,
-                        progress=False, channels_last=channels_last)
+                        progress=False, channels_last=channels_last, compile=compile)
     acc = torch.linspace(0.99, 0.6, classes)
     trainers = []
     for s in range(k):
@@ -126,10 +127,10 @@ def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
 
 
 def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2, model: str = "lenet5",
-              batch: int | None = None) -> benchmark.Measurement:
-    """Time `steps` training steps of a pack of k (after as many of warm-up)."""
+              batch: int | None = None, compile: bool = False) -> benchmark.Measurement:
+    """Time `steps` training steps of a pack of k (after as many of warm-up; compile: trainer.compile=true)."""
     with tempfile.TemporaryDirectory() as tmp:
-        pack = model_pack(model, k, device, tmp, channels_last, batch)
+        pack = model_pack(model, k, device, tmp, channels_last, batch, compile)
         pack.start()
         state = {"u": 0}
 
@@ -284,6 +285,25 @@ def bare_cases(models, device: str, min_run_time: float, rounds: int = 3, batche
     return rows
 
 
+def compile_cases(ks, models, device: str, min_run_time: float, rounds: int = 2) -> list[dict]:
+    """trainer.compile=true against eager, per model (channels-first) and K: step time of each, in alternate pairs
+    (the faster of `rounds`); the first compiled steps (compilation) are the warm-up and are not counted."""
+    rows = []
+    for model in models:
+        for k in ks:
+            got: dict[bool, list[float]] = {False: [], True: []}
+            t0 = time.time()
+            for r in range(rounds):
+                for c in ((False, True) if r % 2 == 0 else (True, False)):
+                    got[c].append(time_pack(k, device, False, min_run_time, 2, model, compile=c).median / 2)
+            eager, comp = min(got[False]), min(got[True])
+            rows.append({"model": model, "k": k, "eager_ms": 1e3 * eager, "compiled_ms": 1e3 * comp,
+                         "speedup": eager / comp, "wall_s": time.time() - t0})
+            print(f"  {model} K={k:3d}: eager {1e3 * eager:.2f} ms, compiled {1e3 * comp:.2f} ms per step "
+                  f"(x{eager / comp:.2f})", flush=True)
+    return rows
+
+
 # ---- the allocator: per-run step time against K with glibc's default and with cdb.train.heap ----------------
 def heap_cases(ks, model: str, device: str, min_run_time: float, rounds: int = 2) -> list[dict]:
     """Per-run step time of packs of K (channels-first) with CDB_KEEP_HEAP=0 (glibc's default) and =1 (what cdb-run
@@ -411,6 +431,8 @@ def main(argv=None) -> None:
     ap.add_argument("--heap-k", type=int, nargs="*", default=[], metavar="K",
                     help="per-run step time of Ren et al.'s LeNet packs of these K with glibc's default allocator "
                          "and with cdb.train.heap (CDB_KEEP_HEAP=0/1), each in its own process, alternately")
+    ap.add_argument("--compile-k", type=int, nargs="*", default=[], metavar="K",
+                    help="time trainer.compile=true against eager for packs of these K (channels-first), A/B")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--models", nargs="+", default=["lenet5"], choices=sorted(MODELS),
                     help="packed models to time (make bench: all three)")
@@ -467,6 +489,23 @@ def main(argv=None) -> None:
         return
     ks = [1, 2] if args.quick else sorted(set(args.k) | {1})
     mrt = 0.05 if args.quick else args.min_run_time
+    if args.compile_k:  # only this: trainer.compile=true against eager
+        t0, load_before = time.time(), [round(x, 2) for x in os.getloadavg()]
+        rows = compile_cases(args.compile_k, args.models, str(device), mrt, rounds=1 if args.quick else 2)
+        r = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+             "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
+             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note,
+             "heap": heap, "compiled": rows}
+        out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
+        md = [f"# trainer.compile=true against eager, packs of K (channels-first)", "",
+              f"Command: `{command}` ({r['date']}, {r['wall_s']:.0f} s). Machine: {r['machine']}; torch {r['torch']}. "
+              f"Load average before/after: {r['load_before']} / {r['load_after']}. {r['note']}", "",
+              "| model | K | eager (ms per step) | compiled (ms per step) | speed-up |", "| --- | ---: | ---: | ---: | ---: |"]
+        md += [f"| {NAMES[c['model']]} | {c['k']} | {c['eager_ms']:.2f} | {c['compiled_ms']:.2f} | {c['speedup']:.2f}x |"
+               for c in rows]
+        out.with_suffix(".md").write_text("\n".join(md) + "\n")
+        print("\n".join(md))
+        return
     batches = {**(QUICK_BATCH if args.quick else {}), **parse_batches(args.batch)}
     t0, load_before = time.time(), [round(x, 2) for x in os.getloadavg()]
     heap_rows = heap_cases(args.heap_k if not args.quick else [1, 2], "lenet_ren", str(device), mrt,
