@@ -56,7 +56,7 @@ JOBS ?= 2
 RESULTS ?= results
 ARGS ?=
 # Runs per pack (cdb/launch/pack.py): auto = the size and memory layout `make bench` recorded for the device and model
-# (on this CPU: LeNet-5 4 runs a pack, Ren et al.'s LeNet 2, both channels-last; docs/performance.md).
+# (on this CPU: LeNet-5 2 runs a pack, Ren et al.'s LeNet 2, both channels-last; docs/performance.md).
 PACK ?= auto
 # Sweep: packs of PACK runs (one thread: see docs/performance.md), JOBS packs at a time in processes of one thread
 # each. resume=true: restartable. ARGS: extra overrides, e.g. `make table2-quick PACK=1` (one run at a time, as
