@@ -50,8 +50,8 @@ test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data trainin
 test-all: venv  ## every test
 	$(PY) -m pytest -q -n $(TEST_JOBS) -m "slow or not slow"
 
-bench: venv  ## speed: packs of K runs against runs one at a time -> results/bench.md, .json (sets pack=auto)
-	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --out results/bench
+bench: venv  ## speed: packs of K=1..70 runs vs runs alone, one run vs a bare loop, the allocator -> results/bench.md, .json (sets pack=auto)
+	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --bare --heap-k 1 2 8 32 70 --out results/bench
 
 EPOCHS ?= 200
 bench-cifar-lt: venv  ## time one whole CIFAR-100-LT ResNet-32 run (synthetic tensors; for a GPU) -> results/bench_cifar_lt.md

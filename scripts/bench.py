@@ -96,7 +96,8 @@ def cifar_shaped(n: int = 5000, seed: int = 0):
                          CIFAR_MEAN, CIFAR_STD, augment="crop_flip")
 
 
-def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None):
+def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None,
+               compile: bool = False):
     """A Pack of k runs of a bench model with CDB-CE weights (non-uniform, so the weighted loss runs), seeds
     0..k-1, each built from its seed as cdb.build builds it."""
     from cdb.losses import build_criterion
@@ -108,7 +109,7 @@ def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = F
     shape, classes, default_batch = MODELS[name]
     data = mnist_shaped() if shape[0] == 1 else cifar_shaped()
     cfg = TrainerConfig(unit="step", length=10**9, batch_size=batch or default_batch, lr=1e-3, device=device,
-                        progress=False, channels_last=channels_last)
+                        progress=False, channels_last=channels_last, compile=compile)
     acc = torch.linspace(0.99, 0.6, classes)
     trainers = []
     for s in range(k):
@@ -126,10 +127,10 @@ def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
 
 
 def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2, model: str = "lenet5",
-              batch: int | None = None) -> benchmark.Measurement:
-    """Time `steps` training steps of a pack of k (after as many of warm-up)."""
+              batch: int | None = None, compile: bool = False) -> benchmark.Measurement:
+    """Time `steps` training steps of a pack of k (after as many of warm-up; compile: trainer.compile=true)."""
     with tempfile.TemporaryDirectory() as tmp:
-        pack = model_pack(model, k, device, tmp, channels_last, batch)
+        pack = model_pack(model, k, device, tmp, channels_last, batch, compile)
         pack.start()
         state = {"u": 0}
 
@@ -198,6 +199,147 @@ def parse_batches(items: list[str]) -> dict[str, int]:
     return out
 
 
+# ---- one run against a bare PyTorch loop ------------------------------------------------------------------
+def bare_loop(name: str, device: str, channels_last: bool = False, batch: int | None = None):
+    """A hand-written loop of one run, the same network, optimizer (SGD, lr 1e-3, momentum 0.9), batches (the
+    (seed, step) stream of cdb.train.batches), normalisation, CDB-weighted cross-entropy and validation (1000 images
+    a forward, confusion counts) as cdb's pack of one in model_pack: (step(u), validate())."""
+    import torch.nn.functional as F
+
+    from cdb.models import build_model
+    from cdb.train.batches import unit_batches
+
+    shape, classes, default_batch = MODELS[name]
+    batch = batch or default_batch
+    data = mnist_shaped() if shape[0] == 1 else cifar_shaped()
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    model = build_model(name, classes, shape).to(dev)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x, y = data.train.x.to(dev), data.train.y.to(dev)
+    vx, vy = data.val.x.to(dev), data.val.y.to(dev)
+    mean = torch.tensor(data.mean, device=dev).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=dev).view(1, -1, 1, 1)
+    w = torch.linspace(0.5, 1.5, classes, device=dev)
+
+    def step(u: int) -> None:
+        idx = unit_batches(len(x), batch, "step", u, 0)[0].to(dev)
+        xb = ((x[idx].float() / 255 - mean) / std).contiguous(memory_format=fmt)
+        yb = y[idx]
+        loss = (F.cross_entropy(model(xb), yb, reduction="none") * w[yb]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def validate() -> torch.Tensor:
+        model.eval()
+        cm = torch.zeros(classes * classes, dtype=torch.long, device=dev)
+        for i in range(0, len(vx), 1000):
+            z = model(((vx[i: i + 1000].float() / 255 - mean) / std).contiguous(memory_format=fmt))
+            cm.index_add_(0, vy[i: i + 1000] * classes + z.argmax(1), torch.ones_like(vy[i: i + 1000]))
+        model.train()
+        return cm
+    return step, validate
+
+
+def bare_cases(models, device: str, min_run_time: float, rounds: int = 3, batches=None) -> list[dict]:
+    """Per model (channels-first): a training step and a validation of one run through cdb (a pack of one:
+    Pack.train_units, RunState.validate) against bare_loop, timed in alternate A/B pairs (`rounds` of each, medians)."""
+    rows = []
+    for name in models:
+        batch = (batches or {}).get(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            pack = model_pack(name, 1, device, tmp, False, batch)
+            pack.start()
+            t = pack.trainers[0]
+            state = {"u": 0, "b": 0}
+            bare_step, bare_val = bare_loop(name, device, False, batch)
+
+            def cdb_step():
+                pack.train_units(state["u"], state["u"] + 1)
+                state["u"] += 1
+
+            def bare():
+                bare_step(state["b"])
+                state["b"] += 1
+            fns = {"cdb step": cdb_step, "bare step": bare, "cdb validation": lambda: t.validate(t.data.val),
+                   "bare validation": bare_val}
+            for f in fns.values():
+                f()  # warm-up
+            got = {k: [] for k in fns}
+            for _ in range(rounds):
+                for k, f in fns.items():  # A, B, A, B: each pair under the same load
+                    got[k].append(benchmark.Timer("f()", globals={"f": f}, num_threads=torch.get_num_threads()
+                                                  ).blocked_autorange(min_run_time=min_run_time).median)
+        med = {k: sorted(v)[len(v) // 2] for k, v in got.items()}
+        row = {"model": name, "step_ms": 1e3 * med["cdb step"], "bare_step_ms": 1e3 * med["bare step"],
+               "val_ms": 1e3 * med["cdb validation"], "bare_val_ms": 1e3 * med["bare validation"],
+               "step_ratio": med["cdb step"] / med["bare step"], "val_ratio": med["cdb validation"] / med["bare validation"]}
+        print(f"  {name:9s} one run against a bare loop: step {row['step_ms']:.2f} / {row['bare_step_ms']:.2f} ms "
+              f"(x{row['step_ratio']:.2f}), validation {row['val_ms']:.1f} / {row['bare_val_ms']:.1f} ms "
+              f"(x{row['val_ratio']:.2f})", flush=True)
+        rows.append(row)
+    return rows
+
+
+def compile_cases(ks, models, device: str, min_run_time: float, rounds: int = 2) -> list[dict]:
+    """trainer.compile=true against eager, per model (channels-first) and K: step time of each, in alternate pairs
+    (the faster of `rounds`); the first compiled steps (compilation) are the warm-up and are not counted."""
+    rows = []
+    for model in models:
+        for k in ks:
+            got: dict[bool, list[float]] = {False: [], True: []}
+            t0 = time.time()
+            for r in range(rounds):
+                for c in ((False, True) if r % 2 == 0 else (True, False)):
+                    got[c].append(time_pack(k, device, False, min_run_time, 2, model, compile=c).median / 2)
+            eager, comp = min(got[False]), min(got[True])
+            rows.append({"model": model, "k": k, "eager_ms": 1e3 * eager, "compiled_ms": 1e3 * comp,
+                         "speedup": eager / comp, "wall_s": time.time() - t0})
+            print(f"  {model} K={k:3d}: eager {1e3 * eager:.2f} ms, compiled {1e3 * comp:.2f} ms per step "
+                  f"(x{eager / comp:.2f})", flush=True)
+    return rows
+
+
+# ---- the allocator: per-run step time against K with glibc's default and with cdb.train.heap ----------------
+def heap_cases(ks, model: str, device: str, min_run_time: float, rounds: int = 2) -> list[dict]:
+    """Per-run step time of packs of K (channels-first) with CDB_KEEP_HEAP=0 (glibc's default) and =1 (what cdb-run
+    does), each case in a fresh process (mallopt is per process), the two settings alternately (A/B, B/A, ...)."""
+    import subprocess
+
+    got: dict[tuple[int, str], list[float]] = {}
+    for r in range(rounds):
+        for k in ks:
+            for keep in (("0", "1") if r % 2 == 0 else ("1", "0")):
+                env = {**os.environ, "CDB_KEEP_HEAP": keep}
+                out = subprocess.run([sys.executable, __file__, "--child", model, str(k), device, str(min_run_time)],
+                                     env=env, capture_output=True, text=True, check=True)
+                ms = json.loads(out.stdout.strip().splitlines()[-1])["step_ms"]
+                got.setdefault((k, keep), []).append(ms)
+                print(f"  {model} K={k:3d} CDB_KEEP_HEAP={keep}: {ms / k:8.2f} ms per run per step", flush=True)
+    rows = []
+    for k in ks:
+        before, after = (min(got[(k, v)]) / k for v in ("0", "1"))  # the least disturbed of the rounds
+        rows.append({"model": model, "k": k, "per_run_ms_before": before, "per_run_ms_after": after})
+    for row in rows:
+        row["vs_k1_before"] = row["per_run_ms_before"] / rows[0]["per_run_ms_before"]
+        row["vs_k1_after"] = row["per_run_ms_after"] / rows[0]["per_run_ms_after"]
+    return rows
+
+
+def _child(model: str, k: int, device: str, min_run_time: float) -> None:
+    """--child: one pack case in this process, its step time as a JSON line (heap_cases)."""
+    from cdb.train.heap import keep_heap
+
+    keep_heap()
+    torch.set_num_threads(1)
+    m = time_pack(k, device, False, min_run_time, 2, model)
+    print(json.dumps({"step_ms": 1e3 * m.median / 2, "heap": keep_heap()}))
+
+
 # ---- the driver ------------------------------------------------------------------------------------------
 def _out_path(out: str) -> Path:
     path = Path(out) if Path(out).is_absolute() else REPO / out
@@ -240,6 +382,24 @@ def markdown(r: dict) -> str:
         lines.append((f"| {NAMES[c['model']]} | {c['batch']} " if several else "")
                      + f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
+    if r.get("bare"):
+        lines += ["", "One run through cdb (a pack of one: Pack.train_units, RunState.validate) against a bare PyTorch "
+                  "loop with the same network, optimizer, batches and validation (bench.py bare_loop), channels-first, "
+                  "timed in alternate A/B pairs (medians of 3 rounds):", "",
+                  "| model | cdb step (ms) | bare step (ms) | ratio | cdb validation (ms) | bare validation (ms) | ratio |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {NAMES[b['model']]} | {b['step_ms']:.2f} | {b['bare_step_ms']:.2f} | {b['step_ratio']:.2f}x | "
+                  f"{b['val_ms']:.1f} | {b['bare_val_ms']:.1f} | {b['val_ratio']:.2f}x |" for b in r["bare"]]
+    if r.get("heap_cases"):
+        lines += ["", "Per-run step time against K, Ren et al.'s LeNet, channels-first, with glibc's default allocator "
+                  "(CDB_KEEP_HEAP=0) and with cdb.train.heap (what cdb-run does), each case in its own process, the two "
+                  "alternately (the faster of 2 rounds):", "",
+                  "| K | per run, before (ms) | x K = 1 | per run, after (ms) | x K = 1 | after / before |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {h['k']} | {h['per_run_ms_before']:.1f} | {h['vs_k1_before']:.2f} | {h['per_run_ms_after']:.1f} | "
+                  f"{h['vs_k1_after']:.2f} | {h['per_run_ms_after'] / h['per_run_ms_before']:.2f} |"
+                  for h in r["heap_cases"]]
+    lines += ["", f"Allocator in this run (cdb.train.heap): {r.get('heap') or 'glibc default'}."]
     lines += ["", f"pack=auto on {r['device_type']} (cdb/launch/pack_defaults.json; the rule: cdb/launch/defaults.py, "
               "the best per-run speed-up, >= 1.00x, against one run alone in channels-first: K x (its step time) / (the "
               "pack's); the column above compares each layout with its own pack of one):"]
@@ -265,7 +425,15 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="results/bench", help="writes OUT.md and OUT.json")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (sweeps run one thread per job)")
-    ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 70])
+    ap.add_argument("--bare", action="store_true", help="time one run through cdb against a bare PyTorch loop too "
+                    "(same network, optimizer, batches, validation), in alternate A/B pairs")
+    ap.add_argument("--heap-k", type=int, nargs="*", default=[], metavar="K",
+                    help="per-run step time of Ren et al.'s LeNet packs of these K with glibc's default allocator "
+                         "and with cdb.train.heap (CDB_KEEP_HEAP=0/1), each in its own process, alternately")
+    ap.add_argument("--compile-k", type=int, nargs="*", default=[], metavar="K",
+                    help="time trainer.compile=true against eager for packs of these K (channels-first), A/B")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--models", nargs="+", default=["lenet5"], choices=sorted(MODELS),
                     help="packed models to time (make bench: all three)")
     ap.add_argument("--batch", nargs="*", default=[], metavar="MODEL=N",
@@ -283,6 +451,12 @@ def main(argv=None) -> None:
     ap.add_argument("--rechoose", action="store_true", help="time nothing: choose pack=auto's defaults from the "
                     "figures in OUT.json (by the current rule), rewrite OUT.json, OUT.md and cdb/launch/pack_defaults.json")
     args = ap.parse_args(argv)
+    if args.child:
+        model, k, device, mrt = args.child
+        return _child(model, int(k), device, float(mrt))
+    from cdb.train.heap import keep_heap
+
+    heap = keep_heap()  # as cdb-run does (CDB_KEEP_HEAP=0: glibc's default)
     if args.rechoose:
         return rechoose(_out_path(args.out))
     torch.set_num_threads(args.threads)
@@ -315,8 +489,29 @@ def main(argv=None) -> None:
         return
     ks = [1, 2] if args.quick else sorted(set(args.k) | {1})
     mrt = 0.05 if args.quick else args.min_run_time
+    if args.compile_k:  # only this: trainer.compile=true against eager
+        t0, load_before = time.time(), [round(x, 2) for x in os.getloadavg()]
+        rows = compile_cases(args.compile_k, args.models, str(device), mrt, rounds=1 if args.quick else 2)
+        r = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+             "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
+             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note,
+             "heap": heap, "compiled": rows}
+        out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
+        md = [f"# trainer.compile=true against eager, packs of K (channels-first)", "",
+              f"Command: `{command}` ({r['date']}, {r['wall_s']:.0f} s). Machine: {r['machine']}; torch {r['torch']}. "
+              f"Load average before/after: {r['load_before']} / {r['load_after']}. {r['note']}", "",
+              "| model | K | eager (ms per step) | compiled (ms per step) | speed-up |", "| --- | ---: | ---: | ---: | ---: |"]
+        md += [f"| {NAMES[c['model']]} | {c['k']} | {c['eager_ms']:.2f} | {c['compiled_ms']:.2f} | {c['speedup']:.2f}x |"
+               for c in rows]
+        out.with_suffix(".md").write_text("\n".join(md) + "\n")
+        print("\n".join(md))
+        return
     batches = {**(QUICK_BATCH if args.quick else {}), **parse_batches(args.batch)}
     t0, load_before = time.time(), [round(x, 2) for x in os.getloadavg()]
+    heap_rows = heap_cases(args.heap_k if not args.quick else [1, 2], "lenet_ren", str(device), mrt,
+                           rounds=1 if args.quick else 2) if args.heap_k else []
+    bare_rows = bare_cases(args.models, str(device), mrt, rounds=1 if args.quick else 3, batches=batches) \
+        if args.bare else []
     rows, ms, costs = pack_cases(ks, str(device), mrt, steps=1 if args.quick else 2, models=args.models,
                                  batches=batches)
     compare = benchmark.Compare(ms)
@@ -325,6 +520,7 @@ def main(argv=None) -> None:
          "wall_s": time.time() - t0, "machine": _machine(device), "torch": torch.__version__,
          "device_type": device.type, "threads": args.threads, "load_before": load_before,
          "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note, **costs, "cases": rows,
+         "heap": heap, "bare": bare_rows, "heap_cases": heap_rows,
          "compare": str(compare).strip()}
     r["default_pack"] = default_packs(rows, device.type, r["date"])
     out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")

@@ -15,8 +15,11 @@
 # (5) Table 4's 7 tau at imbalance 100 (200 epochs, real CIFAR-100-LT under CDB_DATA_ROOT if there, else synthetic)
 #     as one pack, then one run alone, each stopped after SWEEP_LIMIT seconds and extrapolated to 200 epochs.
 # STEPS="2 5" runs only those steps (all of them take more than one 10-minute device call: choose).
-# Results in $OUT: gpu_check.log, summary.md (every step's report), the JSON of each bench, table2.md and the tail
-# of the first Table 2 run's run.log (table2_run_log_tail.txt).
+# Results in $OUT: gpu_check.log, summary.md (every step's report), the JSON of each bench, table2.md and
+# table2_progress.md: step 3's rows per run, time per run-step and the whole table's estimate, rewritten every ~10 s
+# while it trains (scripts/sweep_progress.py; the most rows ever seen, with the tail of the first run's run.log),
+# so a step stopped by its limit, a signal or a kill still leaves them. Step 3 checkpoints every 4 validations
+# (200 steps), well within its limit. TINY_LENGTH (--tiny): step 3's trainer.length (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-all}"
@@ -69,11 +72,11 @@ fail() { failed=1; log "$@"; }
 
 if [ $TINY = 1 ]; then
   DEVICE=auto; BENCH=(--quick --models lenet5 lenet_ren); CIFAR_EPOCHS=1; TABLE2_LIMIT="${TABLE2_LIMIT:-300}"
-  TABLE2=(seed='range(2)' trainer.length=2 pack=14 threads=1)
+  TABLE2=(seed='range(2)' trainer.length="${TINY_LENGTH:-2}" trainer.checkpoint_every=1 pack=14 threads=1)
   RESNET=(--quick); SWEEP=(--quick --cifar-lt-sweep 1); SMALL=(--quick)
 else
   DEVICE=cuda; BENCH=(--models lenet5 lenet_ren --k 1 2 4 8 16 32 64 128 256 512 --min-run-time 1); CIFAR_EPOCHS=200
-  TABLE2_LIMIT="${TABLE2_LIMIT:-420}"; TABLE2=(pack=70 trainer.checkpoint_every=100)
+  TABLE2_LIMIT="${TABLE2_LIMIT:-420}"; TABLE2=(pack=70 trainer.checkpoint_every=4)
   RESNET=(--k 1 2 4 8 16 32 64 --batch resnet32=128 --min-run-time 1)
   SWEEP=(--cifar-lt-sweep 200 --time-limit "${SWEEP_LIMIT:-150}"); SMALL=()
 fi
@@ -95,17 +98,29 @@ grep -h "model=resnet32" "$WORK/bench_resnet32.md" | tee -a "$LOG" || true
 fi
 
 if step 3; then
-log "3/5 Table 2, paper schedule, r = 0.99, packed (limit ${TABLE2_LIMIT} s)"
+log "3/5 Table 2, paper schedule, r = 0.99, packed (limit ${TABLE2_LIMIT} s; progress: $OUT/table2_progress.md)"
 t0=$(date +%s)
 set +e
 timeout "$TABLE2_LIMIT" "$PY" -m cdb.cli -m experiment=table2 dataset.majority_ratio=0.99 name=table2_gpu \
   output_root="$RUNS" trainer.device="$DEVICE" hydra.launcher.n_jobs=1 resume=true "${TABLE2[@]}" \
-  > /tmp/cdb_table2.out 2>&1
-rc=$?
+  > /tmp/cdb_table2.out 2>&1 &
+sweep=$!
+# every ~10 s: each run's rows, the time per run-step and the whole table's estimate, into $OUT while it trains
+"$PY" scripts/sweep_progress.py "$RUNS/table2_gpu" --out "$OUT/table2_progress.md" --pid $sweep --every 10 \
+  --runs-total 70 --started "$t0" > /dev/null 2>&1 &
+monitor=$!
+stopped=0
+trap 'stopped=1; kill -TERM $sweep 2>/dev/null' TERM INT   # stopped from outside: end the sweep, keep the report
+wait $sweep; rc=$?
+while kill -0 $sweep 2>/dev/null; do wait $sweep; rc=$?; done   # a trapped signal interrupts the first wait
+wait $monitor
+trap - TERM INT
 set -e
-[ $rc = 0 ] || [ $rc = 124 ] || failed=1   # 124: stopped at TABLE2_LIMIT (resumes next time), not a failure
+[ $rc = 0 ] || [ $rc = 124 ] || [ $stopped = 1 ] || failed=1   # 124: stopped at TABLE2_LIMIT (resumes next time)
 wall=$(( $(date +%s) - t0 ))
-log "table2 sweep: exit $rc after $wall s; last lines: $(tail -2 /tmp/cdb_table2.out | tr '\n' ' ')"
+log "table2 sweep: exit $rc after $wall s$([ $stopped = 1 ] && echo ' (stopped by a signal)'); last lines: $(tail -2 /tmp/cdb_table2.out | tr '\n' ' ')"
+grep -h "^- " "$OUT/table2_progress.md" | sed 's/^- /table2 progress: /' | tee -a "$LOG" || true
+if [ $stopped = 1 ]; then log "stopped during step 3: later steps skipped (exit 143)"; cp "$WORK"/*.json "$OUT/" 2>/dev/null || true; exit 143; fi
 "$PY" - "$RUNS/table2_gpu" "$wall" "$rc" <<'EOF' | tee -a "$LOG"
 import json, sys
 from pathlib import Path
@@ -127,13 +142,11 @@ if rows:
     print(f"table2: at {1e3 * per_row:.2f} ms per run-row, the 70-run table would take "
           f"{per_row * 70 * per_run / 60:.1f} min, all 350 runs {per_row * 350 * per_run / 60:.1f} min")
 else:
-    print("table2: no validation row yet, so no estimate; the tail of the first run's run.log: table2_run_log_tail.txt")
+    print("table2: no validation row left in the run directories (table2_progress.md has what was seen while it ran)")
 EOF
 "$PY" -m cdb table table2 --runs "$RUNS/table2_gpu" --out "$WORK" \
   --command "scripts/gpu_check.sh (cdb-run -m experiment=table2 dataset.majority_ratio=0.99 ${TABLE2[*]})" \
   > /dev/null 2>&1 && cp "$WORK/table2.md" "$OUT/" || log "no finished run for the table yet"
-first_log=$(find "$RUNS/table2_gpu" -name run.log 2>/dev/null | sort | head -1)
-if [ -n "$first_log" ]; then tail -40 "$first_log" > "$OUT/table2_run_log_tail.txt"; fi
 fi
 
 if step 4; then

@@ -21,6 +21,7 @@ from cdb.cli import composition, dryrun
 from cdb.cli.pipes import quiet_broken_pipe
 from cdb.config import config_dir
 from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_enabled, user_message
+from cdb.train.heap import keep_heap
 
 
 def register_pack_launcher() -> None:
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             for sig in STOP_SIGNALS:  # like Ctrl-C: message, what was logged kept, lock released (not where ignored)
                 if signal.getsignal(sig) is not signal.SIG_IGN:
                     signal.signal(sig, _terminated)
+            keep_heap()  # freed activations stay in the process (CDB_KEEP_HEAP=0: off; cdb/train/heap.py)
             register_pack_launcher()
             hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(task)()
     except KeyboardInterrupt as exc:  # a signal while Hydra starts or ends, outside any run (task reports its own)

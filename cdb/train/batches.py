@@ -21,7 +21,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cdb.data.augment import AUGMENTATIONS, normalize
+from cdb.data.augment import AUGMENTATIONS, RUN_AUGMENTATIONS, normalize, to_device
 from cdb.data.base import DatasetSplits, TensorSplit
 
 _ORDER, _AUGMENT, _RESAMPLE = 1_000_003, 2_000_029, 3_000_017  # stream offsets: order, augmentation and
@@ -168,9 +168,7 @@ def _on_device(split: TensorSplit, device, keep: bool = True) -> TensorSplit:
 
 def _to(idx: torch.Tensor, device) -> torch.Tensor:
     """An index tensor onto `device` without making the host wait for the GPU (pinned, asynchronous copy)."""
-    if torch.device(device).type != "cuda":
-        return idx
-    return idx.pin_memory().to(device, non_blocking=True)
+    return to_device(idx, device)
 
 
 def train_batches(data: DatasetSplits, batches: list[torch.Tensor | Shard], device, seed: int, first_step: int,
@@ -214,3 +212,53 @@ def eval_batches(split: TensorSplit | Dataset, data: DatasetSplits, batch_size: 
                         pin_memory=torch.device(device).type == "cuda")
     for x, y in loader:
         yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+
+
+class PackFeed:
+    """The training batches of K runs in one process, gathered, moved and normalised as one tensor per step.
+
+    For in-memory splits (TensorSplit) of one image shape and augmentation: the runs' training images are one
+    uint8 tensor (runs that share a split object share its rows; others are concatenated once), so a step is one
+    (K, B) index tensor (one pinned, asynchronous copy to a GPU), one gather, one augmentation (each run's crops
+    from its own generator, as alone) and one normalisation with each run's own statistics ((K, 1, C, 1, 1)). Each
+    run's images, labels and augmentation are exactly those train_batches gives it alone (element-wise
+    arithmetic on the same values). `PackFeed.fits(datas)` says whether the runs qualify; otherwise each run
+    streams its own batches (train_batches).
+    """
+
+    def __init__(self, datas: list[DatasetSplits], seeds: list[int], device, on_device: bool = True):
+        self.device, self.seeds = torch.device(device), [int(s) for s in seeds]
+        splits: dict[int, TensorSplit] = {}
+        for d in datas:
+            splits.setdefault(id(d.train), d.train)
+        starts, n = {}, 0
+        for key, split in splits.items():
+            starts[key], n = n, n + len(split)
+        whole = next(iter(splits.values())) if len(splits) == 1 else \
+            TensorSplit(torch.cat([s.x for s in splits.values()]), torch.cat([torch.as_tensor(s.y) for s in
+                                                                              splits.values()]))
+        self.src = _on_device(whole, self.device, on_device)
+        self.offsets = torch.tensor([starts[id(d.train)] for d in datas]).view(-1, 1)
+        c = datas[0].train.x.shape[1]
+        mean = torch.tensor([list(map(float, d.mean)) for d in datas], dtype=torch.float32).view(len(datas), 1, c, 1, 1)
+        std = torch.tensor([list(map(float, d.std)) for d in datas], dtype=torch.float32).view(len(datas), 1, c, 1, 1)
+        self.mean, self.std = to_device(mean, self.device), to_device(std, self.device)
+        self.augment = RUN_AUGMENTATIONS[datas[0].augment]
+
+    @staticmethod
+    def fits(datas: list[DatasetSplits]) -> bool:
+        d0 = datas[0]
+        return all(isinstance(d.train, TensorSplit) and d.augment == d0.augment and d.train.x.dtype == torch.uint8
+                   and tuple(d.train.x.shape[1:]) == tuple(d0.train.x.shape[1:]) and len(d.mean) == len(d0.mean)
+                   for d in datas)
+
+    def steps(self, index_batches: list[list[torch.Tensor]], first_step: int
+              ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """(inputs (K, B, C, H, W) normalised, labels (K, B), each run's index batch) for each step; index_batches[k]:
+        run k's batches (cdb.train.batches.unit_batches), all of one length per step."""
+        for i, bs in enumerate(zip(*index_batches)):
+            idx = to_device(torch.stack(bs) + self.offsets, self.src.x.device)  # (K, B): one copy
+            x = to_device(self.src.x[idx], self.device)  # data_on_device=false: the gathered batch, one copy
+            if self.augment is not None:
+                x = self.augment(x, [_gen(s, _AUGMENT, first_step + i) for s in self.seeds])
+            yield normalize(x, self.mean, self.std), to_device(self.src.y[idx], self.device), list(bs)

@@ -22,11 +22,13 @@ import time
 import torch
 from tqdm.auto import tqdm
 
+from cdb.data.augment import to_device
 from cdb.core.errors import CdbError, ConfigError, Interrupted, Terminated, user_message
 from cdb.losses.functional import cross_entropy, reduce_weighted
 from cdb.losses.weighting import Weighting
 from cdb.models.packed import PackedModel, can_pack
 from cdb.train import speed
+from cdb.train.batches import PackFeed
 from cdb.train.config import show_progress
 from cdb.train.evaluate import EvalResult, evaluate_pack
 from cdb.train.run import RunState, StepContext
@@ -105,8 +107,11 @@ class Pack:
         self.active = trainers
         if len(trainers) == 1:
             t = trainers[0]
-            self.packed, self.net, self.optimizer = None, t.net, t.optimizer
+            self.packed, self.net, self.optimizer, self.feed = None, t.net, t.optimizer, None
             return
+        datas = [t.data for t in trainers]  # one tensor of K batches per step (cdb.train.batches.PackFeed)
+        self.feed = PackFeed(datas, [t.seed for t in trainers], self.device, self.cfg.data_on_device) \
+            if PackFeed.fits(datas) else None
         cfg = self.cfg
         self.packed = speed.prepare_model(PackedModel([t.model for t in trainers]).to(self.device), cfg)
         self.net = speed.compile_model(self.packed, cfg)
@@ -147,6 +152,15 @@ class Pack:
         return evaluate_pack(self.net, [(t.data.val, t.data) for t in self.active], self.device,
                              self.cfg.eval_batch_size, autocast=t0.autocast, on_device=self.cfg.data_on_device,
                              num_workers=self.cfg.num_workers)
+
+    def steps(self, u: int):
+        """Each step of unit u: every active run's (inputs, labels, index batch), in run order."""
+        if self.feed is None:
+            yield from zip(*(t.batches(u) for t in self.active))
+            return
+        first = u * self.active[0].steps_per_unit
+        for x, y, bs in self.feed.steps([t.index_batches(u) for t in self.active], first):
+            yield [(speed.prepare_input(xk, self.cfg), yk, b) for xk, yk, b in zip(x.unbind(0), y.unbind(0), bs)]
 
     def forward(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         """Logits of each run on its own batch: (all of them as one (K, B, C) tensor or None for one run, a list)."""
@@ -234,14 +248,14 @@ class Pack:
         autocast = active[0].autocast
         fused = [k for k, t in enumerate(active) if fusable(t)] if len(active) > 1 else []
         fused = fused if len(fused) > 1 else []
-        weights = torch.stack([active[k].criterion.weighting.class_weights() for k in fused]).to(self.device) \
+        weights = to_device(torch.stack([active[k].criterion.weighting.class_weights() for k in fused]), self.device) \
             if fused else None  # (runs, classes): CDB weights change only at validations, between calls
         for u in range(u0, u1):
             lr = cfg.lr_at(u)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             first = u * active[0].steps_per_unit
-            for i, items in enumerate(zip(*(t.batches(u) for t in active))):
+            for i, items in enumerate(self.steps(u)):
                 step = first + i
                 xs = [x for x, _, _ in items]
                 if autocast:

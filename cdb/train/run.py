@@ -167,11 +167,17 @@ class RunState:
         torch.set_rng_state(state["torch_rng"])
         self.trained_on = list(state.get("trained_on") or [])  # absent in checkpoints written before it existed
 
+    def index_batches(self, u: int) -> list:
+        """The index batches of every step of unit u (cdb.train.batches.unit_batches), this process's share under
+        DDP."""
+        cfg = self.cfg
+        return self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed,
+                                                     self.sampling))
+
     def batches(self, u: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, object]]:
         """(inputs, labels, index batch) of every step of unit u, this process's share under DDP."""
         cfg = self.cfg
-        batches = self.place.shard_batches(unit_batches(len(self.data.train), cfg.batch_size, cfg.unit, u, self.seed,
-                                                        self.sampling))
+        batches = self.index_batches(u)
         stream = train_batches(self.data, batches, self.device, self.seed, u * self.steps_per_unit,
                                cfg.num_workers, cfg.data_on_device)
         for (x, y), b in zip(stream, batches):

@@ -29,7 +29,9 @@ def test_gpu_check_tiny_runs_every_step(mnist_dir, tmp_path):
     assert "model=resnet32" in log and set(resnet["default_pack"]["models"]) == {"resnet32"}
     # 3. the Table 2 sweep: 7 tau x 2 seeds packed, all finished, timed, and the table written from them
     assert "14 runs set up, 14 started, 14 finished, 14 validation rows (one per 50 steps)" in log
-    assert "the 70-run table would take" in log and (out / "table2_run_log_tail.txt").stat().st_size > 0
+    assert "the 70-run table would take" in log and "table2 progress: time per run-step" in log
+    progress = (out / "table2_progress.md").read_text()
+    assert "final" in progress and "14 runs started, 14 validation rows" in progress and "run.log" in progress
     table = (out / "table2.md").read_text()
     assert "from 14 finished runs" in table
     assert re.search(r"\(2(, [0-2] collapsed)?\) · paper 2\.59 ± 0\.44", table)  # tau 0.5, r 0.99: 2 seeds
