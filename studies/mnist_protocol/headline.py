@@ -34,7 +34,7 @@ def headline(results: Path, table: str = "table1") -> str:
             p = paired.loc[row]
             tied = f" ({int(p.ties)} tied)" if p.ties else ""
             pair = [f"{p.mean_diff:+.2f} ({p.ci_low:+.2f} to {p.ci_high:+.2f})",
-                    f"{int(p.wins)} of {int(p.n)} seeds{tied}", f"{p.p_t:.3f}"]
+                    f"{int(p.wins)} of {int(p.n)} seeds{tied}", f"{p.p_t:.3f}" if p.p_t >= 0.001 else "< 0.001"]
         lines.append(f"| {row} | {c['paper']} | {ours} | {' | '.join(pair)} |")
     return "\n".join(lines)
 
