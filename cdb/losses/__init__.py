@@ -8,29 +8,19 @@ from typing import Any, Callable
 
 import torch
 
-from cdb.core.errors import ConfigError
-from cdb.core.registry import resolve
-from cdb.losses.functional import reduce_weighted
-from cdb.losses.weighting import Weighting
+from cdb.core.errors import ConfigError, check
+from cdb.losses.functional import cross_entropy, equalization, focal, reduce_weighted
+from cdb.losses.l2rw import LearningToReweight
+from cdb.losses.mwn import MetaWeightNet
+from cdb.losses.prior import balanced_softmax, ldam, logit_adjust
+from cdb.losses.static import ClassBalanced, DeferredReweighting, InverseFrequency
+from cdb.losses.weighting import CDBWeighting, Weighting
 
-BASES = {
-    "ce": "cdb.losses.functional:cross_entropy",
-    "focal": "cdb.losses.functional:focal",
-    "eql": "cdb.losses.functional:equalization",
-    "ldam": "cdb.losses.prior:ldam",
-    "balanced_softmax": "cdb.losses.prior:balanced_softmax",
-    "logit_adjust": "cdb.losses.prior:logit_adjust",
-}
+BASES = {"ce": cross_entropy, "focal": focal, "eql": equalization, "ldam": ldam, "balanced_softmax": balanced_softmax,
+         "logit_adjust": logit_adjust}
 # static (from class counts), dynamic (from validation accuracy) and meta (from a virtual step on validation data)
-WEIGHTINGS = {
-    "none": "cdb.losses.weighting:Weighting",
-    "ifw": "cdb.losses.static:InverseFrequency",
-    "cb": "cdb.losses.static:ClassBalanced",
-    "drw": "cdb.losses.static:DeferredReweighting",
-    "cdb": "cdb.losses.weighting:CDBWeighting",
-    "l2rw": "cdb.losses.l2rw:LearningToReweight",
-    "mwn": "cdb.losses.mwn:MetaWeightNet",
-}
+WEIGHTINGS = {"none": Weighting, "ifw": InverseFrequency, "cb": ClassBalanced, "drw": DeferredReweighting,
+              "cdb": CDBWeighting, "l2rw": LearningToReweight, "mwn": MetaWeightNet}
 REDUCTIONS = ("mean", "weighted_mean", "sum")
 # keys of a loss config that are not hyper-parameters of the base loss or the weighting
 META_KEYS = {"name", "base", "weighting", "reduction", "label", "head"}  # head: read by build_model
@@ -65,8 +55,10 @@ def _bind(fn: Callable, params: dict[str, Any], context: dict[str, Any]) -> tupl
 def build_criterion(cfg: dict[str, Any], num_classes: int, class_counts: torch.Tensor) -> Criterion:
     """Criterion from a loss config such as {base: ce, weighting: cdb, tau: dynamic, normalize: none}."""
     cfg = dict(cfg)
-    base_fn = resolve(BASES, cfg.get("base", "ce"), "loss.base")
-    weighting_cls = resolve(WEIGHTINGS, cfg.get("weighting", "none"), "loss.weighting")
+    base, weighting = cfg.get("base", "ce"), cfg.get("weighting", "none")
+    check(base in BASES, "loss.base", base, f"one of {sorted(BASES)}")
+    check(weighting in WEIGHTINGS, "loss.weighting", weighting, f"one of {sorted(WEIGHTINGS)}")
+    base_fn, weighting_cls = BASES[base], WEIGHTINGS[weighting]
     params = {k: v for k, v in cfg.items() if k not in META_KEYS}
     context = {"num_classes": num_classes, "class_counts": class_counts}
     base_kwargs, used_b = _bind(base_fn, params, context)
