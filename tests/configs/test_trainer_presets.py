@@ -83,7 +83,7 @@ def test_runtime_settings_and_schema_types_hold_with_every_preset():
 
 
 def test_step_unit_defaults_follow_the_unit():
-    # the README's example: 2000 steps of the MNIST default (P3), validation once per pass (50 steps), lr halved after
+    # docs/commands.md's example: 2000 steps of the MNIST default (P3), validation once per pass (50 steps), lr halved after
     # half the run (Ren et al.'s rule follows the length)
     step = compose(["loss=cdb", "loss.tau=1.5", "trainer.length=2000"])
     assert (step.trainer.unit, step.trainer.eval_every, list(step.trainer.milestones)) == ("step", 50, [1001])
@@ -93,8 +93,8 @@ def test_step_unit_defaults_follow_the_unit():
     assert epoch.trainer.unit == "epoch" and epoch.trainer.eval_every == 1 and list(epoch.trainer.milestones) == [3000]
     given = compose(["trainer=mnist", "trainer.unit=step", "trainer.eval_every=5", "trainer.milestones=[]"])
     assert given.trainer.eval_every == 5 and list(given.trainer.milestones) == []
-    readme = (REPO / "README.md").read_text()
-    assert "cdb-run loss=cdb loss.tau=1.5 trainer.length=2000 " in readme
+    commands = (REPO / "docs" / "commands.md").read_text()
+    assert "cdb-run loss=cdb loss.tau=1.5 trainer.length=2000 " in commands
 
 
 def _schedule(preset):
