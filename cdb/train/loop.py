@@ -30,6 +30,7 @@ from cdb.models.packed import PackedModel, can_pack
 from cdb.train import speed
 from cdb.train.batches import PackFeed
 from cdb.train.config import show_progress
+from cdb.train.progress import Reporter, start_line
 from cdb.train.evaluate import EvalResult, evaluate_pack
 from cdb.train.run import RunState, StepContext
 
@@ -196,6 +197,12 @@ class Pack:
         bar = tqdm(total=cfg.length * spu, initial=unit * spu, disable=not (shown and trainers[0].is_main),
                    desc=trainers[0].run_dir.name if one else f"pack of {len(trainers)}", unit="step",
                    dynamic_ncols=True, mininterval=1.0)
+        where = str(trainers[0].run_dir) if one else f"pack of {len(trainers)} ({trainers[0].run_dir.parent.parent})"
+        # a line when training starts; without a bar, a progress line now and then (cdb/train/progress.py)
+        said = Reporter(where, cfg.length, unit, quiet=not trainers[0].is_main)
+        said.say(start_line(where, trainers[0].data.name, len(trainers[0].data.train), cfg.length, cfg.unit,
+                            str(trainers[0].device), unit))
+        said.quiet = said.quiet or not bar.disable
         t0 = time.time()
         try:
             while unit < cfg.length and self.active:
@@ -221,6 +228,7 @@ class Pack:
                     if one:
                         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{row['val_balanced_accuracy']:.2f}",
                                         tau=f"{row.get('tau', 0):.3g}")
+                said.validated(unit, row["val_balanced_accuracy"] if one and alive else None)
                 if not alive:
                     self.active = []
                 elif len(alive) != len(self.active):
