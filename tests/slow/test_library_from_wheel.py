@@ -1,36 +1,19 @@
 """The library from a regular install: build the wheel, install it in a fresh venv outside the repository, and run
 the README's snippet and the example there."""
-import os
 import re
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from helpers import REPO
+from helpers.wheel import wheel_venv
 
 
 @pytest.mark.slow
 def test_readme_snippet_runs_from_the_wheel_in_a_fresh_venv(tmp_path):
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(REPO)], check=True, capture_output=True, timeout=600)
-    wheel = next(dist.glob("cdb_loss-*.whl"))
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    py = venv / "bin" / "python"
-    # torch & co. come from this venv's site-packages (a .pth adds the folder without processing its .pth files, so
-    # the editable cdb of this venv stays invisible): nothing is downloaded; cdb itself comes from the wheel
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   timeout=300)
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    py, work, env = wheel_venv(tmp_path)
+    venv = py.parent.parent
     # the README's first Python block that imports CDBLoss, as a reader copies it
     snippet = re.search(r"```python\n((?:import torch\n)?from cdb import CDBLoss\n.*?)```",
                         (REPO / "README.md").read_text(), re.S)[1]

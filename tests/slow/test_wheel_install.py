@@ -1,34 +1,16 @@
 """A regular (non-editable) install finds its configs: build a wheel, install it in a fresh venv, run outside the repo."""
-import os
 import subprocess
-import sys
-import sysconfig
-from pathlib import Path
 
 import pytest
 
 from helpers import REPO
+from helpers.wheel import wheel_venv
 
 
 @pytest.mark.slow
 def test_wheel_in_fresh_venv_runs_from_outside_the_repo(tmp_path, mnist_dir):
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(REPO)], check=True, capture_output=True, timeout=600)
-    wheel = next(dist.glob("cdb_loss-*.whl"))
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    py = venv / "bin" / "python"
-    # The fresh venv takes torch & co. from this venv's site-packages (a .pth adds the folder without
-    # processing its .pth files, so this venv's editable cdb stays invisible); cdb itself comes from the wheel.
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   timeout=300)
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    py, work, env = wheel_venv(tmp_path)
+    venv = py.parent.parent
     env.update(CDB_DATA_ROOT=str(mnist_dir), CDB_OUTPUT_ROOT=str(work / "outputs"))
     where = subprocess.run([str(py), "-c", "import cdb.config as c; print(c.__file__); print(c.config_dir())"],
                            cwd=work, env=env, capture_output=True, text=True, check=True)
