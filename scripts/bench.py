@@ -497,7 +497,7 @@ def main(argv=None) -> None:
              "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()], "note": args.note,
              "heap": heap, "compiled": rows}
         out.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
-        md = [f"# trainer.compile=true against eager, packs of K (channels-first)", "",
+        md = ["# trainer.compile=true against eager, packs of K (channels-first)", "",
               f"Command: `{command}` ({r['date']}, {r['wall_s']:.0f} s). Machine: {r['machine']}; torch {r['torch']}. "
               f"Load average before/after: {r['load_before']} / {r['load_after']}. {r['note']}", "",
               "| model | K | eager (ms per step) | compiled (ms per step) | speed-up |", "| --- | ---: | ---: | ---: | ---: |"]
