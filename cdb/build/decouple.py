@@ -26,11 +26,24 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import torch
 import yaml
+from omegaconf import OmegaConf
 
-from cdb.core.errors import CdbError
+from cdb.config import load_preset
+from cdb.core.errors import CdbError, user_message
 from cdb.core.logs import RunLogHandler
-from cdb.rundir import BEST, CONFIG, DATA, LAST, LOG, METRICS, RUN_LOG, RUNTIME_KEYS, settings_of, setting_name
+from cdb.data import build_dataset
+from cdb.losses import build_criterion
+from cdb.models import build_model
+from cdb.models.decoupled import Decoupled, ScaledLinear, split_classifier, tau_normalized
+from cdb.rundir import BEST, CONFIG, DATA, LAST, LOG, METRICS, RUN_LOG, RUNTIME_KEYS, claims, settings_of, setting_name
+from cdb.rundir.io import atomic_write_json, atomic_write_text, load_checkpoint, read_json, write_jsonl
+from cdb.train.batches import describe_sampling, eval_batches
+from cdb.train.config import TrainerConfig, resolve_device
+from cdb.train.decouple import TAU_GRID, choose_tau, features_of
+from cdb.train.loop import train_alone
+from cdb.train.run import RunState
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +59,6 @@ def label_of(method: str, tau: float | None = None) -> str:
 
 def read_source(source: Path) -> tuple[dict, dict]:
     """(config, metrics) of a finished run directory; anything else is refused in one line."""
-    from cdb.rundir.io import read_json
-
     if not source.is_dir():
         raise CdbError(f"{source} is not a run directory (no such folder)")
     metrics_path, config_path = source / METRICS, source / CONFIG
@@ -129,8 +140,6 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
              progress: bool | None = None, data_root: str | None = None) -> tuple[Path, dict]:
     """Run the decoupled stage `method` on the finished run `source`, into a new run directory (default:
     default_out); returns (that directory, its metrics)."""
-    from cdb.rundir import claims
-
     if method not in METHODS:
         raise CdbError(f"--method {method!r} is not allowed: one of {', '.join(METHODS)}")
     if checkpoint not in ("selected", "last", "best"):
@@ -155,19 +164,12 @@ def decouple(source: str | Path, method: str, out: str | Path | None = None, len
             return run_dir, _run(source, cfg, metrics, method, run_dir, length, lr, batch_size, taus, checkpoint,
                                  device, threads, progress, data_root)
         except BaseException as exc:
-            from cdb.core.errors import user_message
-
             log.error("decoupling failed: %s", user_message(exc) or repr(exc), extra={"console": False})
             raise
 
 
 def _load_model(source: Path, cfg: dict, metrics: dict, checkpoint: str, data):
     """The source run's model with the weights of its checkpoint (weights_only=True)."""
-    import torch
-
-    from cdb.models import build_model
-    from cdb.rundir.io import load_checkpoint
-
     which = metrics.get("selected", "last") if checkpoint == "selected" else checkpoint
     path = source / (BEST if which == "best" else LAST)
     if not path.exists():
@@ -191,96 +193,34 @@ def _load_model(source: Path, cfg: dict, metrics: dict, checkpoint: str, data):
 
 def _run(source, cfg, src_metrics, method, run_dir, length, lr, batch_size, taus, checkpoint, device, threads,
          progress, data_root) -> dict:
-    import torch
-
-    from cdb.config import load_preset
-    from cdb.data import build_dataset
-    from cdb.losses import build_criterion
-    from cdb.models.decoupled import Decoupled, ScaledLinear, split_classifier, tau_normalized
-    from cdb.rundir.io import atomic_write_json, atomic_write_text, read_json, write_jsonl
-    from cdb.train.batches import describe_sampling, eval_batches
-    from cdb.train.config import TrainerConfig, resolve_device
-    from cdb.train.decouple import TAU_GRID, choose_tau, features_of
-    from cdb.train.loop import train_alone
-    from cdb.train.run import RunState
-    from omegaconf import OmegaConf
-
+    """Stage 2 into `run_dir`: the source's data and model rebuilt, its classifier split off, the new head made,
+    the run recorded, then trained (crt, lws) or finished as it is (tau_norm); returns its metrics."""
     t0 = time.time()
     if threads:
         torch.set_num_threads(int(threads))
     seed = int(cfg["seed"])
     if data_root:
         cfg = {**cfg, "data_root": str(data_root), "dataset": {**cfg["dataset"], "root": str(data_root)}}
-    ds_cfg = dict(cfg["dataset"])
-    data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
-    recorded = read_json(source / DATA) if (source / DATA).exists() else {}
-    if recorded.get("train_class_counts") not in (None, data.class_counts.tolist()):
-        raise CdbError(f"the data of {source} has changed since it trained: its {DATA} records training class "
-                       f"counts {recorded['train_class_counts']}, the files give {data.class_counts.tolist()}")
-    model, which, ckpt, unit = _load_model(source, cfg, src_metrics, checkpoint, data)
+    data = _source_data(source, cfg, seed)
+    model, which, _, unit = _load_model(source, cfg, src_metrics, checkpoint, data)
     original = copy.deepcopy(model)
     features, linear = split_classifier(model, f"the model of {source}")
-
     trainer = stage2_trainer(cfg["trainer"], method, len(data.train), length, lr, batch_size, device)
     if progress is not None:
         trainer["progress"] = bool(progress)
     tcfg = TrainerConfig.from_dict(trainer)
     dev = resolve_device(tcfg.device)
-    # the classifier must be the model's last operation: its logits = the layer applied to the features
-    x, _ = next(eval_batches(data.val, data, min(tcfg.eval_batch_size, 64), "cpu"))
-    with torch.no_grad():
-        if not torch.allclose(original.eval()(x), linear(features.eval()(x)), rtol=1e-4, atol=1e-5):
-            raise CdbError(f"the model of {source} ({type(original).__name__}) has no linear classifier to decouple: "
-                           "its outputs are not those of its last nn.Linear layer applied to the layers before it")
+    _check_last_layer(source, original, features, linear, data, tcfg)
     del original
-
-    info: dict = {"method": method, "label": None, "source": str(source),
-                  "source_setting": setting_name(source, cfg), "source_label": cfg["loss"].get("label"),
-                  "checkpoint": which,
-                  "source_loss": cfg["loss"],   # what trained the features (less the run-time settings)
-                  "source_trainer": {k: v for k, v in cfg["trainer"].items() if f"trainer.{k}" not in RUNTIME_KEYS}}
-    rows: list[dict] = []
-    if method == "crt":
-        torch.manual_seed(seed)
-        head = torch.nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
-    elif method == "lws":
-        head = ScaledLinear(linear)
-    else:
-        grid = tuple(float(t) for t in (TAU_GRID if taus is None else taus))
-        if not grid or any(not math.isfinite(t) or t < 0 for t in grid):
-            raise CdbError(f"--taus {list(grid)} is not allowed: numbers >= 0")
-        f_val, y_val = features_of(features.to(dev), data.val, data, dev, tcfg.eval_batch_size,
-                                   tcfg.data_on_device, tcfg.num_workers)
-        tau, accs = choose_tau(f_val, y_val, linear.to(dev), grid, data.num_classes)
-        rows = [{"unit": 0, "tau_norm": t, "val_balanced_accuracy": a} for t, a in zip(grid, accs)]
-        for r in rows:
-            log.info("tau-norm: tau %g: val balanced acc %.2f", r["tau_norm"], r["val_balanced_accuracy"])
-        log.info("tau-norm: tau %g chosen (the highest validation balanced accuracy, %.2f; the test split is not "
-                 "looked at)", tau, max(accs))
-        head = tau_normalized(linear, tau)
-        info.update(tau=tau, taus=list(grid), val_balanced_accuracy_by_tau=accs)
-    label = label_of(method, info.get("tau"))
-    info["label"] = label
-    loss = {**OmegaConf.to_container(load_preset("loss", "ce"), resolve=True), "label": label}
-    new_cfg = {**copy.deepcopy(cfg), "trainer": trainer, "loss": loss, "decouple": info}
-    new_cfg.pop("auto_choices", None)
-
+    info = _source_info(source, cfg, method, which)
+    head, rows = _new_head(method, features, linear, data, tcfg, dev, taus, seed, info)
+    info["label"] = label_of(method, info.get("tau"))
+    new_cfg = _stage2_config(cfg, trainer, info)
     net = Decoupled(features, head)
-    trained = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    frozen = sum(p.numel() for p in net.features.parameters())
-    criterion = build_criterion(loss, data.num_classes, data.class_counts)
+    criterion = build_criterion(new_cfg["loss"], data.num_classes, data.class_counts)
     state = RunState(net, data, criterion, tcfg, run_dir, seed=seed, settings=settings_of(new_cfg))
-    text = yaml.safe_dump(new_cfg, sort_keys=False)
-    log.info("decoupled stage 2: %s (Kang et al. 2020, sec. 4) from %s, its %s checkpoint (unit %s)", label, source,
-             which, unit)
-    log.info("features frozen (%d parameters, eval mode); trained: %d parameters%s", frozen, trained,
-             " (none: tau-normalisation)" if method == "tau_norm" else "")
-    log.info("settings:\n%s", text.rstrip())
-    summary = data.summary()
-    log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
-                                                                 "train_class_counts") if k in summary))
-    if method != "tau_norm":
-        log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
+    text, summary = yaml.safe_dump(new_cfg, sort_keys=False), data.summary()
+    _log_stage(method, info["label"], source, which, unit, net, text, summary, data, tcfg)
     atomic_write_text(run_dir / CONFIG, text)
     atomic_write_json(run_dir / DATA, summary)
     if method == "tau_norm":
@@ -293,3 +233,85 @@ def _run(source, cfg, src_metrics, method, run_dir, length, lr, batch_size, taus
                        "source_unit": unit}
     atomic_write_json(run_dir / METRICS, out)
     return out
+
+
+def _source_data(source: Path, cfg: dict, seed: int):
+    """The source run's dataset, rebuilt from its config; refused when its training class counts differ from the
+    ones the source recorded in data.json (the files changed since it trained)."""
+    ds_cfg = dict(cfg["dataset"])
+    data = build_dataset(ds_cfg.pop("name"), seed=seed, **ds_cfg)
+    recorded = read_json(source / DATA) if (source / DATA).exists() else {}
+    if recorded.get("train_class_counts") not in (None, data.class_counts.tolist()):
+        raise CdbError(f"the data of {source} has changed since it trained: its {DATA} records training class "
+                       f"counts {recorded['train_class_counts']}, the files give {data.class_counts.tolist()}")
+    return data
+
+
+def _check_last_layer(source: Path, original, features, linear, data, tcfg) -> None:
+    """Refuse a model whose classifier is not its last operation: the logits of `original` must be `linear`
+    applied to `features` (checked on a validation batch)."""
+    x, _ = next(eval_batches(data.val, data, min(tcfg.eval_batch_size, 64), "cpu"))
+    with torch.no_grad():
+        if not torch.allclose(original.eval()(x), linear(features.eval()(x)), rtol=1e-4, atol=1e-5):
+            raise CdbError(f"the model of {source} ({type(original).__name__}) has no linear classifier to decouple: "
+                           "its outputs are not those of its last nn.Linear layer applied to the layers before it")
+
+
+def _source_info(source: Path, cfg: dict, method: str, which: str) -> dict:
+    """The `decouple` node of the new config: the method and where its features come from (the label is set once
+    the head is made)."""
+    return {"method": method, "label": None, "source": str(source),
+            "source_setting": setting_name(source, cfg), "source_label": cfg["loss"].get("label"),
+            "checkpoint": which,
+            "source_loss": cfg["loss"],   # what trained the features (less the run-time settings)
+            "source_trainer": {k: v for k, v in cfg["trainer"].items() if f"trainer.{k}" not in RUNTIME_KEYS}}
+
+
+def _new_head(method: str, features, linear, data, tcfg, dev, taus, seed: int, info: dict) -> tuple:
+    """(the stage-2 classifier, log rows): crt a re-initialised nn.Linear, lws a ScaledLinear of the frozen one,
+    tau_norm the classifier normalised with the tau chosen on the validation split (recorded in `info`, with the
+    accuracy of each tau of the grid as the rows)."""
+    if method == "crt":
+        torch.manual_seed(seed)
+        return torch.nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None), []
+    if method == "lws":
+        return ScaledLinear(linear), []
+    grid = tuple(float(t) for t in (TAU_GRID if taus is None else taus))
+    if not grid or any(not math.isfinite(t) or t < 0 for t in grid):
+        raise CdbError(f"--taus {list(grid)} is not allowed: numbers >= 0")
+    f_val, y_val = features_of(features.to(dev), data.val, data, dev, tcfg.eval_batch_size,
+                               tcfg.data_on_device, tcfg.num_workers)
+    tau, accs = choose_tau(f_val, y_val, linear.to(dev), grid, data.num_classes)
+    rows = [{"unit": 0, "tau_norm": t, "val_balanced_accuracy": a} for t, a in zip(grid, accs)]
+    for r in rows:
+        log.info("tau-norm: tau %g: val balanced acc %.2f", r["tau_norm"], r["val_balanced_accuracy"])
+    log.info("tau-norm: tau %g chosen (the highest validation balanced accuracy, %.2f; the test split is not "
+             "looked at)", tau, max(accs))
+    info.update(tau=tau, taus=list(grid), val_balanced_accuracy_by_tau=accs)
+    return tau_normalized(linear, tau), rows
+
+
+def _stage2_config(cfg: dict, trainer: dict, info: dict) -> dict:
+    """The new run's config: the source's, with the stage-2 trainer, plain CE labelled with the method, and the
+    `decouple` node (no auto_choices: nothing is chosen for this run)."""
+    loss = {**OmegaConf.to_container(load_preset("loss", "ce"), resolve=True), "label": info["label"]}
+    new_cfg = {**copy.deepcopy(cfg), "trainer": trainer, "loss": loss, "decouple": info}
+    new_cfg.pop("auto_choices", None)
+    return new_cfg
+
+
+def _log_stage(method: str, label: str, source: Path, which: str, unit, net, text: str, summary: dict, data,
+               tcfg) -> None:
+    """Into run.log: what stage 2 starts from, the parameters frozen and trained in `net`, the settings (`text`),
+    the data and (for a stage that trains) the sampling."""
+    trained = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in net.features.parameters())
+    log.info("decoupled stage 2: %s (Kang et al. 2020, sec. 4) from %s, its %s checkpoint (unit %s)", label, source,
+             which, unit)
+    log.info("features frozen (%d parameters, eval mode); trained: %d parameters%s", frozen, trained,
+             " (none: tau-normalisation)" if method == "tau_norm" else "")
+    log.info("settings:\n%s", text.rstrip())
+    log.info("data: %s", ", ".join(f"{k}={summary[k]}" for k in ("dataset", "train", "val", "test",
+                                                                 "train_class_counts") if k in summary))
+    if method != "tau_norm":
+        log.info("%s", describe_sampling(tcfg.sampler, data.class_counts, data.class_names, tcfg.length))
