@@ -16,18 +16,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
+from omegaconf import OmegaConf
+
 from cdb.core.errors import CdbError
+from cdb.core.metrics import summarize
+from cdb.data import build_dataset
+from cdb.data.base import TensorSplit
+from cdb.data.images import ImageListDataset, load_images, scan_image_folder
+from cdb.models import build_model
 from cdb.rundir import BEST, CONFIG, EVAL, LAST, METRICS, settings_of
+from cdb.rundir.claims import check_no_links
+from cdb.rundir.io import atomic_write_json, load_checkpoint, read_json
+from cdb.train import speed
+from cdb.train.config import TrainerConfig, resolve_device
+from cdb.train.evaluate import evaluate
 
 CHECKPOINTS = {"last": LAST, "best": BEST}
 
 
 def finished_run(run_dir: Path) -> tuple[dict, dict]:
     """(resolved config, metrics) of a run directory cdb-run has finished; anything else is one line."""
-    from omegaconf import OmegaConf
-
-    from cdb.rundir.io import read_json
-
     if not run_dir.is_dir():
         raise CdbError(f"{run_dir} is not a run directory: no such folder (give the folder that holds a run's "
                        "config.yaml, metrics.json and checkpoints/)")
@@ -85,11 +94,6 @@ def check_settings(state: dict, cfg: dict, path: Path) -> None:
 def folder_split(folder: Path, data):
     """The images of `folder` (<folder>/<class>/<image>, the run's classes) as a split like the run's test split:
     the same size, channels and evaluation transform; labels by class name."""
-    import torch
-
-    from cdb.data.base import TensorSplit
-    from cdb.data.images import ImageListDataset, load_images, scan_image_folder
-
     if not folder.is_dir():
         raise CdbError(f"--data {folder} is not a folder (give a folder with one sub-folder of images per class)")
     names, items = scan_image_folder(folder)
@@ -136,19 +140,38 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data: str |
                  device: str | None = None, data_root: str | None = None, name: str | None = None,
                  command: str = "") -> tuple[dict, Path]:
     """Evaluate a finished run's checkpoint; (the report, the path of RUN_DIR/eval/<name>.json it was written to)."""
-    import torch
-
-    from cdb.core.metrics import summarize
-    from cdb.data import build_dataset
-    from cdb.models import build_model
-    from cdb.rundir.claims import check_no_links
-    from cdb.rundir.io import atomic_write_json, load_checkpoint
-    from cdb.train import speed
-    from cdb.train.config import TrainerConfig, resolve_device
-    from cdb.train.evaluate import evaluate
-
     run_dir = Path(run_dir)
     cfg, metrics = finished_run(run_dir)
+    checkpoint, path = checkpoint_path(run_dir, cfg, metrics, checkpoint)
+    data_path = None if data is None else Path(data).expanduser()
+    out_name = report_name(checkpoint, data_path, name)
+    tcfg = eval_settings(cfg, device)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    splits = run_data(cfg, data_root)
+    model, state = run_model(cfg, splits, path, checkpoint)
+    dev = resolve_device(tcfg.device)
+    net = speed.prepare_model(model.to(dev), tcfg)
+    autocast = speed.autocast(tcfg, dev)
+    report = {"run": str(run_dir), "checkpoint": checkpoint,
+              "unit": state.get("unit"), "data": "test split" if data_path is None else str(data_path),
+              "device": str(dev), "command": command}
+    if data_path is None:
+        report["val"], _ = measure(net, splits.val, splits, dev, tcfg, autocast)
+        report["test"], report["test_confusion"] = measure(net, splits.test, splits, dev, tcfg, autocast)
+    else:
+        report["test"], report["test_confusion"] = measure(net, folder_split(data_path, splits), splits, dev, tcfg,
+                                                           autocast)
+    report["class_names"] = [str(n) for n in splits.class_names]
+    out = run_dir / EVAL / f"{out_name}.json"
+    check_no_links(out.parent, run_dir)  # eval/ is made here as a real folder, never written through a link
+    atomic_write_json(out, report)
+    return report, out
+
+
+def checkpoint_path(run_dir: Path, cfg: dict, metrics: dict, checkpoint: str | None) -> tuple[str, Path]:
+    """(which checkpoint, its file): the one asked for, else the one the run selected (metrics.json, then
+    trainer.select), else last; refused in one line when it is not best or last, or its file is missing."""
     checkpoint = checkpoint or metrics.get("selected") or cfg["trainer"].get("select") or "last"
     if checkpoint not in CHECKPOINTS:
         raise CdbError(f"--checkpoint {checkpoint!r} is not allowed: best or last")
@@ -156,18 +179,28 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data: str |
     if not path.is_file():
         raise CdbError(f"{run_dir} has no {checkpoint} checkpoint ({path} is missing)"
                        + ("; --checkpoint last evaluates the final model" if checkpoint == "best" else ""))
-    data_path = None if data is None else Path(data).expanduser()
-    out_name = report_name(checkpoint, data_path, name)
+    return checkpoint, path
 
-    # the run's evaluation settings (a run-time-only setting such as tensorboard needs nothing here)
-    tcfg = TrainerConfig.from_dict({**cfg["trainer"], "tensorboard": False, "devices": 1, "compile": False,
+
+def eval_settings(cfg: dict, device: str | None) -> TrainerConfig:
+    """The run's evaluation settings, on `device` when given (a run-time-only setting such as tensorboard needs
+    nothing here)."""
+    return TrainerConfig.from_dict({**cfg["trainer"], "tensorboard": False, "devices": 1, "compile": False,
                                     **({"device": device} if device else {})})
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
+
+
+def run_data(cfg: dict, data_root: str | None):
+    """The run's dataset, rebuilt with its seed (the same splits and normalisation), read from `data_root` when
+    given."""
     ds = dict(cfg["dataset"])
     if data_root is not None:
         ds["root"] = data_root
-    splits = build_dataset(ds.pop("name"), seed=int(cfg["seed"]), **ds)
+    return build_dataset(ds.pop("name"), seed=int(cfg["seed"]), **ds)
+
+
+def run_model(cfg: dict, splits, path: Path, checkpoint: str):
+    """(the run's model with the weights of `path`, the checkpoint's state); a last.pt of another run, or weights
+    of another model, are refused in one line."""
     model_cfg = dict(cfg["model"])
     model_name = model_cfg.pop("name")
     torch.manual_seed(int(cfg["seed"]))
@@ -177,26 +210,12 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data: str |
     if checkpoint == "last":
         check_settings(state, cfg, path)
     fitted_model(model, state, path, f"{model_name}, {splits.num_classes} classes")
-    dev = resolve_device(tcfg.device)
-    net = speed.prepare_model(model.to(dev), tcfg)
-    autocast = speed.autocast(tcfg, dev)
-    groups = splits.info.get("groups")
+    return model, state
 
-    def measure(split) -> tuple[dict, list]:
-        res = evaluate(net, split, splits, dev, tcfg.eval_batch_size, autocast=autocast, on_device=tcfg.data_on_device,
-                       num_workers=tcfg.num_workers)
-        return summarize(res.confusion, res.topk_correct, groups), res.confusion.tolist()
 
-    report = {"run": str(run_dir), "checkpoint": checkpoint,
-              "unit": state.get("unit"), "data": "test split" if data_path is None else str(data_path),
-              "device": str(dev), "command": command}
-    if data_path is None:
-        report["val"], _ = measure(splits.val)
-        report["test"], report["test_confusion"] = measure(splits.test)
-    else:
-        report["test"], report["test_confusion"] = measure(folder_split(data_path, splits))
-    report["class_names"] = [str(n) for n in splits.class_names]
-    out = run_dir / EVAL / f"{out_name}.json"
-    check_no_links(out.parent, run_dir)  # eval/ is made here as a real folder, never written through a link
-    atomic_write_json(out, report)
-    return report, out
+def measure(net, split, splits, dev, tcfg, autocast) -> tuple[dict, list]:
+    """(the metrics training reports, the confusion matrix as lists) of `net` on one split, at the run's
+    evaluation settings."""
+    res = evaluate(net, split, splits, dev, tcfg.eval_batch_size, autocast=autocast, on_device=tcfg.data_on_device,
+                   num_workers=tcfg.num_workers)
+    return summarize(res.confusion, res.topk_correct, splits.info.get("groups")), res.confusion.tolist()
