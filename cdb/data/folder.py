@@ -182,114 +182,41 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
                  augment: str = "auto", mean=None, std=None, jitter: float = 0.4, many_above="auto",
                  few_below="auto") -> DatasetSplits:
     """Splits of a user's image dataset; `path` is relative to `root` (data_root) unless absolute."""
-    check(layout in ("imagefolder", "lists"), "dataset.layout", layout, "imagefolder or lists")
-    check(bool(path), "dataset.path", path, "the folder of your dataset (dataset.path=/where/it/is)")
-    base = Path(path).expanduser()
-    base = base if base.is_absolute() else Path(root).expanduser() / base
-    if not base.is_dir():
-        raise DataError(f"dataset folder {base} is missing. {HOW}")
-    if layout == "lists":
-        check(bool(train_list) and bool(test_list), "dataset.train_list/test_list", (train_list, test_list),
-              "both list files, for layout=lists")
-    train = _load_split(base, layout, "train", train_list, None)
-    carved_from = None  # a plain <class>/ folder: test and validation are carved from it
-    if train is None and layout == "imagefolder" and _plain_class_folder(base):
-        check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
-              "an integer >= 1 (images per class carved from train for validation)")
-        names, items = scan_image_folder(base)
-        if len(names) < 2:
-            raise DataError(f"{base} has one class folder ({names[0]}): a classifier needs at least two; add a "
-                            "sub-folder of images per class")
-        train_items, test_items = _carve_test(base, names, items, test_per_class, val_per_class, seed)
-        train, carved_from = (names, train_items), str(base)
-    if train is None:
-        raise DataError(f"training images not found: {base / 'train'} is missing. {HOW}")
-    names, train_items = train
-    test = (names, test_items) if carved_from else _load_split(base, layout, "test", test_list, names)
-    if test is None:
-        raise DataError(f"test images not found: {base / 'test'} is missing. {HOW}")
-    val = None if carved_from else _load_split(base, layout, "val", val_list, names)
-    num_classes = len(names) if names else max(label for _, label in train_items) + 1
-    names = names or [str(c) for c in range(num_classes)]
-    if num_classes < 2:
-        where, hint = ((base / "train", "add a sub-folder of images per class") if layout == "imagefolder"
-                       else (base / train_list, "list images of at least two labels"))
-        raise DataError(f"{where} has one class ({names[0]}): a classifier needs at least two; {hint}")
-    for split, its in (("val", val[1] if val else []), ("test", test[1])):
-        bad = [label for _, label in its if not 0 <= label < num_classes]
-        if bad:
-            raise DataError(f"{split} split has label {bad[0]}, outside the training labels 0..{num_classes - 1}")
+    base = _dataset_folder(root, path, layout, train_list, test_list)
+    names, train_items, val, test_items, carved_from = _read_splits(base, layout, train_list, val_list, test_list,
+                                                                   val_per_class, test_per_class, seed)
+    names, num_classes = _class_names(base, layout, train_list, names, train_items, val, test_items)
 
     # ---- which images: validation carved (or given), then the imbalance profile, head first ----
     full = ImageListDataset(base, train_items)
-    if val is None:
-        check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
-              "an integer >= 1 (images per class carved from train for validation)")
-        rest, carved = carve_per_class(full.targets, num_classes, val_per_class, seed, "random", names)
-        val_items = [(full.paths[int(i)], int(full.targets[int(i)])) for i in torch.cat(carved)]
-    else:
-        g = torch.Generator().manual_seed(int(seed))  # shuffled, so an imbalance profile keeps a random subset
-        rest = [idx[torch.randperm(len(idx), generator=g)] for idx in class_indices(full.targets, num_classes)]
-        val_items = val[1]
+    rest, val_items = _validation(full, names, val, val_per_class, seed)
     available = [len(r) for r in rest]
     order = head_order(names, available, class_order)
-    # classes tied for the largest: head_order took the first in label order (sorted folder names)
-    tie = [names[c] for c in range(num_classes) if available[c] == max(available)] if class_order is None else []
-    tie = tie if len(tie) > 1 else []
     counts = profile(available, order, imbalance, majority_ratio, n_train)
-    keep = torch.cat([r[:n] for r, n in zip(rest, counts)] if counts else rest)
-    train_ds = full.subset(keep)
+    train_ds = full.subset(torch.cat([r[:n] for r, n in zip(rest, counts)] if counts else rest))
 
     # ---- how the images look: channels, size, augmentation, normalisation ----
     channels, image_size, modes, notes = choose_shape(base, train_ds.paths, channels, image_size)
     if carved_from:
-        notes.insert(0, f"{base} holds class folders, no train/ or test/: test ({test_per_class} images per class) "
-                        f"and validation ({val_per_class} per class) are drawn from them with seed {seed} "
-                        "(dataset.test_per_class, dataset.val_per_class); the rest trains")
+        notes.insert(0, _carved_note(base, test_per_class, val_per_class, seed))
     augment = choose_augment(augment, channels, image_size)
-    check(mean is None or len(mean) == channels, "dataset.mean", mean, f"null (from the training images) or "
-          f"{channels} numbers in [0, 1]")
-    check(std is None or len(std) == channels, "dataset.std", std, f"null or {channels} positive numbers")
+    _check_mean_std(mean, std, channels)
     in_memory = image_size <= SMALL and augment != "imagenet"
-    splits = {"train": train_ds.paths, "val": [p for p, _ in val_items], "test": [p for p, _ in test[1]]}
-    labels = {"train": train_ds.targets, "val": torch.as_tensor([lb for _, lb in val_items], dtype=torch.long),
-              "test": torch.as_tensor([lb for _, lb in test[1]], dtype=torch.long)}
+    splits, labels = _split_files(train_ds, val_items, test_items)
     if in_memory:
-        x = {s: load_images([base / p for p in ps], channels, image_size) for s, ps in splits.items()}
-        given = mean is not None and std is not None
-        mean, std = (tuple(mean), tuple(std)) if given else \
-            channel_stats(b.float() / 255 for b in x["train"].split(1024))
-        made = {s: TensorSplit(x[s], labels[s]) for s in splits}
-        batched = {"none": "none", "cifar": "crop_flip"}[augment]
-        transforms = {"train": f"{'none' if batched == 'none' else 'random crop (pad 4) + horizontal flip'}, "
-                               f"normalise", "eval": "normalise"}
+        made, mean, std, batched, transforms = _in_memory_splits(base, splits, labels, channels, image_size, augment,
+                                                                 mean, std)
     else:
-        resize = resize or round(image_size * 256 / 224)
-        check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
-        if mean is None or std is None:
-            mean, std = _sample_mean_std(base, train_ds, channels, image_size, resize, seed)
-        made = {s: ImageListDataset(base, list(zip(splits[s], labels[s].tolist())),
-                                    image_transform(s == "train", image_size, resize, jitter, mean, std, augment),
-                                    channels) for s in splits}
-        batched = "none"
-        crop = f"resize {resize} + centre crop {image_size}"
-        transforms = {"train": {"none": crop, "cifar": f"{crop}, random crop (pad {max(1, image_size // 8)}) + flip",
-                                "imagenet": f"random resized crop {image_size} + flip + colour jitter {jitter}"}[augment]
-                      + ", normalise", "eval": f"{crop}, normalise"}
-    train_counts = torch.bincount(labels["train"], minlength=num_classes)
-    groups, group_text = shot_report(train_counts.tolist(), many_above, few_below)
+        made, mean, std, batched, transforms = _on_disk_splits(base, train_ds, splits, labels, channels, image_size,
+                                                               resize, augment, jitter, mean, std, seed)
+    groups, group_text = shot_report(torch.bincount(labels["train"], minlength=num_classes).tolist(), many_above,
+                                     few_below)
     return DatasetSplits(
-        name="folder",
-        train=made["train"],
-        val=made["val"],
-        test=made["test"],
-        num_classes=num_classes,
-        class_names=names,
-        input_shape=(channels, image_size, image_size),
-        mean=tuple(float(m) for m in mean),
-        std=tuple(float(s) for s in std),
-        augment=batched,
-        info={"path": str(base), "head": names[order[0]], "head_tie": tie, "class_order": [names[c] for c in order],
+        name="folder", train=made["train"], val=made["val"], test=made["test"], num_classes=num_classes,
+        class_names=names, input_shape=(channels, image_size, image_size), mean=tuple(float(m) for m in mean),
+        std=tuple(float(s) for s in std), augment=batched,
+        info={"path": str(base), "head": names[order[0]], "head_tie": _head_tie(names, available, class_order),
+              "class_order": [names[c] for c in order],
               "imbalance": imbalance, "majority_ratio": majority_ratio, "channels": channels,
               "image_size": image_size, "augment": augment, "in_memory": in_memory, "transforms": transforms,
               "mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std],
@@ -300,6 +227,140 @@ def build_folder(root: str, path: str = "", seed: int = 0, layout: str = "imagef
               "notes": notes,  # what a user must read before training: the dry run prints them, run.log logs them
               "files": splits},  # the image of every row of each split, for audits (not in data.json)
     )
+
+
+def _dataset_folder(root: str, path: str, layout: str, train_list: str | None, test_list: str | None) -> Path:
+    """The dataset's folder (`path`, relative to `root` unless absolute), refused in one line when it is missing
+    or the layout or its list files are not given right."""
+    check(layout in ("imagefolder", "lists"), "dataset.layout", layout, "imagefolder or lists")
+    check(bool(path), "dataset.path", path, "the folder of your dataset (dataset.path=/where/it/is)")
+    base = Path(path).expanduser()
+    base = base if base.is_absolute() else Path(root).expanduser() / base
+    if not base.is_dir():
+        raise DataError(f"dataset folder {base} is missing. {HOW}")
+    if layout == "lists":
+        check(bool(train_list) and bool(test_list), "dataset.train_list/test_list", (train_list, test_list),
+              "both list files, for layout=lists")
+    return base
+
+
+def _check_val_per_class(val_per_class) -> None:
+    """val_per_class is a count of images per class to carve for validation."""
+    check(isinstance(val_per_class, int) and val_per_class >= 1, "dataset.val_per_class", val_per_class,
+          "an integer >= 1 (images per class carved from train for validation)")
+
+
+def _read_splits(base: Path, layout: str, train_list, val_list, test_list, val_per_class, test_per_class,
+                 seed: int):
+    """(class names or None, train items, (names, val items) or None, test items, the folder test and validation
+    are carved from or None): the splits as the layout gives them, or a plain <class>/ folder with test carved
+    from it (validation is carved later, from what trains)."""
+    train = _load_split(base, layout, "train", train_list, None)
+    if train is None and layout == "imagefolder" and _plain_class_folder(base):
+        _check_val_per_class(val_per_class)
+        names, items = scan_image_folder(base)
+        if len(names) < 2:
+            raise DataError(f"{base} has one class folder ({names[0]}): a classifier needs at least two; add a "
+                            "sub-folder of images per class")
+        train_items, test_items = _carve_test(base, names, items, test_per_class, val_per_class, seed)
+        return names, train_items, None, test_items, str(base)
+    if train is None:
+        raise DataError(f"training images not found: {base / 'train'} is missing. {HOW}")
+    names, train_items = train
+    test = _load_split(base, layout, "test", test_list, names)
+    if test is None:
+        raise DataError(f"test images not found: {base / 'test'} is missing. {HOW}")
+    return names, train_items, _load_split(base, layout, "val", val_list, names), test[1], None
+
+
+def _class_names(base: Path, layout: str, train_list, names, train_items, val, test_items) -> tuple[list[str], int]:
+    """(class names, class count): the folder names, or for list files the labels 0..max as text; refused in one
+    line when there is a single class or a val/test label outside the training labels."""
+    num_classes = len(names) if names else max(label for _, label in train_items) + 1
+    names = names or [str(c) for c in range(num_classes)]
+    if num_classes < 2:
+        where, hint = ((base / "train", "add a sub-folder of images per class") if layout == "imagefolder"
+                       else (base / train_list, "list images of at least two labels"))
+        raise DataError(f"{where} has one class ({names[0]}): a classifier needs at least two; {hint}")
+    for split, its in (("val", val[1] if val else []), ("test", test_items)):
+        bad = [label for _, label in its if not 0 <= label < num_classes]
+        if bad:
+            raise DataError(f"{split} split has label {bad[0]}, outside the training labels 0..{num_classes - 1}")
+    return names, num_classes
+
+
+def _validation(full: ImageListDataset, names: list[str], val, val_per_class, seed: int):
+    """(indices of `full` per class that may train, validation items): `val_per_class` images of every class carved
+    from train (seeded) when there is no validation split, else the given split and every training image (shuffled
+    with the seed, so that an imbalance profile keeps a random subset)."""
+    if val is None:
+        _check_val_per_class(val_per_class)
+        rest, carved = carve_per_class(full.targets, len(names), val_per_class, seed, "random", names)
+        return rest, [(full.paths[int(i)], int(full.targets[int(i)])) for i in torch.cat(carved)]
+    g = torch.Generator().manual_seed(int(seed))
+    return [idx[torch.randperm(len(idx), generator=g)] for idx in class_indices(full.targets, len(names))], val[1]
+
+
+def _carved_note(base: Path, test_per_class: int, val_per_class: int, seed: int) -> str:
+    """The note that says how test and validation were drawn from a plain <class>/ folder."""
+    return (f"{base} holds class folders, no train/ or test/: test ({test_per_class} images per class) "
+            f"and validation ({val_per_class} per class) are drawn from them with seed {seed} "
+            "(dataset.test_per_class, dataset.val_per_class); the rest trains")
+
+
+def _check_mean_std(mean, std, channels: int) -> None:
+    """A given mean or std has one number per channel."""
+    check(mean is None or len(mean) == channels, "dataset.mean", mean, f"null (from the training images) or "
+          f"{channels} numbers in [0, 1]")
+    check(std is None or len(std) == channels, "dataset.std", std, f"null or {channels} positive numbers")
+
+
+def _split_files(train_ds: ImageListDataset, val_items, test_items) -> tuple[dict, dict]:
+    """({split: image paths}, {split: int64 labels}) of train, val and test."""
+    splits = {"train": train_ds.paths, "val": [p for p, _ in val_items], "test": [p for p, _ in test_items]}
+    labels = {"train": train_ds.targets, "val": torch.as_tensor([lb for _, lb in val_items], dtype=torch.long),
+              "test": torch.as_tensor([lb for _, lb in test_items], dtype=torch.long)}
+    return splits, labels
+
+
+def _head_tie(names: list[str], available: list[int], class_order) -> list[str]:
+    """The classes tied for the largest, when more than one is and no class_order was given (head_order then took
+    the first in label order, the sorted folder names)."""
+    tie = [names[c] for c in range(len(names)) if available[c] == max(available)] if class_order is None else []
+    return tie if len(tie) > 1 else []
+
+
+def _in_memory_splits(base: Path, splits: dict, labels: dict, channels: int, image_size: int, augment: str, mean,
+                      std):
+    """(TensorSplits of uint8 images, mean, std, batched augmentation, transforms text) for small images held in
+    memory; mean and std measured on the training split unless both are given."""
+    x = {s: load_images([base / p for p in ps], channels, image_size) for s, ps in splits.items()}
+    given = mean is not None and std is not None
+    mean, std = (tuple(mean), tuple(std)) if given else channel_stats(b.float() / 255 for b in x["train"].split(1024))
+    made = {s: TensorSplit(x[s], labels[s]) for s in splits}
+    batched = {"none": "none", "cifar": "crop_flip"}[augment]
+    transforms = {"train": f"{'none' if batched == 'none' else 'random crop (pad 4) + horizontal flip'}, "
+                           f"normalise", "eval": "normalise"}
+    return made, mean, std, batched, transforms
+
+
+def _on_disk_splits(base: Path, train_ds: ImageListDataset, splits: dict, labels: dict, channels: int,
+                    image_size: int, resize: int | None, augment: str, jitter: float, mean, std, seed: int):
+    """(ImageListDatasets decoded per item, mean, std, batched augmentation "none", transforms text) for larger
+    images: resized, cropped and augmented by torchvision transforms; mean and std measured on a sample of the
+    training images unless both are given."""
+    resize = resize or round(image_size * 256 / 224)
+    check(0 < image_size <= resize, "dataset.image_size", image_size, f"a crop size in (0, resize={resize}]")
+    if mean is None or std is None:
+        mean, std = _sample_mean_std(base, train_ds, channels, image_size, resize, seed)
+    made = {s: ImageListDataset(base, list(zip(splits[s], labels[s].tolist())),
+                                image_transform(s == "train", image_size, resize, jitter, mean, std, augment),
+                                channels) for s in splits}
+    crop = f"resize {resize} + centre crop {image_size}"
+    transforms = {"train": {"none": crop, "cifar": f"{crop}, random crop (pad {max(1, image_size // 8)}) + flip",
+                            "imagenet": f"random resized crop {image_size} + flip + colour jitter {jitter}"}[augment]
+                  + ", normalise", "eval": f"{crop}, normalise"}
+    return made, mean, std, "none", transforms
 
 
 def _sample_mean_std(base: Path, train: ImageListDataset, channels: int, size: int, resize: int, seed: int):

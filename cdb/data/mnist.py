@@ -121,6 +121,32 @@ def build_mnist_imbalanced(
 ) -> DatasetSplits:
     """input_scale: "standard" (MNIST's mean/std, the usual PyTorch convention) or "unit" (pixels in [0, 1], no
     mean subtraction, as Ren et al.'s code feeds its network)."""
+    n_minor, n_major = _checked_counts(input_scale, majority_ratio, n_train, val_per_class, test_per_class)
+    data = load_mnist(str(root), download)
+    parts = _draw(data, seed, n_minor, n_major, majority_ratio, n_train, val_per_class, test_per_class)
+    splits = DatasetSplits(
+        name="mnist_imbalanced",
+        train=_split_of(data, parts, 0, True),
+        val=_split_of(data, parts, 1, True),
+        test=_split_of(data, parts, 2, False),
+        num_classes=2,
+        class_names=[str(MINORITY), str(MAJORITY)],
+        input_shape=(1, 28, 28),
+        mean=MNIST_MEAN if input_scale == "standard" else (0.0,),
+        std=MNIST_STD if input_scale == "standard" else (1.0,),
+        augment="none",
+        info={"majority_ratio": majority_ratio, "source_indices_seed": int(seed), "input_scale": input_scale},
+    )
+    splits.info["train_indices"] = {  # MNIST-train indices, so a split can be audited for disjointness
+        "train": torch.cat([parts[0][0], parts[1][0]]).tolist(),
+        "val": torch.cat([parts[0][1], parts[1][1]]).tolist(),
+    }
+    return splits
+
+
+def _checked_counts(input_scale: str, majority_ratio, n_train, val_per_class, test_per_class) -> tuple[int, int]:
+    """(minority, majority) training counts (split_counts), once every setting is checked: refused in one line
+    when a value is not allowed or leaves the minority class no training image."""
     check(input_scale in INPUT_SCALES, "dataset.input_scale", input_scale, " or ".join(INPUT_SCALES))
     check(is_number(majority_ratio) and 0.5 <= majority_ratio < 1.0, "dataset.majority_ratio", majority_ratio,
           "a number in [0.5, 1)")
@@ -131,7 +157,13 @@ def build_mnist_imbalanced(
     check(n_minor >= 1, "dataset.n_train", n_train,
           f"a size that leaves the minority class (digit {MINORITY}) at least one training image at majority_ratio "
           f"{majority_ratio} (round(n_train * r) go to the majority: {n_major} of {n_train} here)")
-    data = load_mnist(str(root), download)
+    return n_minor, n_major
+
+
+def _draw(data: dict, seed: int, n_minor: int, n_major: int, majority_ratio, n_train: int, val_per_class: int,
+          test_per_class: int) -> dict[int, tuple[torch.Tensor, ...]]:
+    """{label: (train, val, test) MNIST indices} of each digit, drawn with the seed: train and val disjoint from
+    MNIST's training split, test from its test split; refused in one line when a split has too few images."""
     g = torch.Generator().manual_seed(int(seed))
 
     def pick(train: bool, digit: int, sizes: list[int]) -> list[torch.Tensor]:
@@ -151,29 +183,14 @@ def build_mnist_imbalanced(
         tr, va = pick(True, digit, [n, val_per_class])
         (te,) = pick(False, digit, [test_per_class])
         parts[label] = (tr, va, te)
+    return parts
 
-    def make(which: int, train: bool) -> TensorSplit:
-        x_all, _ = data[train]
-        idx = torch.cat([parts[0][which], parts[1][which]])
-        y = torch.cat([torch.zeros(len(parts[0][which]), dtype=torch.long),
-                       torch.ones(len(parts[1][which]), dtype=torch.long)])
-        return TensorSplit(x_all[idx].unsqueeze(1).contiguous(), y)
 
-    splits = DatasetSplits(
-        name="mnist_imbalanced",
-        train=make(0, True),
-        val=make(1, True),
-        test=make(2, False),
-        num_classes=2,
-        class_names=[str(MINORITY), str(MAJORITY)],
-        input_shape=(1, 28, 28),
-        mean=MNIST_MEAN if input_scale == "standard" else (0.0,),
-        std=MNIST_STD if input_scale == "standard" else (1.0,),
-        augment="none",
-        info={"majority_ratio": majority_ratio, "source_indices_seed": int(seed), "input_scale": input_scale},
-    )
-    splits.info["train_indices"] = {  # MNIST-train indices, so a split can be audited for disjointness
-        "train": torch.cat([parts[0][0], parts[1][0]]).tolist(),
-        "val": torch.cat([parts[0][1], parts[1][1]]).tolist(),
-    }
-    return splits
+def _split_of(data: dict, parts: dict, which: int, train: bool) -> TensorSplit:
+    """Split `which` (0 train, 1 val, 2 test) of both digits as a TensorSplit: uint8 images (N, 1, 28, 28), labels
+    0 for the minority digit and 1 for the majority."""
+    x_all, _ = data[train]
+    idx = torch.cat([parts[0][which], parts[1][which]])
+    y = torch.cat([torch.zeros(len(parts[0][which]), dtype=torch.long),
+                   torch.ones(len(parts[1][which]), dtype=torch.long)])
+    return TensorSplit(x_all[idx].unsqueeze(1).contiguous(), y)
