@@ -17,6 +17,7 @@ import torch
 
 from cdb.core.errors import CdbError
 from cdb.losses.weighting import cdb_weights
+from cdb.report.runs import read_json
 from cdb.rundir import DATA, LOG, METRICS
 from cdb.rundir.io import atomic_write_bytes, read_jsonl
 
@@ -25,12 +26,12 @@ FIGURE2_TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 5.0)
 
 def pyplot():
     try:
-        import matplotlib
+        import matplotlib  # optional dependency (cdb-loss[plot])
     except ImportError:
         raise CdbError("plotting needs matplotlib, which is not installed: pip install 'cdb-loss[plot]' "
                        "(or pip install matplotlib)") from None
     matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency, after matplotlib.use
     return plt
 
 
@@ -71,9 +72,7 @@ def figure2(out: Path, taus: Sequence[float] = FIGURE2_TAUS, command: str = "") 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise CdbError(f"{path} is missing: pass a run directory (it holds config.yaml, log.jsonl, metrics.json)")
-    from cdb.report.runs import read_json  # one-line error for a corrupt file
-
-    return read_json(path)
+    return read_json(path)  # cdb.report.runs.read_json: a one-line error for a corrupt file
 
 
 def figure1(run_dir: Path, out: Path, command: str = "") -> Path:
@@ -185,7 +184,7 @@ def paper_mean_sd(text: str) -> tuple[float, float]:
 def table_series(name: str, runs, exclude: Sequence[str] = ()):
     """The built table `name` (cdb.report.tables.make_table: the same runs, cells and checks as cdb-table) and its
     cells with each cell's min and max over its runs (NaN where a cell has no value)."""
-    from cdb.report.tables import make_table
+    from cdb.report.tables import make_table  # start-up: at top, +1.3 s (median of 9, loaded) on every cdb-figures
 
     table = make_table(name, runs, exclude=exclude)
     if not int(table.cells["n"].sum()):
@@ -204,9 +203,6 @@ def table_figure(name: str, runs, out: Path, exclude: Sequence[str] = (), comman
     if name not in TABLE_FIGURES:
         raise CdbError(f"no picture of {name!r}: one of {list(TABLE_FIGURES)}")
     plt = pyplot()
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
-
     table, cells = table_series(name, runs, exclude)
     spec = table.spec
     xs = list(range(len(spec.cols)))
@@ -216,24 +212,42 @@ def table_figure(name: str, runs, out: Path, exclude: Sequence[str] = (), comman
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.7 * nrows), sharex=True, sharey=True,
                              squeeze=False)
     colors = plt.get_cmap("tab10")
-    top = max(float(cells["max"].max()), max((paper_mean_sd(p)[0] for p in cells["paper"]), default=1) or 1)
     for i, row in enumerate(spec.rows):
-        ax = axes.flat[i]
-        for other, c in by_row.items():
-            if other != row:
-                ax.plot(xs, c["mean"], "-", color="0.85", lw=0.8, zorder=1)
-        c = by_row[row]
-        color = colors(i % 10)
-        ax.errorbar(xs, c["mean"], yerr=[c["mean"] - c["min"], c["max"] - c["mean"]], fmt="-o", color=color, ms=4,
-                    lw=1.5, capsize=2, zorder=3)
-        for x, mean, n in zip(xs, c["mean"], c["n"]):
-            if n:
-                ax.annotate(f"{int(n)}", (x, mean), xytext=(-9, 3), textcoords="offset points", fontsize=6,
-                            color=color)
-        paper = [paper_mean_sd(p) for p in c["paper"]]
-        ax.errorbar([x + 0.15 for x in xs], [m for m, _ in paper], yerr=[0 if s != s else s for _, s in paper],
-                    fmt="s", mfc="none", color="black", ms=4, capsize=2, lw=0.8, ls=":", zorder=2)
-        ax.set_title(f"tau = {row}" if name == "table2" else row, fontsize=9, color=color)
+        _table_panel(axes.flat[i], row, by_row, xs, colors(i % 10), f"tau = {row}" if name == "table2" else row)
+    top = max(float(cells["max"].max()), max((paper_mean_sd(p)[0] for p in cells["paper"]), default=1) or 1)
+    _table_axes(axes, spec, xs, top)
+    _table_legend(axes.flat[len(spec.rows)])
+    fig.suptitle(f"{spec.title}\nours: {table.contrib['path'].nunique()} runs under {table.runs_dir}", fontsize=9)
+    fig.tight_layout()
+    path = save_png(fig, table_figure_path(name, out), command)
+    plt.close(fig)
+    return path
+
+
+def _table_panel(ax, row: str, by_row: dict, xs: list[int], color, title: str) -> None:
+    """One row of the table in its panel: the other rows' means in faint grey, this row's mean with a bar from the
+    lowest to the highest run and n beside each point, and the paper's mean ± sd as open squares."""
+    for other, c in by_row.items():
+        if other != row:
+            ax.plot(xs, c["mean"], "-", color="0.85", lw=0.8, zorder=1)
+    c = by_row[row]
+    ax.errorbar(xs, c["mean"], yerr=[c["mean"] - c["min"], c["max"] - c["mean"]], fmt="-o", color=color, ms=4,
+                lw=1.5, capsize=2, zorder=3)
+    for x, mean, n in zip(xs, c["mean"], c["n"]):
+        if n:
+            ax.annotate(f"{int(n)}", (x, mean), xytext=(-9, 3), textcoords="offset points", fontsize=6,
+                        color=color)
+    paper = [paper_mean_sd(p) for p in c["paper"]]
+    ax.errorbar([x + 0.15 for x in xs], [m for m, _ in paper], yerr=[0 if s != s else s for _, s in paper],
+                fmt="s", mfc="none", color="black", ms=4, capsize=2, lw=0.8, ls=":", zorder=2)
+    ax.set_title(title, fontsize=9, color=color)
+
+
+def _table_axes(axes, spec, xs: list[int], top: float) -> None:
+    """The shared axes: a log scale of errors up to about 2 x `top`, the majority ratios below, labels on the outer
+    panels, and the panels past the last row switched off."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter  # optional dependency (cdb-loss[plot])
+
     ax = axes.flat[0]
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -250,15 +264,15 @@ def table_figure(name: str, runs, out: Path, exclude: Sequence[str] = (), comman
         a.set_xlabel("majority ratio r", fontsize=8)
     for a in list(axes.flat)[len(spec.rows):]:
         a.axis("off")
-    n_runs = table.contrib["path"].nunique()
-    axes.flat[len(spec.rows)].legend(handles=[
+
+
+def _table_legend(ax) -> None:
+    """What the marks mean, in the first free panel."""
+    from matplotlib.lines import Line2D  # optional dependency (cdb-loss[plot])
+
+    ax.legend(handles=[
         Line2D([], [], color="tab:blue", marker="o", label="ours: mean over n runs (n beside it);\n"
                                                             "bar: lowest to highest run"),
         Line2D([], [], color="black", marker="s", mfc="none", ls=":", label="paper: mean ± sd (10 runs)"),
         Line2D([], [], color="0.85", label="the other rows' means (ours)")], loc="center", fontsize=7,
         frameon=False)
-    fig.suptitle(f"{spec.title}\nours: {n_runs} runs under {table.runs_dir}", fontsize=9)
-    fig.tight_layout()
-    path = save_png(fig, table_figure_path(name, out), command)
-    plt.close(fig)
-    return path
