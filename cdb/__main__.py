@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from cdb.cli.pipes import quiet_broken_pipe
+
 # sub-command: (module, function, console script, what it does)
 COMMANDS = {
     "run": ("cdb.cli.run", "main", "cdb-run", "train one run, or a Hydra sweep with -m (run --help: config groups)"),
@@ -27,8 +29,6 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from cdb.cli.pipes import quiet_broken_pipe
-
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
         with quiet_broken_pipe():

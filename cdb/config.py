@@ -8,8 +8,10 @@ The command line, the dry run, the tests and the scripts all compose through `co
 from __future__ import annotations
 
 import hashlib
+from importlib.resources import files
 from pathlib import Path
 
+from hydra import compose as hydra_compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,8 +29,6 @@ def config_dir() -> Path:
     source = Path(__file__).resolve().parent.parent / "configs"
     if (source / "config.yaml").is_file():
         return source
-    from importlib.resources import files
-
     return Path(str(files(CONFIG_PACKAGE)))
 
 
@@ -36,8 +36,6 @@ def compose(overrides: list[str] | tuple[str, ...] = (), hydra: bool = False) ->
     """The config `cdb-run OVERRIDES` would run, composed without starting a Hydra job (hydra=True keeps the
     `hydra` node, e.g. for sweeper params). A bad override raises Hydra's or OmegaConf's own exception, which
     cdb-run says in one line (cdb.cli.composition)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
 

@@ -15,13 +15,27 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 import cdb.config  # noqa: F401  (registers the resolvers and trainer/base before any composition)
 from cdb.build import checks
+from cdb.build.recipe import resolve_auto
+from cdb.config import config_dir
 from cdb.core.errors import user_message
+from cdb.data import build_dataset
+from cdb.losses import build_criterion
+from cdb.models import build_model
 from cdb.rundir import CONFIG, DATA, LAST, settings_of
 from cdb.rundir import claims as rundir_claim
+from cdb.rundir.io import atomic_write_text
+from cdb.train.batches import describe_sampling
+from cdb.train.config import TrainerConfig, show_progress
+from cdb.train.distributed import is_main_process, launch
+from cdb.train.loop import train_alone
+from cdb.train.run import RunState
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +51,16 @@ def train_from_config(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     Under torchrun, or with trainer.devices > 1, this runs data-parallel (cdb.train.distributed.launch).
     """
-    from cdb.train.distributed import launch
-
     return launch(_fit, cfg, run_dir)
 
 
 def _fit(cfg: DictConfig, run_dir: str | Path, dist=None) -> dict:
-    from cdb.train.loop import train_alone
-
+    """Build the run and train it in this process (rank `dist`, or alone)."""
     return train_alone(build_run(cfg, run_dir, dist), resume=bool(cfg.resume))
 
 
 def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
     """The RunState of one run (one seed); rank 0 writes the resolved config and the data summary."""
-    import torch
-
-    from cdb.build.recipe import resolve_auto
-    from cdb.data import build_dataset
-    from cdb.losses import build_criterion
-    from cdb.models import build_model
-    from cdb.train.batches import describe_sampling
-    from cdb.train.config import TrainerConfig, show_progress
-    from cdb.train.run import RunState
-
     run_dir = Path(run_dir)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -98,9 +99,6 @@ def build_run(cfg: DictConfig, run_dir: str | Path, dist=None):
 
 def in_sweep() -> bool:
     """Whether this run is a job of a sweep (`cdb-run -m`: Hydra's multirun, whatever the launcher)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -122,12 +120,8 @@ def preset_choices() -> str:
     """Which config file of each group made this run's settings, e.g. `dataset=mnist_imbalanced (model=lenet5,
     trainer=mnist chosen by the dataset)`: a dataset config picks its paper model and trainer unless the command
     line names them, and dataset_loss/<dataset>_<loss>.yaml adds per-pair settings."""
-    from hydra.core.hydra_config import HydraConfig
-
     if not HydraConfig.initialized():
         return "(not composed by Hydra)"
-    from cdb.config import config_dir
-
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
     if not (config_dir() / "dataset_loss" / f"{choices.get('dataset_loss')}.yaml").is_file():
@@ -148,10 +142,6 @@ def preset_choices() -> str:
 
 def save_hydra_dir(cfg: DictConfig, run_dir: Path) -> None:
     """What Hydra writes to .hydra/ (hydra.output_subdir=null leaves it to us), once the run proceeds."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from cdb.rundir.io import atomic_write_text
-
     hydra_cfg = HydraConfig.instance().cfg
     atomic_write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
     atomic_write_text(run_dir / ".hydra" / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
@@ -166,8 +156,6 @@ def root_of(cfg: DictConfig) -> Path | None:
 
 def run_in(cfg: DictConfig, run_dir: Path) -> dict:
     """Claim the run directory (lock, pre-flight checks), then train; ranks > 0 under torchrun only train."""
-    from cdb.train.distributed import is_main_process
-
     if not is_main_process():
         return train_from_config(cfg, run_dir)
     with rundir_claim.claim(run_dir, bool(cfg.resume), root_of(cfg)) as claim:
@@ -186,8 +174,6 @@ def claimed_run(cfg: DictConfig, run_dir: str | Path, stack: contextlib.ExitStac
     """The RunState of one job for a launcher that builds jobs now and trains them later (the pack launcher),
     with the checks and the run-directory claim cdb-run makes around a single run; the claim stays on `stack`
     until the caller closes it. A job that fails here leaves its run directory as it was (or none)."""
-    from hydra.core.hydra_config import HydraConfig
-
     run_dir = Path(run_dir)
     job = contextlib.ExitStack()
     try:

@@ -10,7 +10,10 @@ import dataclasses
 import difflib
 import os
 import typing
+from pathlib import Path
 
+import yaml
+from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeError, OmegaConfBaseException, \
     ValidationError
@@ -62,8 +65,6 @@ def _allowed(object_type, key: str) -> str:
 
 def one_line(exc: BaseException, argv: list[str]) -> str | None:
     """The line for a composition error, or None when `exc` is not one."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
@@ -141,10 +142,6 @@ def _home(path: str, setting: str) -> str:
 def check_config_dir(argv: list[str]) -> None:
     """`--config-dir DIR` (or -cd): every YAML file there reads as plain YAML. Hydra would never run a `!!python`
     tag either (it loads safely), but it reports one with a page of traceback; this is one line naming the file."""
-    from pathlib import Path
-
-    import yaml
-
     dirs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--config-dir", "-cd")]
     dirs += [a.split("=", 1)[1] for a in argv if a.startswith("--config-dir=")]
     for d in dirs:

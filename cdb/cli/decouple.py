@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     console.addFilter(lambda r: getattr(r, "console", True))
     logging.getLogger().addHandler(console)
     with one_line_errors(PROG), quiet_broken_pipe():
+        # start-up: at module top these (torch) add 10.4 s (median of 7, loaded machine) to `cdb-decouple --help`
         from cdb.build.decouple import decouple
         from cdb.core.metrics import result_line
 

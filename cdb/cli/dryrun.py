@@ -4,6 +4,7 @@ cdb-run hands the command line here before Hydra starts, so no run directory, .h
 """
 from __future__ import annotations
 
+from cdb.config import compose
 from cdb.core.errors import ConfigError
 
 FLAG = "dry_run"
@@ -23,9 +24,9 @@ def requested(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def main(overrides: list[str]) -> None:
+    # start-up: cdb.cli.run imports this module; cdb.build (torch) at top adds 9.5 s to `cdb-run --help` (see there)
     from cdb.build.checks import check_run
     from cdb.build.dryrun import report
-    from cdb.config import compose
 
     flags = [a for a in overrides if a.startswith("-")]
     if flags:

@@ -5,6 +5,8 @@ import contextlib
 import os
 import sys
 
+from cdb.core.errors import CdbError, user_message
+
 
 def _reader_gone() -> None:
     """Python's documented recipe: point stdout at devnull, so that the interpreter's final flush does not raise
@@ -55,8 +57,6 @@ def quiet_broken_pipe():
 def one_line_errors(prog: str):
     """An error the user can act on (a CdbError, or a file-system failure) as `<prog>: error: <line>`, exit 2; a bug
     keeps its traceback."""
-    from cdb.core.errors import CdbError, user_message
-
     try:
         yield
     except (CdbError, OSError) as exc:

@@ -15,12 +15,18 @@ import sys
 import traceback
 from pathlib import Path
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
+from hydra_plugins.cdb_pack_launcher.pack_launcher import PackLauncher
 from omegaconf import DictConfig
 
 from cdb.cli import composition, dryrun
 from cdb.cli.pipes import quiet_broken_pipe
 from cdb.config import config_dir
 from cdb.core.errors import DEBUG_ENV, CdbError, Interrupted, Terminated, debug_enabled, user_message
+from cdb.launch.callbacks import FAILED_KEY, Preflight
+from cdb.rundir.claims import remove_empty, remove_made
 from cdb.train.heap import keep_heap
 
 
@@ -31,12 +37,9 @@ def register_pack_launcher() -> None:
     (`pip install -e .`, what `make venv` does) maps our part of it through an import hook that this walk
     does not see, so `cdb-run -m` outside the repository root would fail with "Unknown plugin class".
     """
-    from hydra.core.plugins import Plugins
-    from hydra_plugins.cdb_pack_launcher.pack_launcher import PackLauncher
-
     Plugins.instance().register(PackLauncher)
     if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
-        from hydra_plugins.cdb_pack_launcher.tune_sweeper import TuneSweeper
+        from hydra_plugins.cdb_pack_launcher.tune_sweeper import TuneSweeper  # optional dependency (cdb-loss[tune])
 
         Plugins.instance().register(TuneSweeper)
 
@@ -56,12 +59,10 @@ def _terminated(signum, frame) -> None:
 
 def task(cfg: DictConfig) -> dict | None:
     """One Hydra job: check, claim, build and train; a foreseen error is one line (a sweep goes on)."""
-    from hydra.core.hydra_config import HydraConfig
-
+    # torch comes with these: at top they add 9.5 s (median of 7, loaded machine) to `cdb-run --help` and to a
+    # one-line error (tests/cli/test_entry_points.py checks that `import cdb.cli.run` imports no torch)
     from cdb.build import checks, run_in
-    from cdb.launch.callbacks import FAILED_KEY, Preflight
     from cdb.launch.objective import failure_value, job_value
-    from cdb.rundir.claims import remove_empty, remove_made
 
     global _started
     _started = True
@@ -95,11 +96,11 @@ def task(cfg: DictConfig) -> dict | None:
             # one bad job does not stop the sweep (nor a tuned study: a failed trial); the summary lists it
             return failure_value(hydra_cfg, line, {FAILED_KEY: line})
         raise SystemExit(2) from None
-    from cdb.train.distributed import is_main_process
+    from cdb.train.distributed import is_main_process  # torch: see above
 
     if not is_main_process():
         return metrics
-    from cdb.core.metrics import outcome_lines
+    from cdb.core.metrics import outcome_lines  # torch: see above
 
     for line in outcome_lines(metrics):  # the result, then (if it collapsed) what to try
         print(f"{run_dir}: {line}")
@@ -125,8 +126,6 @@ def _one_line_errors(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> None:
     """`cdb-run [overrides]`: see `cdb-run --help` and docs/commands.md."""
-    import hydra
-
     argv = sys.argv[1:] if argv is None else argv
     argv = ["hydra.verbose=true" if a in ("-v", "--verbose") else a for a in argv]  # -v: Hydra's debug switch
     if any(a.startswith("hydra.verbose=") and a.split("=", 1)[1].lower() not in ("false", "null", "[]", "")
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             if dry:  # before Hydra starts: no run directory, no .hydra/
                 return dryrun.main(argv)
             if os.environ.get("RANK", "0") != "0":  # torchrun: only rank 0 writes .hydra/ and the job log
-                from cdb.train.distributed import hydra_rank_overrides
+                from cdb.train.distributed import hydra_rank_overrides  # torch: only torchrun's other ranks
 
                 argv = [*argv, *hydra_rank_overrides()]
             sys.argv = [sys.argv[0], *argv]

@@ -7,6 +7,7 @@ import sys
 
 from cdb.cli.pipes import one_line_errors, quiet_broken_pipe
 from cdb.core.errors import CdbError
+from cdb.report.paired import NAME, build_paired, make_paired
 from cdb.report.spec import FORMATS
 from cdb.report.tables import SPECS, build_table, make_table
 
@@ -80,8 +81,6 @@ def build(argv: list[str]) -> None:
 
 def paired(args, formats: list[str]) -> None:
     """`cdb-table paired`: print the comparisons, or write paired_comparisons.<ext> under --out and name each file."""
-    from cdb.report.paired import NAME, build_paired, make_paired
-
     for flag, value in (("--beside", args.beside), ("--best-of", args.best_of)):
         if value:
             raise CdbError(f"{flag} is not for `cdb-table paired`")

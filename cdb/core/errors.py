@@ -1,4 +1,7 @@
 """Errors a user can act on: the CLI prints them as one line, without a traceback."""
+import errno
+import os
+import signal
 
 
 class CdbError(Exception):
@@ -18,8 +21,6 @@ class Terminated(KeyboardInterrupt):
     raised where SIGINT would be. `name` is the signal's, `exit_code` 128 + its number (143, 129), as a shell's."""
 
     def __init__(self, name: str = "SIGTERM"):
-        import signal
-
         super().__init__(name)
         self.name, self.exit_code = name, 128 + int(getattr(signal, name, signal.SIGTERM))
 
@@ -55,8 +56,6 @@ DEBUG_ENV = "CDB_DEBUG"
 
 def debug_enabled() -> bool:
     """True when the user asked for tracebacks: CDB_DEBUG=1 (cdb-run also sets it for hydra.verbose=true)."""
-    import os
-
     return os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "False")
 
 
@@ -75,8 +74,6 @@ def user_message(exc: BaseException, prog: str = "cdb-run") -> str | None:
     File-system failures (no permission, disk full, a name too long, a folder where a file belongs) are the user's
     to fix, so they get a line naming the file; `prog`'s advice follows a full disk.
     """
-    import errno
-
     if isinstance(exc, CdbError):
         return str(exc)
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or a signal before training began (the loop reports its own)

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from tqdm import tqdm
+
 
 class RunLogHandler(logging.FileHandler):
     """run.log: opened at its first record, never through a symbolic link (O_NOFOLLOW: a planted link is an error
@@ -42,8 +44,6 @@ class TqdmHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm import tqdm
-
             tqdm.write(self.format(record), file=self.stream)
             self.flush()
         except Exception:  # logging must never crash the run

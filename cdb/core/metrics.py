@@ -2,7 +2,9 @@
 finished run ends with, and the one definition of a collapsed run (COLLAPSE_RULE) that every report uses."""
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -130,9 +132,6 @@ SPLIT_WORDS = {"val": "validation", "test": "test"}
 def docs_path(name: str) -> str:
     """Where docs/<name> is in this install: the package cdb_docs (the wheel ships docs/ under that name; an editable
     install maps it to the checkout's docs/), else the checkout's docs/ beside cdb/, else `docs/<name>`."""
-    import importlib.util
-    from pathlib import Path
-
     try:
         spec = importlib.util.find_spec("cdb_docs")
     except (ImportError, ValueError):

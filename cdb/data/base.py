@@ -1,6 +1,7 @@
 """What every dataset builder returns: three splits plus the facts the loss and the tables need."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +82,6 @@ def fingerprint(data: DatasetSplits) -> str:
     """A digest of the splits a run trains, validates and tests on: each split's labels and its images (the pixels
     of an in-memory split, the file names of one read from disk). A resumed run compares it with its checkpoint's,
     so that data changed under it (another CDB_DATA_ROOT, relabelled files) is refused rather than trained on."""
-    import hashlib
-
     h = hashlib.blake2b(digest_size=16)
     for split in (data.train, data.val, data.test):
         h.update(f"{len(split)};".encode())

@@ -15,12 +15,19 @@ ImageNet mean/std but test images with CIFAR's; that mismatch is not offered.
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.datasets import CIFAR10, CIFAR100
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct
 
 from cdb.core.errors import DataError, check, is_number
 from cdb.data.base import DatasetSplits, TensorSplit
@@ -45,15 +52,10 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) in (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")):
-            try:
-                from numpy._core.multiarray import _reconstruct
-            except ImportError:  # numpy < 2
-                from numpy.core.multiarray import _reconstruct
             return _reconstruct
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         if (module, name) == ("_codecs", "encode"):
-            import codecs
             return codecs.encode
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR file (only numpy arrays)")
 
@@ -87,7 +89,6 @@ def load_cifar(root: str, classes: int = 100, download: bool = False):
     folder = path / lay["folder"]
     files = [folder / f for f in (*lay["train"], *lay["test"], lay["meta"])]
     if download and not all(f.exists() for f in files):
-        from torchvision.datasets import CIFAR10, CIFAR100
         try:
             (CIFAR100 if classes == 100 else CIFAR10)(str(path), train=True, download=True)
         except Exception as exc:  # no network, proxy, disk full, ...

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import torch
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from cdb.core.errors import DataError, check
 from cdb.data.base import DatasetSplits
@@ -87,8 +88,6 @@ def segment_indices(n_frames: int, segments: int, train: bool, gen: torch.Genera
 
 def clip_transform(train: bool, size: int, resize: int, rotation: float):
     """Resize short side, then random crop/rotation/flip (train) or centre crop; one draw per clip."""
-    from torchvision.transforms import v2
-
     if train:
         return v2.Compose([v2.Resize(resize, antialias=True), v2.RandomCrop(size),
                            v2.RandomRotation(rotation), v2.RandomHorizontalFlip()])

@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from cdb.core.errors import DataError, check, is_count
 
@@ -46,9 +49,6 @@ def decode(path: Path, channels: int = 3) -> torch.Tensor:
     Uses Pillow (a torchvision dependency): torchvision.io's decoders are
     deprecated from torchvision 0.29 on.
     """
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             arr = np.asarray(to_8bit(img).convert("L" if channels == 1 else "RGB"))
@@ -66,9 +66,6 @@ def decode(path: Path, channels: int = 3) -> torch.Tensor:
 def to_8bit(img):
     """A Pillow image with 8 bits per channel. Pillow's convert() clips 16-bit grayscale at 255 (a 12-bit scan came
     out 99 % white); this scales it by its bit depth instead (0-65535 -> 0-255)."""
-    import numpy as np
-    from PIL import Image
-
     if img.mode not in HIGH_DEPTH_MODES:
         return img
     a = np.clip(np.asarray(img, dtype=np.int64), 0, 65535)
@@ -86,8 +83,6 @@ def check_image_size(size) -> None:
 def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[dict[str, int], list[tuple[int, int]]]:
     """({Pillow mode: files}, (height, width) sizes) of up to `limit` files spread evenly over `paths`; reads
     headers only."""
-    from PIL import Image, UnidentifiedImageError
-
     step = max(1, len(paths) // limit)
     modes: dict[str, int] = {}
     sizes = []
@@ -104,8 +99,6 @@ def probe_images(paths: Sequence[Path], limit: int = 256) -> tuple[dict[str, int
 def load_images(paths: Sequence[Path], channels: int, size: int) -> torch.Tensor:
     """uint8 (N, channels, size, size) of every file; images of another size are resized (short side) and
     centre-cropped, as evaluation transforms do."""
-    from torchvision.transforms import v2
-
     check_image_size(size)
     fit = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
@@ -121,8 +114,6 @@ def image_transform(train: bool, size: int = 224, resize: int = 256, jitter: flo
     """Eval: resize (short side) + centre crop. Train, by `augment`: imagenet = RandomResizedCrop(size), flip,
     colour jitter (OLTR's ImageNet-LT recipe); cifar = the eval crop, then random crop with size/8 padding and
     flip; none = the eval crop."""
-    from torchvision.transforms import v2
-
     check_image_size(size)
     fit = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
     if not train or augment == "none":

@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 import torch
+from torchvision.datasets import MNIST
 
 from cdb.core.errors import DataError, check, is_count, is_number
 from cdb.data.base import DatasetSplits, TensorSplit
@@ -38,8 +39,6 @@ def load_mnist(root: str, download: bool = False) -> dict[bool, tuple[torch.Tens
     """
     path = Path(root).expanduser()
     if _missing(path) and download:
-        from torchvision.datasets import MNIST
-
         try:
             for train in (True, False):
                 MNIST(str(path), train=train, download=True)

@@ -16,8 +16,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from cdb.core.errors import CdbError, debug_enabled
+from cdb.rundir.claims import check_no_links, check_writable, missing_dirs
 
 class Preflight(Callback):
     """First of cdb-run's callbacks: before Hydra makes any folder, the run path is checked (a non-empty output root, a
@@ -27,10 +32,6 @@ class Preflight(Callback):
     made: list[Path] | None = None  # read by cdb.cli.run.task; None for sweeps and torchrun's other ranks
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra.core.hydra_config import HydraConfig
-
-        from cdb.rundir.claims import missing_dirs
-
         HydraConfig.instance().set_config(config)  # hydra.run.dir reads ${hydra:job.override_dirname}
         run_dir = Path(str(config.hydra.run.dir))
         self._check(config, run_dir)
@@ -42,10 +43,9 @@ class Preflight(Callback):
 
     @staticmethod
     def _check(config: DictConfig, where: Path) -> None:
+        # start-up: cdb.build imports torch (9.5 s, see cdb.cli.run.task), which a run path refused here never needs
         from cdb.build import root_of
         from cdb.build.checks import check_run_path
-        from cdb.core.errors import CdbError, debug_enabled
-        from cdb.rundir.claims import check_no_links, check_writable
 
         try:
             check_run_path(config)
@@ -74,8 +74,6 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if self.folder is None:  # a single run: cli.run reports it
             return
-        from hydra.core.utils import JobStatus
-
         value = job_return._return_value
         if job_return.status == JobStatus.FAILED:
             error = (str(value).strip().splitlines() or [type(value).__name__])[0]

@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -69,8 +70,6 @@ def failure_value(hydra_cfg: Any, line: str, otherwise: Any) -> Any:
 def _sweeps(hydra_cfg: Any) -> list:
     """The parsed sweep overrides of a tuning study (its search dimensions): hydra.sweeper.params, where the command
     line's value of the same key replaces the config's (as the sweeper does)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parser = OverridesParser.create()
     params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
     items = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(hydra_cfg, "overrides.task") or [])

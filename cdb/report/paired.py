@@ -31,6 +31,7 @@ from cdb.core.errors import CdbError
 from cdb.report.runs import RunRecord, get, load_runs
 from cdb.report.tables import SPECS
 from cdb.report.spec import contributions
+from cdb.rundir.io import atomic_write_text, check_out_dir
 
 WILCOXON_MIN_N = 6
 NAME = "paired_comparisons"
@@ -62,7 +63,7 @@ class Paired:
 
 def paired_stats(reference: Sequence[float], rival: Sequence[float], level: float = 0.95) -> Paired:
     """Paired statistics of reference - rival (equal-length sequences, pair i = seed i); n >= 2 for a CI and tests."""
-    from scipy import stats
+    from scipy import stats  # start-up: at top, +1.4 s (median of 7, loaded machine) on every cdb-table command
 
     a, b = pd.Series(reference, dtype=float).to_numpy(), pd.Series(rival, dtype=float).to_numpy()
     if a.shape != b.shape:
@@ -211,8 +212,6 @@ def make_paired(runs, exclude: Sequence[str] = (), command: str = "", notes: Seq
 def build_paired(runs, out_dir: str | Path, exclude: Sequence[str] = (), command: str = "",
                  formats: Sequence[str] = ("md", "csv"), notes: Sequence[str] = ()) -> list[Path]:
     """Write out_dir/paired_comparisons.<ext> for each format; returns the paths, in the order of `formats`."""
-    from cdb.rundir.io import atomic_write_text, check_out_dir
-
     check_out_dir(out_dir)
     report = make_paired(runs, exclude, command, notes)
     texts = {fmt: report.text(fmt) for fmt in formats}

@@ -8,8 +8,11 @@ from typing import Sequence
 
 from cdb.core.errors import CdbError
 from cdb.report import paper
+from cdb.report.best import best_of as pick
+from cdb.report.compare import compare_spec, select_runs
 from cdb.report.runs import RunRecord, get, load_runs
 from cdb.report.spec import FORMATS, Table, TableSpec, aggregate, contributions, fmt_num
+from cdb.rundir.io import atomic_write_text, check_out_dir
 
 def _mnist_col(run: RunRecord) -> str:
     return fmt_num(float(get(run.cfg, "dataset.majority_ratio")))
@@ -192,16 +195,12 @@ def make_table(name: str, runs: str | Path | Sequence[str | Path], command: str 
         raise CdbError(f"--select {select} is for `cdb-table compare` only; a paper table reads the checkpoint "
                        "each run reports (trainer.select)")
     if name == "compare":
-        from cdb.report.compare import compare_spec, select_runs
-
         if not loaded:   # a paper table is still written, with "no run" cells; a comparison of nothing is not
             raise CdbError(f"--runs {where!r} holds no finished run (metrics.json with status complete)")
         single: list[str] = []
         loaded = select_runs(loaded, select, single)
         chosen = []
         if best_of:
-            from cdb.report.best import best_of as pick
-
             loaded, chosen = pick(loaded, best_of, by)
             if not loaded:
                 raise CdbError(f"--runs {where!r} holds no finished setting with a balanced validation accuracy")
@@ -226,8 +225,6 @@ def build_table(name: str, runs_dir, out_dir: str | Path, command: str = "",
                 notes: Sequence[str] = (), best_of: str | None = None, select: str = "run",
                 exclude: Sequence[str] = ()) -> list[Path]:
     """Write out_dir/NAME.<ext> in each format; returns the paths written, in the order of `formats`."""
-    from cdb.rundir.io import atomic_write_text, check_out_dir
-
     check_out_dir(out_dir)
     table = make_table(name, runs_dir, command, by, beside, beside_command, notes, best_of=best_of, select=select,
                        exclude=exclude)

@@ -153,7 +153,7 @@ def lock(run_dir: str | Path) -> Iterator[Path]:
 
 def remove_orphans(run_dir: Path) -> list[Path]:
     """Delete the temporary files that a kill during an atomic write left in the run directory."""
-    from cdb.rundir.io import TMP_GLOB
+    from cdb.rundir.io import TMP_GLOB  # cdb.rundir.io imports torch; cdb-run imports this module before any run
 
     found = [p for d in (run_dir, run_dir / CHECKPOINTS) if d.is_dir() and not d.is_symlink()
              for p in d.glob(TMP_GLOB) if p.is_file() and not p.is_symlink()]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional
 
 from cdb.core.errors import CdbError, ConfigError, check
+from cdb.train.tensorboard import MISSING, available
 
 if TYPE_CHECKING:
     import torch
@@ -119,8 +120,6 @@ class TrainerConfig:
         check_parallel(self.devices, self.dist_backend)
         check(isinstance(self.tensorboard, bool), "trainer.tensorboard", self.tensorboard, "true or false")
         if self.tensorboard:
-            from cdb.train.tensorboard import MISSING, available
-
             if not available():
                 raise ConfigError(MISSING)
 

@@ -14,6 +14,7 @@ then sees the same class-wise accuracy and computes the same CDB weights.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -22,9 +23,16 @@ from typing import Any, Callable
 
 import torch
 import torch.distributed as tdist
+import torch.multiprocessing as mp
+from omegaconf import OmegaConf
+from torch.multiprocessing.spawn import ProcessException
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import Subset
 
 from cdb.core.errors import CdbError, ConfigError
+from cdb.data.base import TensorSplit
 from cdb.losses.functional import reduce_weighted
+from cdb.rundir.io import atomic_write_json, atomic_write_text
 from cdb.train.batches import Shard
 from cdb.train.config import check_parallel, resolve_device
 from cdb.train.evaluate import EvalResult
@@ -92,8 +100,6 @@ class Dist:
         process would; PyTorch implements it for GPUs only, so on CPU (gloo)
         BatchNorm models normalise with per-rank statistics (docs/distributed.md).
         """
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         if self.sync_bn and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # converts in place, shares parameters
         ids = [self.device.index] if self.device.type == "cuda" else None
@@ -118,10 +124,6 @@ class Dist:
         """A disjoint contiguous part of an evaluation split (no padding: every sample is counted exactly once)."""
         key = id(split)
         if key not in self._eval_shards:  # cached, so an on-device copy of the shard is made only once
-            from torch.utils.data import Subset
-
-            from cdb.data.base import TensorSplit
-
             lo, hi = _bounds(len(split), self.world_size, self.rank)
             part = TensorSplit(split.x[lo:hi], split.y[lo:hi]) if isinstance(split, TensorSplit) \
                 else Subset(split, range(lo, hi))
@@ -234,8 +236,6 @@ def launch(fn: Callable, cfg, run_dir) -> dict:
     Else with trainer.devices = N > 1: spawn N local processes (one per GPU, or N CPU processes with gloo).
     Else: one process, dist=None.
     """
-    from omegaconf import OmegaConf
-
     # every trainer preset starts from TrainerConfig (trainer/base), so these keys are always there, with its defaults
     t = cfg.trainer
     check_parallel(t.devices, t.dist_backend)
@@ -264,11 +264,6 @@ def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str, backe
     fill up and block). A CdbError in any rank comes back as a one-line CdbError;
     any other failure keeps its traceback.
     """
-    import json
-
-    import torch.multiprocessing as mp
-    from torch.multiprocessing.spawn import ProcessException
-
     if device in ("cuda", "auto") and torch.cuda.is_available() and torch.cuda.device_count() < nprocs:
         raise ConfigError(f"trainer.devices={nprocs} but this machine has {torch.cuda.device_count()} GPUs")
     tmp = tempfile.mkdtemp(prefix="cdb-ddp-")
@@ -296,10 +291,6 @@ def spawn(fn: Callable, cfg: dict, run_dir: str, nprocs: int, device: str, backe
 
 def _spawned(rank, fn, cfg, run_dir, world, device, backend, sync_bn, tmp) -> None:
     """Body of one spawned process: threads, process group, fn; leave rank 0's result or any CdbError in `tmp`."""
-    from omegaconf import OmegaConf
-
-    from cdb.rundir.io import atomic_write_json, atomic_write_text
-
     if device == "cpu" or not torch.cuda.is_available():
         # share the cores: N processes with all threads each would oversubscribe the CPU
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))

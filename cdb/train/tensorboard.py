@@ -39,7 +39,7 @@ class Board:
     """The TensorBoard log of one run: `validation(row)` after each validation, `final(...)` once, `close()`."""
 
     def __init__(self, log_dir: str | Path, class_names: list[str], purge_step: int | None = None):
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency (cdb-loss[tensorboard])
 
         self.log_dir = Path(log_dir)
         self.class_names = [str(n) for n in class_names]
@@ -61,7 +61,7 @@ class Board:
 
     def final(self, settings: dict, test: dict, unit: int) -> None:
         """The test metrics (every number of metrics.json's `test`) with the run's settings as hyper-parameters."""
-        from torch.utils.tensorboard.summary import hparams
+        from torch.utils.tensorboard.summary import hparams  # optional dependency (cdb-loss[tensorboard])
 
         metrics = {f"test/{k}": float(v) for k, v in test.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
