@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from cdb.core.errors import CdbError, debug_enabled
 from cdb.rundir.claims import check_no_links, check_writable, missing_dirs
 
+
 class Preflight(Callback):
     """First of cdb-run's callbacks: before Hydra makes any folder, the run path is checked (a non-empty output root, a
     `name` that stays inside it, a writable place), and a single run records which folders making its directory
