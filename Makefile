@@ -38,17 +38,17 @@ venv: $(VENV)/.installed  ## create .venv and install cdb with its dev tools
 demo: venv  ## train the default run: CDB-CE (dynamic tau) on MNIST 4/9 at r=0.99, protocol P3
 	$(VENV)/bin/cdb-run experiment=demo
 
-# tests run in TEST_JOBS processes (pytest-xdist; auto: one per core)
+# tests run in TEST_JOBS processes (pytest-xdist; auto: one per core), a file per process (its fixtures set up once)
 TEST_JOBS ?= auto
 test: venv  ## the import contracts and the fast test suite (what CI runs first)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n $(TEST_JOBS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test-slow: venv  ## slow tests: wheel install in a fresh venv, real-data training
-	$(PY) -m pytest -q -n $(TEST_JOBS) -m slow
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m slow
 
 test-all: venv  ## every test
-	$(PY) -m pytest -q -n $(TEST_JOBS) -m "slow or not slow"
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "slow or not slow"
 
 bench: venv  ## speed: packs of K=1..70 runs vs runs alone, one run vs a bare loop, the allocator -> results/bench.md, .json (sets pack=auto)
 	$(PY) scripts/bench.py --models lenet5 lenet_ren resnet32 --bare --heap-k 1 2 8 32 70 --out results/bench

@@ -22,10 +22,15 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    """Tests never touch the network: any socket connection attempt fails loudly."""
+    """Tests never touch the network: any connection attempt fails loudly, except to a local (AF_UNIX) socket, such as
+    the forkserver's of helpers.forked."""
     import socket
 
-    def guard(*args, **kwargs):
+    connect = socket.socket.connect
+
+    def guard(sock, *args, **kwargs):
+        if sock.family == socket.AF_UNIX:
+            return connect(sock, *args, **kwargs)
         raise RuntimeError("tests must not use the network")
 
     monkeypatch.setattr(socket.socket, "connect", guard)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,9 @@ from PIL import Image
 
 from cdb.cli import run as cli
 from helpers import REPO, cdb_run, run_dirs
-from helpers.digits import STEPS, VAL
+from helpers.digits import STEPS
 from helpers.faults import TINY, one_line
+from helpers.forked import run_module
 
 
 def dry(capsys, *argv: str) -> tuple[int, str, str]:
@@ -117,8 +117,7 @@ def _in(cwd: Path, mnist_dir, *args: str, **env) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if k != "CDB_OUTPUT_ROOT"}
     e.update({"CDB_DATA_ROOT": str(mnist_dir), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
               "HYDRA_FULL_ERROR": "0", **env})
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *args], cwd=cwd, env=e, capture_output=True, text=True,
-                          timeout=300)
+    return run_module("cdb.cli", list(args), e, cwd, timeout=300)
 
 
 @pytest.mark.parametrize("args, env, line", [

@@ -13,6 +13,7 @@ import pytest
 
 from helpers import REPO, cdb_run
 from helpers.faults import TINY, one_line
+from helpers.forked import run_module
 
 
 def test_a_setting_given_twice_trains_its_last_value_in_a_folder_named_by_it(mnist_dir, tmp_path):
@@ -40,13 +41,11 @@ def test_a_tilde_in_the_output_root_means_the_home_folder(mnist_dir, tmp_path):
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "CDB_OUTPUT_ROOT": "~/x", "PYTHONPATH": str(REPO),
            "CDB_DATA_ROOT": str(mnist_dir), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "cdb.cli", "loss=ce", *TINY], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = run_module("cdb.cli", ["loss=ce", *TINY], env, tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert list((home / "x").rglob("metrics.json")) and not (tmp_path / "~").exists()
     env["CDB_OUTPUT_ROOT"] = "~no_such_user_here/x"
-    r = subprocess.run([sys.executable, "-m", "cdb.cli", "loss=ce", *TINY], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = run_module("cdb.cli", ["loss=ce", *TINY], env, tmp_path, timeout=300)
     one_line(r, "CDB_OUTPUT_ROOT='~no_such_user_here/x' is not allowed: ~no_such_user_here is no user's home folder")
     assert not (tmp_path / "~no_such_user_here").exists()
 
@@ -71,7 +70,5 @@ def test_output_into_a_closed_pipe_ends_quietly(cmd):
 
 @pytest.mark.parametrize("flag", ["--length", "--lr", "--batch-size"])
 def test_decouple_refuses_zero_as_it_refuses_negatives(tmp_path, flag):
-    r = subprocess.run([sys.executable, "-m", "cdb", "decouple", str(tmp_path), "--method", "crt", flag, "0"],
-                       cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                       timeout=300)
+    r = run_module("cdb", ["decouple", str(tmp_path), "--method", "crt", flag, "0"], os.environ, REPO, timeout=300)
     one_line(r, f"{flag} 0 is not allowed: a number > 0 (leave it out for the default)", prog="cdb-decouple")

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 import yaml
 
 from helpers import FAST, LENET5, REPO, cdb_run, confusion_error, faults
+from helpers.forked import run_module
 
 METHODS = ("crt", "tau_norm", "lws")
 
@@ -28,8 +28,7 @@ def cdb(tmp_path: Path, *args: str, data: Path) -> subprocess.CompletedProcess:
     """`python -m cdb ARGS`, as cdb_run does it (runs under tmp_path/out)."""
     env = {**os.environ, "CDB_OUTPUT_ROOT": str(tmp_path / "out"), "CDB_DATA_ROOT": str(data),
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "cdb", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return run_module("cdb", list(args), env, REPO)
 
 
 def snapshot(d: Path) -> dict:

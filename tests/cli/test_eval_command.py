@@ -18,6 +18,7 @@ import torch
 from cdb.models.lenet import LeNet5
 from cdb.models.lenet_ren import LeNetRen
 from helpers import LENET5, REPO, cdb_run, confusion_error, faults, run_dirs
+from helpers.forked import run_module
 
 # CE on MNIST 4/9 at r = 0.6: 30 steps at lr 0.05 leave both classes partly right, and the best-validation
 # checkpoint (unit 20) is another model than the last (unit 30), so equal numbers are not an accident
@@ -26,10 +27,11 @@ TRAIN = [*LENET5, "loss=ce", "dataset.majority_ratio=0.6", "trainer.unit=step", 
 
 
 def cdb_eval(*args: str, cwd: Path, python_m: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "cdb", "eval"] if python_m else [sys.executable, "-c",
-                                                                   "from cdb.cli.evaluate import main; main()"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if python_m:
+        return run_module("cdb", ["eval", *args], env, cwd)
+    return subprocess.run([sys.executable, "-c", "from cdb.cli.evaluate import main; main()", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 def refused(r: subprocess.CompletedProcess, needle: str) -> str:

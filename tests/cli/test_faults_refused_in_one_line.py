@@ -13,6 +13,7 @@ import pytest
 
 from helpers import REPO, cdb_run
 from helpers.faults import TINY, one_line
+from helpers.forked import run_module
 
 T20 = ["trainer.unit=step", "trainer.length=20", "trainer.eval_every=10", "trainer.checkpoint_every=10",
        "trainer.milestones=[]", "trainer.progress=false", "threads=1", "loss=ce"]
@@ -25,16 +26,15 @@ def _env(mnist_dir, **extra):
 
 def test_an_empty_output_root_is_refused_and_writes_nothing(mnist_dir, tmp_path):
     before = os.path.exists("/default")  # where the run went before the fix (<empty root>/default/...)
-    r = subprocess.run([sys.executable, "-m", "cdb.cli", *TINY, "loss=ce"], cwd=tmp_path, capture_output=True,
-                       text=True, env=_env(mnist_dir, CDB_OUTPUT_ROOT=""), timeout=300)
+    r = run_module("cdb.cli", [*TINY, "loss=ce"], _env(mnist_dir, CDB_OUTPUT_ROOT=""), tmp_path, timeout=300)
     one_line(r, "output_root='' is not allowed: a folder")
     assert list(tmp_path.iterdir()) == [] and os.path.exists("/default") == before
 
 
 def test_name_cannot_climb_out_of_the_output_root(mnist_dir, tmp_path):
     root = tmp_path / "a" / "b"
-    r = subprocess.run([sys.executable, "-m", "cdb.cli", *TINY, "loss=ce", "name=../../escape"], cwd=tmp_path,
-                       capture_output=True, text=True, env=_env(mnist_dir, CDB_OUTPUT_ROOT=str(root)), timeout=300)
+    r = run_module("cdb.cli", [*TINY, "loss=ce", "name=../../escape"], _env(mnist_dir, CDB_OUTPUT_ROOT=str(root)),
+                   tmp_path, timeout=300)
     one_line(r, "name='../../escape' is not allowed: one folder name")
     assert not (tmp_path / "escape").exists() and not root.exists()
 

@@ -4,13 +4,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 
 import pytest
 import yaml
 
 from helpers import REPO
+from helpers.forked import run_module
 
 
 def test_make_help_names_every_console_script():
@@ -33,8 +33,7 @@ def test_the_loss_table_lists_every_loss_config():
 
 def cdb_run_info(*args):
     env = {**os.environ, "PYTHONPATH": str(REPO), "CDB_DATA_ROOT": "data"}
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_module("cdb.cli", list(args), env, REPO, timeout=120)
 
 
 def test_cfg_job_shows_the_values_the_run_reads():

@@ -3,13 +3,12 @@ lock, run.log, eval/) is refused in one line, and nothing is read or written thr
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from helpers import REPO, cdb_run
 from helpers.faults import TINY, one_line
+from helpers.forked import run_module
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +75,7 @@ def test_a_linked_eval_folder_receives_no_report(finished, mnist_dir, tmp_path):
     (run / "eval").symlink_to(elsewhere)
     env = {**os.environ, "CDB_DATA_ROOT": str(mnist_dir), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     try:
-        r = subprocess.run([sys.executable, "-m", "cdb", "eval", str(run)], cwd=REPO, env=env, capture_output=True,
-                           text=True, timeout=300)
+        r = run_module("cdb", ["eval", str(run)], env, REPO, timeout=300)
     finally:
         (run / "eval").unlink()
     one_line(r, f"{run / 'eval'} is a symbolic link", prog="python -m cdb eval")

@@ -9,15 +9,16 @@ extends a study.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from helpers import REPO, cdb_run, read_log, run_dirs
 from helpers.faults import one_line
+from helpers.forked import run_module
 
 # three trials of a few steps each on balanced 4/9 (so that trials differ), lr searched on a range that trains
 STUDY = ["-m", "experiment=tune_mnist", "loss=cdb", "hydra.sweeper.n_trials=3", "trainer.lr=tag(log,interval(0.005,0.1))",
@@ -37,8 +38,8 @@ def printed_objectives(stdout: str) -> dict[str, float]:
 
 
 def compare(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cdb", "table", "compare", "--runs", str(root), "--best-of",
-                           "loss.label"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_module("cdb", ["table", "compare", "--runs", str(root), "--best-of", "loss.label"], os.environ, REPO,
+                      timeout=300)
 
 
 def test_a_tuned_study_maximises_balanced_validation_accuracy_and_never_reads_test(mnist_dir, tmp_path):

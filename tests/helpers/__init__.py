@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from helpers.forked import run_module
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -32,12 +33,12 @@ QUICK = ["trainer.length=1", "trainer.device=cpu", "trainer.progress=false", "tr
 
 def cdb_run(tmp_path: Path, *args: str, data: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """`python -m cdb.cli ARGS` from this checkout, as a user runs it: runs go to tmp_path/out, data comes from
-    `data` (default tmp_path/data), one OpenMP thread, no Hydra tracebacks."""
+    `data` (default tmp_path/data), one OpenMP thread, no Hydra tracebacks. A process of its own, forked from a
+    server that has imported torch already (helpers.forked)."""
     env = {**os.environ, "CDB_OUTPUT_ROOT": str(tmp_path / "out"),
            "CDB_DATA_ROOT": str(tmp_path / "data" if data is None else data),
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "cdb.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_module("cdb.cli", list(args), env, REPO, timeout)
 
 
 def multirun(tmp_path: Path, data: Path, *overrides: str) -> dict[str, Path]:
