@@ -18,12 +18,14 @@ from pathlib import Path
 
 from cdb.core.errors import CdbError
 from cdb.rundir import BEST, CONFIG, EVAL, LAST, METRICS, settings_of
+from cdb.rundir.names import current_names, current_settings
 
 CHECKPOINTS = {"last": LAST, "best": BEST}
 
 
 def finished_run(run_dir: Path) -> tuple[dict, dict]:
-    """(resolved config, metrics) of a run directory cdb-run has finished; anything else is one line."""
+    """(resolved config with its settings under their configs/ names: cdb.rundir.names, metrics) of a run directory
+    cdb-run has finished; anything else is one line."""
     from omegaconf import OmegaConf
 
     from cdb.rundir.io import read_json
@@ -46,7 +48,7 @@ def finished_run(run_dir: Path) -> tuple[dict, dict]:
         raise CdbError(f"{run_dir / CONFIG} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(k), dict) for k in ("dataset", "model", "trainer")):
         raise CdbError(f"{run_dir / CONFIG} is not a run's config: it lacks the dataset, model or trainer settings")
-    return cfg, metrics
+    return current_names(cfg), metrics
 
 
 def fitted_model(model, state: dict, path: Path, what: str) -> None:
@@ -74,6 +76,7 @@ def check_settings(state: dict, cfg: dict, path: Path) -> None:
     theirs, ours = state.get("settings"), settings_of(cfg)
     if not isinstance(theirs, dict):
         return  # best.pt (weights only) and checkpoints older than the settings record
+    theirs = current_settings(theirs)
     # trainer.length aside: a run extended by a longer trainer.length keeps the config.yaml it started with
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k) and k != "trainer.length")
     if diff:
