@@ -1,7 +1,8 @@
 """Settings that run records spell otherwise than configs/ does. The MNIST campaign's records in results/runs/ are
 trained by the code of commit a89e450 (studies/mnist_protocol/protocol_campaign.sh), whose config.yaml files and
-checkpoints name these settings by the keys on the left. Readers of a record (cdb-table, cdb-figures, cdb-eval)
-take it through `current_names`, so such a record reads as a run of this code: the same tables, the same checks.
+checkpoints name these settings by the keys on the left (so do the own-data study's runs behind
+results/own_data_study/). Readers of a record (cdb-table, cdb-figures, cdb-eval) take it through `current_names`,
+so such a record reads as a run of this code: the same tables, the same checks.
 
     dataset.input_scale -> dataset.normalize   (MNIST: unit / standard)
     trainer.warmup      -> trainer.lr_warmup   (units of linear learning-rate warm-up)
