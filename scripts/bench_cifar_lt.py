@@ -55,7 +55,7 @@ def _trainer_cfg(epochs: int, device: str, speed: dict):
     tcfg = OmegaConf.to_container(load_preset("trainer", "cifar_lt"), resolve=True)  # trainer/base under it
     scale = epochs / tcfg["length"]
     tcfg.update(length=epochs, milestones=[max(1, round(m * scale)) for m in tcfg["milestones"]],
-                warmup=min(tcfg["warmup"], epochs), device=device, progress=False, **speed)
+                lr_warmup=min(tcfg["lr_warmup"], epochs), device=device, progress=False, **speed)
     return TrainerConfig.from_dict(tcfg)
 
 

@@ -118,8 +118,8 @@ def warn_slow(cfg: DictConfig, tcfg, n_train: int) -> None:
 
 def preset_choices() -> str:
     """Which config file of each group made this run's settings, e.g. `dataset=mnist_imbalanced (model=lenet5,
-    trainer=mnist chosen by the dataset)`: a dataset config picks its paper model and trainer unless the command
-    line names them, and dataset_loss/<dataset>_<loss>.yaml adds per-pair settings."""
+    trainer=mnist chosen by the dataset)`: a dataset config (or an MNIST protocol, protocol=p1..p4) picks the model
+    and trainer unless the command line names them, and dataset_loss/<dataset>_<loss>.yaml adds per-pair settings."""
     if not HydraConfig.initialized():
         return "(not composed by Hydra)"
     hc = HydraConfig.get()
@@ -134,7 +134,8 @@ def preset_choices() -> str:
         if k == "dataset_loss":
             return " (for this dataset and loss)"
         if k in ("model", "trainer"):
-            return f" (chosen by configs/dataset/{choices.get('dataset')}.yaml)"
+            by = f"protocol/{choices['protocol']}" if "protocol" in choices else f"dataset/{choices.get('dataset')}"
+            return f" (chosen by configs/{by}.yaml)"
         return " (default)"
 
     return ", ".join(f"{k}={v}{why(k)}" for k, v in sorted(choices.items()))

@@ -109,7 +109,7 @@ def stage2_trainer(src: dict, method: str, n_train: int, length: int | None, lr:
         t["batch_size"] = int(batch_size)
     per_pass = math.ceil(n_train / t["batch_size"]) if t["unit"] == "step" else 1
     t["length"] = int(length) if length is not None else PASSES * per_pass
-    t.update(eval_every=min(per_pass, t["length"]), milestones=[], schedule="cosine", warmup=0,
+    t.update(eval_every=min(per_pass, t["length"]), milestones=[], schedule="cosine", lr_warmup=0,
              sampler="class_balanced", checkpoint_every=1)
     if lr is not None:
         t["lr"] = float(lr)

@@ -28,6 +28,7 @@ from cdb.models import build_model
 from cdb.rundir import BEST, CONFIG, EVAL, LAST, METRICS, settings_of
 from cdb.rundir.claims import check_no_links
 from cdb.rundir.io import atomic_write_json, load_checkpoint, read_json
+from cdb.rundir.names import current_names, current_settings
 from cdb.train import speed
 from cdb.train.config import TrainerConfig, resolve_device
 from cdb.train.evaluate import evaluate
@@ -36,7 +37,8 @@ CHECKPOINTS = {"last": LAST, "best": BEST}
 
 
 def finished_run(run_dir: Path) -> tuple[dict, dict]:
-    """(resolved config, metrics) of a run directory cdb-run has finished; anything else is one line."""
+    """(resolved config with its settings under their configs/ names: cdb.rundir.names, metrics) of a run directory
+    cdb-run has finished; anything else is one line."""
     if not run_dir.is_dir():
         raise CdbError(f"{run_dir} is not a run directory: no such folder (give the folder that holds a run's "
                        "config.yaml, metrics.json and checkpoints/)")
@@ -55,7 +57,7 @@ def finished_run(run_dir: Path) -> tuple[dict, dict]:
         raise CdbError(f"{run_dir / CONFIG} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(k), dict) for k in ("dataset", "model", "trainer")):
         raise CdbError(f"{run_dir / CONFIG} is not a run's config: it lacks the dataset, model or trainer settings")
-    return cfg, metrics
+    return current_names(cfg), metrics
 
 
 def fitted_model(model, state: dict, path: Path, what: str) -> None:
@@ -83,6 +85,7 @@ def check_settings(state: dict, cfg: dict, path: Path) -> None:
     theirs, ours = state.get("settings"), settings_of(cfg)
     if not isinstance(theirs, dict):
         return  # best.pt (weights only) and checkpoints older than the settings record
+    theirs = current_settings(theirs)
     # trainer.length aside: a run extended by a longer trainer.length keeps the config.yaml it started with
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k) and k != "trainer.length")
     if diff:

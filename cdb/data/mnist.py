@@ -22,7 +22,7 @@ RAW_FILES = {
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-INPUT_SCALES = ("standard", "unit")  # standardised with MNIST_MEAN/STD, or [0, 1]
+NORMALIZE = ("standard", "unit")  # standardised with MNIST_MEAN/STD, or [0, 1]
 
 
 def _missing(root: Path) -> list[Path]:
@@ -116,11 +116,11 @@ def build_mnist_imbalanced(
     val_per_class: int = 500,
     test_per_class: int = 800,
     download: bool = False,
-    input_scale: str = "unit",
+    normalize: str = "unit",
 ) -> DatasetSplits:
-    """input_scale: "standard" (MNIST's mean/std, the usual PyTorch convention) or "unit" (pixels in [0, 1], no
+    """normalize: "standard" (MNIST's mean/std, the usual PyTorch convention) or "unit" (pixels in [0, 1], no
     mean subtraction, as Ren et al.'s code feeds its network)."""
-    n_minor, n_major = _checked_counts(input_scale, majority_ratio, n_train, val_per_class, test_per_class)
+    n_minor, n_major = _checked_counts(normalize, majority_ratio, n_train, val_per_class, test_per_class)
     data = load_mnist(str(root), download)
     parts = _draw(data, seed, n_minor, n_major, majority_ratio, n_train, val_per_class, test_per_class)
     splits = DatasetSplits(
@@ -131,10 +131,10 @@ def build_mnist_imbalanced(
         num_classes=2,
         class_names=[str(MINORITY), str(MAJORITY)],
         input_shape=(1, 28, 28),
-        mean=MNIST_MEAN if input_scale == "standard" else (0.0,),
-        std=MNIST_STD if input_scale == "standard" else (1.0,),
+        mean=MNIST_MEAN if normalize == "standard" else (0.0,),
+        std=MNIST_STD if normalize == "standard" else (1.0,),
         augment="none",
-        info={"majority_ratio": majority_ratio, "source_indices_seed": int(seed), "input_scale": input_scale},
+        info={"majority_ratio": majority_ratio, "source_indices_seed": int(seed), "normalize": normalize},
     )
     splits.info["train_indices"] = {  # MNIST-train indices, so a split can be audited for disjointness
         "train": torch.cat([parts[0][0], parts[1][0]]).tolist(),
@@ -143,10 +143,10 @@ def build_mnist_imbalanced(
     return splits
 
 
-def _checked_counts(input_scale: str, majority_ratio, n_train, val_per_class, test_per_class) -> tuple[int, int]:
+def _checked_counts(normalize: str, majority_ratio, n_train, val_per_class, test_per_class) -> tuple[int, int]:
     """(minority, majority) training counts (split_counts), once every setting is checked: refused in one line
     when a value is not allowed or leaves the minority class no training image."""
-    check(input_scale in INPUT_SCALES, "dataset.input_scale", input_scale, " or ".join(INPUT_SCALES))
+    check(normalize in NORMALIZE, "dataset.normalize", normalize, " or ".join(NORMALIZE))
     check(is_number(majority_ratio) and 0.5 <= majority_ratio < 1.0, "dataset.majority_ratio", majority_ratio,
           "a number in [0.5, 1)")
     check(is_count(n_train) and n_train > 0, "dataset.n_train", n_train, "a positive number of training images")

@@ -16,6 +16,7 @@ import yaml
 from cdb.core.errors import CdbError
 from cdb.core.metrics import COLLAPSE_BELOW, is_collapsed, run_collapsed  # noqa: F401  (re-exported for scripts)
 from cdb.rundir import CONFIG, METRICS, io
+from cdb.rundir.names import current_names
 
 
 @dataclass
@@ -75,7 +76,8 @@ def run_dirs(runs: str | Path | Sequence[str | Path], exclude: Sequence[str] = (
 
 def load_runs(runs: str | Path | Sequence[str | Path], exclude: Sequence[str] = ()) -> list[RunRecord]:
     """Every finished run (metrics.json with status complete or diverged, plus config.yaml) under `runs`, less the
-    run directories `exclude` matches (run_dirs)."""
+    run directories `exclude` matches (run_dirs); each config with its settings under their configs/ names
+    (cdb.rundir.names)."""
     out = []
     for d in run_dirs(runs, exclude):
         if not (d / CONFIG).exists():
@@ -84,7 +86,7 @@ def load_runs(runs: str | Path | Sequence[str | Path], exclude: Sequence[str] = 
             continue
         metrics = read_json(d / METRICS)
         if isinstance(metrics, dict) and metrics.get("status") in ("complete", "diverged"):
-            out.append(RunRecord(d, read_yaml(d / CONFIG), metrics))
+            out.append(RunRecord(d, current_names(read_yaml(d / CONFIG)), metrics))
     return out
 
 

@@ -46,11 +46,11 @@ DAGGER_ROWS = {
 }
 # The paper trains LeNet-5; the MNIST default (protocol P3, docs/protocol.md) is Ren et al.'s network, so the
 # MNIST tables name the network, the input scaling and every optimiser setting of the runs behind them.
-MNIST_SETTINGS = ["model.name", "dataset.input_scale", "trainer.unit", "trainer.length", "trainer.batch_size",
+MNIST_SETTINGS = ["model.name", "dataset.normalize", "trainer.unit", "trainer.length", "trainer.batch_size",
                   "trainer.lr", "trainer.momentum", "trainer.weight_decay", "trainer.milestones", "trainer.gamma",
                   "trainer.eval_every", "trainer.select"]
 LT_SETTINGS = ["dataset.split", "dataset.val_per_class", "trainer.length", "trainer.batch_size", "trainer.lr",
-               "trainer.schedule", "trainer.milestones", "trainer.gamma", "trainer.warmup", "trainer.select",
+               "trainer.schedule", "trainer.milestones", "trainer.gamma", "trainer.lr_warmup", "trainer.select",
                "loss.tau_rule", "loss.normalize", "loss.reduction"]
 
 

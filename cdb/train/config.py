@@ -57,7 +57,7 @@ class TrainerConfig:
     schedule: Optional[str] = "step"       # "step" (x gamma at each milestone) or "cosine" (to 0 over `length` units)
     milestones: Optional[List[int]] = field(default_factory=list)  # units after which lr is multiplied by gamma
     gamma: Optional[float] = 0.1
-    warmup: Optional[int] = 0              # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
+    lr_warmup: Optional[int] = 0           # units of linear lr warm-up (Cui et al. use 5 epochs on CIFAR)
     select: Optional[str] = "last"         # checkpoint whose test metrics are "the" result: last or best (validation)
     device: Optional[str] = "auto"         # auto, cpu, cuda, cuda:N
     progress: Optional[Progress] = "auto"  # auto (a bar on a terminal; none in CI or sweeps), true, false
@@ -105,7 +105,7 @@ class TrainerConfig:
         check(0 <= self.momentum < 1, "trainer.momentum", self.momentum, "a number in [0, 1) (SGD's momentum)")
         check(self.weight_decay >= 0, "trainer.weight_decay", self.weight_decay, "a number >= 0")
         check(self.gamma > 0, "trainer.gamma", self.gamma, "a number > 0 (the lr factor at each milestone)")
-        check(self.warmup >= 0, "trainer.warmup", self.warmup, "an integer >= 0")
+        check(self.lr_warmup >= 0, "trainer.lr_warmup", self.lr_warmup, "an integer >= 0")
         check(self.checkpoint_every >= 1, "trainer.checkpoint_every", self.checkpoint_every,
               "an integer >= 1 (validations between checkpoints; the last one is always saved)")
         check(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an integer >= 1")
@@ -129,8 +129,8 @@ class TrainerConfig:
             lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * u / self.length))
         else:
             lr = self.lr * self.gamma ** sum(u >= m for m in self.milestones)
-        if self.warmup and u < self.warmup:
-            lr *= (u + 1) / self.warmup
+        if self.lr_warmup and u < self.lr_warmup:
+            lr *= (u + 1) / self.lr_warmup
         return lr
 
 

@@ -7,26 +7,38 @@ campaign that lost its run directories (a new machine) continues where the commi
 
 `make protocol-calibration` feeds these lines to `xargs -P $(JOBS)`, one run per line (resume=true: run it again
 to continue; finished runs are only reported). The protocols:
-  P1  LeNet-5, the paper's numbers read as 4000 passes (trainer=mnist, the default)
-  P2  Ren et al.'s network, the paper's numbers read as 4000 steps (trainer=mnist_steps), inputs in [0, 1]
-  P3  Ren et al.'s network, Ren et al.'s baseline schedule (trainer=mnist_ren: 8000 steps), inputs in [0, 1]
-  P4  LeNet-5, the paper's numbers read as 4000 steps (trainer=mnist_steps)
+  P1  LeNet-5, the paper's numbers read as 4000 passes (protocol=p1: trainer=mnist)
+  P2  Ren et al.'s network, the paper's numbers read as 4000 steps (protocol=p2: trainer=mnist_steps), inputs in [0, 1]
+  P3  Ren et al.'s network, Ren et al.'s baseline schedule (protocol=p3: trainer=mnist_ren, 8000 steps), inputs in
+      [0, 1]: the MNIST default
+  P4  LeNet-5, the paper's numbers read as 4000 steps (protocol=p4: trainer=mnist_steps)
+Each protocol is a preset of configs/protocol/. `--part campaign` writes its lines for the frozen checkout of
+studies/mnist_protocol/protocol_campaign.sh (commit a89e450), which has no protocol group: FROZEN spells each
+protocol out in that code's keys, so its lines and run names are those of the records in results/runs/.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+# the short-profile candidate P3s: P3 truncated to 4000 steps with the halving moved to half of them (Ren et al.'s
+# own schedule for their method); learning rate, momentum, batch and the CDB update cadence are P3's
+P3S = "trainer.length=4000 trainer.milestones=[2001]"
 PROTOCOLS = {
-    # P1 and P4 name LeNet-5's recipe explicitly: since P3 became the MNIST default, no override is not P1
+    "P1": "name=paper_schedule protocol=p1",
+    "P2": "name=calib_p2 protocol=p2",
+    "P3": "name=calib_p3 protocol=p3",
+    "P4": "name=calib_p4 protocol=p4",
+    "P3s": f"name=calib_p3s protocol=p3 {P3S}",
+}
+# The same protocols in the keys of the campaign's frozen code (commit a89e450: configs/protocol/pN.yaml's header
+# names what each sets; tests/studies/test_protocol_scripts.py checks the two spellings compose the same config)
+FROZEN = {
     "P1": "name=paper_schedule model=lenet5 trainer=mnist dataset.input_scale=standard",
     "P2": "name=calib_p2 model=lenet_ren trainer=mnist_steps dataset.input_scale=unit",
     "P3": "name=calib_p3 model=lenet_ren trainer=mnist_ren dataset.input_scale=unit",
     "P4": "name=calib_p4 model=lenet5 trainer=mnist_steps dataset.input_scale=standard",
-    # the short-profile candidate: P3 truncated to 4000 steps with the halving moved to half of them (Ren et al.'s
-    # own schedule for their method); learning rate, momentum, batch and the CDB update cadence are P3's
-    "P3s": "name=calib_p3s model=lenet_ren trainer=mnist_ren dataset.input_scale=unit trainer.length=4000 "
-           "trainer.milestones=[2001]",
+    "P3s": f"name=calib_p3s model=lenet_ren trainer=mnist_ren dataset.input_scale=unit {P3S}",
 }
 SEEDS = (0, 1, 2)
 # the paper reports 10 random splits; its baseline cells are calibrated on 10 seeds where a run costs minutes (P2-P4)
@@ -77,7 +89,7 @@ def ten_seed_lines(seeds=TEN_SEEDS[len(SEEDS):]) -> list[str]:
     return out
 
 
-# Ren et al. train their own method (L2RW) for 4000 steps, lr halved after half of them (trainer=mnist_ren's note)
+# Ren et al. train their own method (L2RW) for 4000 steps, lr halved after half of them (trainer/mnist_ren.yaml's note)
 L2RW_P3 = "trainer.length=4000 trainer.milestones=[2001] "
 
 
@@ -199,7 +211,8 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
     the short-profile check, the other protocols' calibration, the claim on P3, Tables 1-2 on P3 at r = 0.99 and
     0.995, the baseline cells' seeds 3-9 (ten_seed_lines), the claim on the other protocols of CLAIM_PROTOCOLS,
     P1's seed 2 (40 min a run), and the rest of Tables 1-2. A run is left out when its record is archived
-    (results/runs), or when the calibration CSV holds it and no table needs its run directory."""
+    (results/runs), or when the calibration CSV holds it and no table needs its run directory. Each line is in the
+    keys of the frozen code that trains it (FROZEN)."""
     have, rec = done(csv_path), archived(archive_root)
     tables = table_lines("P3", seeds)
     needed = {key(x) for x in tables}
@@ -221,8 +234,14 @@ def campaign(csv_path: str, archive_root: str, seeds=SEEDS) -> list[str]:
         if k in seen or k in rec or (k in have and k not in needed):
             continue
         seen.add(k)
-        out.append(line)
+        out.append(frozen(line))
     return out
+
+
+def frozen(line: str) -> str:
+    """A command line of this code in the keys of the campaign's frozen code (FROZEN)."""
+    protocol = key(line)[0]
+    return FROZEN[protocol] + line[len(PROTOCOLS[protocol]):]
 
 
 if __name__ == "__main__":

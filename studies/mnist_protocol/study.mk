@@ -9,7 +9,7 @@ CAMPAIGN = results/runs/calib_p3
 CAMPAIGN_CMD = --command "$(MP)/protocol_campaign.sh outputs/frozen_$(CAMPAIGN_REV)" --note "$$(cat $(MP)/campaign_note.txt)"
 # Table 1's CDB-CE row is the authors' normalisation (the default); the campaign also trains eq. 2 unnormalised
 T1_EXCLUDE = --exclude "*loss.normalize=none*"
-P1 = model=lenet5 trainer=mnist dataset.input_scale=standard
+P1 = protocol=p1
 
 .PHONY: paper-schedule protocol-calibration campaign campaign-tables
 

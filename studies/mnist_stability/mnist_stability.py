@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-# LeNet-5's recipe named explicitly (the default before P3 became it: docs/protocol.md), so the committed
-# results/mnist_stability.* stay what this grid trains
-QUICK = ["model=lenet5", "trainer=mnist", "dataset.input_scale=standard", "trainer.unit=step", "trainer.length=2000",
-         "trainer.lr=0.01", "trainer.milestones=[1500]"]
+# LeNet-5's recipe (protocol P1 of docs/protocol.md, configs/protocol/p1.yaml) in steps: what the committed
+# results/mnist_stability.* trained
+QUICK = ["protocol=p1", "trainer.unit=step", "trainer.length=2000", "trainer.lr=0.01", "trainer.milestones=[1500]"]
 GRID: dict[str, list[str]] = {
     "ce": ["loss=ce", *QUICK, "trainer.eval_every=50"],
     "cdb_literal": ["loss=cdb", *QUICK, "trainer.eval_every=50"],

@@ -61,7 +61,7 @@ METHODS = {
     "cdb": f"loss=cdb loss.tau=dynamic loss.tau_rule=paper {PIN}",
     "cdb_authors": f"loss=cdb loss.tau=dynamic loss.tau_rule=authors_sigmoid {PIN}",
     "cdb_tau1": f"loss=cdb loss.tau=1 {PIN}",
-    "cdb_quick": "loss=cdb_quick",
+    "cdb_stabilised": "loss=cdb_stabilised",
 }
 COMMON = "threads=1 resume=true trainer.progress=false"
 

@@ -13,7 +13,7 @@ def test_a_default_run_trains_p3(mnist_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (run,) = run_dirs(tmp_path / "out")
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert (cfg["model"]["name"], cfg["dataset"]["input_scale"], cfg["loss"]["name"]) == ("lenet_ren", "unit", "cdb")
+    assert (cfg["model"]["name"], cfg["dataset"]["normalize"], cfg["loss"]["name"]) == ("lenet_ren", "unit", "cdb")
     t = cfg["trainer"]
     assert (t["unit"], t["length"], t["milestones"], t["gamma"], t["weight_decay"], t["lr"], t["batch_size"]) == \
         ("step", 100, [51], 0.5, 0.0, 0.001, 100)

@@ -18,7 +18,7 @@ import yaml
 
 from helpers import FAST, REPO, cdb_run
 
-GROUPS = ("dataset", "model", "loss", "trainer", "experiment")
+GROUPS = ("dataset", "protocol", "model", "loss", "trainer", "experiment")
 
 
 def python_m_cdb(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:

@@ -64,5 +64,5 @@ def test_table1_is_built_from_the_preset_runs(short_runs, tmp_path):
     rows = [line.split(",") for line in (tmp_path / "table1.csv").read_text().splitlines()[1:]]
     filled = {(r[1], r[2]) for r in rows if r[5] != "0"}
     # every Table 1 row has its run(s) in the 0.99 column (CDB-CE: cdb only); nothing else is filled
-    # (cdb_quick, cdb_focal, mwn, ... are not Table 1 rows)
+    # (cdb_stabilised, cdb_focal, mwn, ... are not Table 1 rows)
     assert filled == {(label, "0.99") for label in ("CE", "IFW", "Focal", "CB", "EQL", "L2RW", "CDB-CE")}

@@ -62,6 +62,20 @@ def test_run_log_says_which_preset_set_what(tmp_path, mnist_dir):
     assert "dataset=mnist_imbalanced (default)" in line
 
 
+def test_a_protocol_run_is_named_by_it_and_its_log_says_what_it_chose(tmp_path, mnist_dir):
+    proc = cdb_run(tmp_path, "protocol=p1", "loss=ce", *FAST, data=mnist_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = run_dirs(tmp_path / "out")
+    setting = run.parent.name.split(",")                   # <output_root>/default/<overrides>/seed=0
+    assert "protocol=p1" in setting and not any(s.startswith(("model=", "trainer=", "dataset.")) for s in setting)
+    line = next(x for x in (run / "run.log").read_text().splitlines() if "presets:" in x)
+    assert "protocol=p1," in line
+    assert "model=lenet5 (chosen by configs/protocol/p1.yaml)" in line
+    assert "trainer=mnist (chosen by configs/protocol/p1.yaml)" in line
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert (cfg["model"]["name"], cfg["dataset"]["normalize"], cfg["trainer"]["unit"]) == ("lenet5", "standard", "step")
+
+
 def test_same_command_twice_refuses_then_resume_reports(mnist_dir, tmp_path):
     args = ["loss=ce", *FAST]
     assert cdb_run(tmp_path, *args, data=mnist_dir).returncode == 0

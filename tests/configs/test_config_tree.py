@@ -13,7 +13,7 @@ def test_defaults_are_the_paper_mnist_setting():
     cfg = _compose([])
     # the MNIST recipe is protocol P3, the setup the paper says it copies (docs/protocol.md)
     assert cfg.dataset.name == "mnist_imbalanced" and cfg.model.name == "lenet_ren" and cfg.loss.weighting == "cdb"
-    assert cfg.dataset.input_scale == "unit"
+    assert cfg.dataset.normalize == "unit"
     # paper eq. 3-4 (dynamic tau); the paper is silent on normalisation, so the authors' code decides:
     # "The authors' code rescales weights to sum to C (mean 1)" (protocol notes, docs/protocol.md)
     assert cfg.loss.tau == "dynamic" and cfg.loss.tau_rule == "paper" and cfg.loss.normalize == "mean"

@@ -10,7 +10,7 @@ def test_cifar_recipe():
     authors = compose(["dataset=cifar_lt_authors", "imbalance=20"])
     assert cfg.dataset.imbalance == 50 and cfg.dataset.val_per_class == 50
     t = cfg.trainer
-    assert (t.length, t.batch_size, t.lr, list(t.milestones), t.gamma, t.warmup, t.weight_decay) == \
+    assert (t.length, t.batch_size, t.lr, list(t.milestones), t.gamma, t.lr_warmup, t.weight_decay) == \
         (200, 128, 0.1, [160, 180], 0.01, 5, 0.0005)
     assert (authors.trainer.length, list(authors.trainer.milestones), authors.trainer.lr) == (240, [160, 210], 0.1)
     assert (authors.dataset.name, authors.dataset.split, authors.dataset.val_per_class, authors.dataset.imbalance) \

@@ -44,7 +44,7 @@ def test_quick_profile_is_the_protocol_itself(experiment):
         length, milestone = (4000, 2001) if loss == "l2rw" else (8000, 4001)
         assert (t.unit, t.length, list(t.milestones), t.lr, t.gamma, t.eval_every, t.batch_size, t.momentum,
                 t.weight_decay) == ("step", length, [milestone], 0.001, 0.5, 50, 100, 0.9, 0.0)
-        assert (quick.model.name, quick.dataset.input_scale) == ("lenet_ren", "unit")
+        assert (quick.model.name, quick.dataset.normalize) == ("lenet_ren", "unit")
         mine, theirs = (settings_of(OmegaConf.to_container(c, resolve=True)) for c in (quick, ref))
         assert mine == theirs, sorted(k for k in mine if mine[k] != theirs.get(k))
     cdb = compose([f"experiment={experiment}", "loss=cdb"]).loss

@@ -65,7 +65,7 @@ def test_mnist_split_and_recipe():
     # 8000 steps of batch 100, SGD lr 1e-3 momentum 0.9, no weight decay, lr halved for the second half, inputs in [0, 1]
     cfg = _cfg("experiment=table1")
     d, t = cfg.dataset, cfg.trainer
-    assert (d.n_train, d.val_per_class, d.test_per_class, cfg.model.name, d.input_scale) == \
+    assert (d.n_train, d.val_per_class, d.test_per_class, cfg.model.name, d.normalize) == \
         (5000, 500, 800, "lenet_ren", "unit")
     assert (t.unit, t.length, t.batch_size, t.momentum, t.weight_decay, t.lr, t.gamma, list(t.milestones),
             t.eval_every) == ("step", 8000, 100, 0.9, 0.0, 0.001, 0.5, [4001], 50)
@@ -81,7 +81,7 @@ def test_mnist_l2rw_trains_ren_et_al_s_own_length():
 def test_mnist_4000_pass_reading_is_the_paper_s_numbers():
     # the option P1: "trained for 4000 epochs ... batch size of 100 ... momentum of 0.9, weight decay of 0.0005 and
     # an initial learning rate of 0.001, which is decayed by 0.1 after 3000 epochs", an epoch a pass over the 5000
-    cfg = _cfg("model=lenet5", "trainer=mnist", "dataset.input_scale=standard")
+    cfg = _cfg("protocol=p1")
     t = cfg.trainer
     assert (cfg.model.name, t.unit, t.length, t.batch_size, t.momentum, t.weight_decay, t.lr, t.gamma,
             list(t.milestones)) == ("lenet5", "epoch", 4000, 100, 0.9, 0.0005, 0.001, 0.1, [3000])

@@ -12,7 +12,7 @@ from cdb.train.config import TrainerConfig
 from helpers import REPO, compose
 
 KEYS = ("unit", "length", "eval_every", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones",
-        "gamma", "warmup", "select")
+        "gamma", "lr_warmup", "select")
 SCHEDULES = {
     # preset: unit, length, eval_every, batch, lr, momentum, wd, schedule, milestones, gamma, warm-up, select
     "cifar_lt": ("epoch", 200, 1, 128, 0.1, 0.9, 5e-4, "step", [160, 180], 0.01, 5, "last"),  # paper 4.2, Cui et al.

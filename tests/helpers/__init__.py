@@ -19,16 +19,16 @@ from helpers.forked import run_module
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 
-# LeNet-5's MNIST recipe (the paper's numbers read as passes, P1 of docs/protocol.md), the MNIST default before
-# protocol P3 became it: tests whose preconditions were measured on its dynamics or that read its layer names
-# (e.g. a best checkpoint that differs from the last, `classifier.5`) name it.
-LENET5 = ["model=lenet5", "trainer=mnist", "dataset.input_scale=standard"]
+# LeNet-5's MNIST recipe (the paper's numbers read as passes, protocol P1 of docs/protocol.md): tests whose
+# preconditions were measured on its dynamics or that read its layer names (e.g. a best checkpoint that differs
+# from the last, `classifier.5`) name it.
+LENET5 = ["protocol=p1"]
 # A few optimiser steps on MNIST 4/9 (the default model): two validations (CDB updates), one thread.
 FAST = ["trainer.unit=step", "trainer.length=6", "trainer.eval_every=3", "trainer.lr=0.01",
         "trainer.progress=false", "trainer.milestones=[]", "threads=1"]
 # One unit of a long-tailed dataset on CPU, for the tiny on-disk datasets of helpers.datasets.
 QUICK = ["trainer.length=1", "trainer.device=cpu", "trainer.progress=false", "trainer.num_workers=0",
-         "trainer.warmup=0", "threads=1"]
+         "trainer.lr_warmup=0", "threads=1"]
 
 
 def cdb_run(tmp_path: Path, *args: str, data: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

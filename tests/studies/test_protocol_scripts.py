@@ -264,13 +264,44 @@ def test_ten_seed_lines_give_each_baseline_cell_ten_seeds():
 
 
 def test_p1_and_p4_name_lenet5_s_recipe():
-    # the MNIST default is P3 now: lines without a model would train Ren et al.'s network
+    # the MNIST default is P3: lines without a protocol would train Ren et al.'s network
     from helpers import compose
     for p in ("P1", "P4"):
         spec = [t for t in protocol_runs.PROTOCOLS[p].split() if not t.startswith("name=")]
         cfg = compose(spec)
-        assert (cfg.model.name, cfg.dataset.input_scale, cfg.trainer.weight_decay) == ("lenet5", "standard", 0.0005)
+        assert (cfg.model.name, cfg.dataset.normalize, cfg.trainer.weight_decay) == ("lenet5", "standard", 0.0005)
     assert compose(protocol_runs.PROTOCOLS["P1"].split()[1:]).trainer.unit == "epoch"
+
+
+@pytest.mark.parametrize("protocol", sorted(protocol_runs.PROTOCOLS))
+def test_the_frozen_campaign_lines_train_what_the_protocol_presets_compose(protocol):
+    # the campaign's lines spell each protocol in the frozen code's keys (FROZEN); read through the record-name
+    # mapping (cdb.rundir.names), they compose the config protocol=pN composes, with the same run name
+    from omegaconf import OmegaConf
+
+    from cdb.rundir.names import SETTINGS
+    from helpers import compose
+
+    def overrides(spec):
+        out = []
+        for token in spec.split():
+            k, v = token.split("=", 1)
+            out.append(f"{SETTINGS.get(k, k)}={v}")
+        return out
+    frozen, ours = overrides(protocol_runs.FROZEN[protocol]), protocol_runs.PROTOCOLS[protocol].split()
+    assert frozen[0] == ours[0]                                            # name=<run name>
+    assert "protocol=" not in protocol_runs.FROZEN[protocol]
+    assert OmegaConf.to_container(compose(frozen), resolve=True) == OmegaConf.to_container(compose(ours), resolve=True)
+
+
+def test_the_campaign_queue_is_in_the_frozen_code_s_keys(tmp_path):
+    csv = tmp_path / "t.csv"
+    pd.DataFrame(columns=["protocol", "method", "ratio", "seed", "error"]).to_csv(csv, index=False)
+    queue = protocol_runs.campaign(str(csv), str(tmp_path))
+    ours = protocol_runs.table_lines()[0]   # P3, Table 1, r = 0.99, seed 0
+    theirs = ours.replace("protocol=p3", "model=lenet_ren trainer=mnist_ren dataset.input_scale=unit")
+    assert protocol_runs.frozen(ours) == theirs and theirs in queue
+    assert not any("protocol=" in x for x in queue)
 
 
 def test_docs_short_profile_table_is_the_committed_check():

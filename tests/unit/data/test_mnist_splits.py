@@ -74,13 +74,13 @@ def test_unknown_dataset_name():
         build_dataset("mnist_balanced", root=".", seed=0)
 
 
-def test_input_scale_unit_feeds_pixels_in_zero_one(mnist_dir):
+def test_normalize_unit_feeds_pixels_in_zero_one(mnist_dir):
     std = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5,
-                                 input_scale="standard")
+                                 normalize="standard")
     unit = build_mnist_imbalanced(str(mnist_dir), n_train=100, val_per_class=5, test_per_class=5)  # the YAML's default
     assert (std.mean, std.std) == ((0.1307,), (0.3081,)) and (unit.mean, unit.std) == ((0.0,), (1.0,))
-    assert torch.equal(std.train.x, unit.train.x) and unit.info["input_scale"] == "unit"
-    with pytest.raises(CdbError, match="dataset.input_scale"):
-        build_mnist_imbalanced(str(mnist_dir), input_scale="minmax")
-    assert compose([]).dataset.input_scale == "unit"   # protocol P3, the MNIST default (docs/protocol.md)
-    assert compose(["model=lenet5", "trainer=mnist", "dataset.input_scale=standard"]).dataset.input_scale == "standard"
+    assert torch.equal(std.train.x, unit.train.x) and unit.info["normalize"] == "unit"
+    with pytest.raises(CdbError, match="dataset.normalize"):
+        build_mnist_imbalanced(str(mnist_dir), normalize="minmax")
+    assert compose([]).dataset.normalize == "unit"   # protocol P3, the MNIST default (docs/protocol.md)
+    assert compose(["protocol=p1"]).dataset.normalize == "standard"

@@ -22,7 +22,7 @@ from helpers.datasets import write_cifar100
 
 # trainer.unit=step: runs of different imbalance (training sets of different sizes) share a pack
 TINY = ["dataset=cifar_lt", "dataset.val_per_class=1", "trainer.unit=step", "trainer.length=4",
-        "trainer.eval_every=2", "trainer.batch_size=32", "trainer.lr=0.002", "trainer.warmup=0",
+        "trainer.eval_every=2", "trainer.batch_size=32", "trainer.lr=0.002", "trainer.lr_warmup=0",
         "trainer.milestones=[3]", "trainer.device=cpu", "trainer.progress=false", "trainer.eval_batch_size=64",
         "threads=1"]
 # two seeds x two imbalances, CE and CDB-CE (each seed and each imbalance has both losses)

@@ -20,8 +20,8 @@ def test_cosine_by_hand():
         TrainerConfig.from_dict({"schedule": "linear"})
 
 
-def test_lr_schedule_milestones_and_warmup():
-    c = TrainerConfig.from_dict({"lr": 0.1, "milestones": [160, 180], "gamma": 0.01, "warmup": 5})
+def test_lr_schedule_milestones_and_lr_warmup():
+    c = TrainerConfig.from_dict({"lr": 0.1, "milestones": [160, 180], "gamma": 0.01, "lr_warmup": 5})
     assert c.lr_at(0) == pytest.approx(0.1 / 5) and c.lr_at(4) == pytest.approx(0.1)
     assert c.lr_at(159) == pytest.approx(0.1) and c.lr_at(160) == pytest.approx(1e-3)
     assert c.lr_at(180) == pytest.approx(1e-5)
