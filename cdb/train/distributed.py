@@ -4,7 +4,7 @@ Equivalence with one process is the design goal. The loop's batch order is a
 pure function of (seed, step); every rank builds the same global batch and
 keeps a disjoint contiguous slice of it (`Shard`), so the global batch is the
 single-process one and nothing like DistributedSampler.set_epoch is needed.
-Each rank's loss is its share of the *global* batch's loss (`Dist.loss`), so
+Each rank's loss is its share of the *global* batch's loss (`Dist.reduce_loss`), so
 DDP's gradient average equals the single-process gradient up to float
 summation order, uneven slices and uneven last batches included. Evaluation
 splits are cut into disjoint contiguous shards (no padding, so no sample is

@@ -112,7 +112,8 @@ class FusedCE:
         weights = torch.stack([r.criterion.weighting.class_weights() for r in self.runs])  # (runs, classes)
         self.weights = to_device(weights, self.runs[0].device)
 
-    def __call__(self, logits: torch.Tensor, y: list[torch.Tensor], index=None, **step) -> torch.Tensor:
+    def __call__(self, logits: torch.Tensor, y: list[torch.Tensor], index=None, *, x=None, step: int = 0,
+                 lr: float = 0.0) -> torch.Tensor:
         return fused_ce(logits, torch.stack(y), self.weights)
 
 
