@@ -8,7 +8,7 @@ and a whole CIFAR-100-LT run.
     python scripts/bench.py --cifar-lt-sweep 200 [--time-limit S] --out results/cifar_lt_sweep
                                # Table 4's 7 tau at imbalance 100 as one pack against one run alone (for a GPU)
 
-Pack cases time cdb's own loop (cdb.train.loop.Pack.train_units: batches gathered and normalised per run,
+Pack cases time cdb's own loop (cdb.train.loop.train_units: batches gathered and normalised per run,
 the packed forward, each run's CDB-weighted loss, backward, one SGD step) on uint8 tensors of the model's data
 (MNIST-shaped for the LeNets, CIFAR-100-shaped for ResNet-32), with torch.utils.benchmark
 (Timer.blocked_autorange; Compare prints the table). Per-run speed-up of a pack
@@ -98,11 +98,11 @@ def cifar_shaped(n: int = 5000, seed: int = 0):
 
 def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = False, batch: int | None = None,
                compile: bool = False):
-    """A Pack of k runs of a bench model with CDB-CE weights (non-uniform, so the weighted loss runs), seeds
-    0..k-1, each built from its seed as cdb.build builds it."""
+    """k runs of a bench model with CDB-CE weights (non-uniform, so the weighted loss runs), seeds 0..k-1, each built
+    from its seed as cdb.build builds it, assembled for the loop (cdb.train.loop.assemble: alone, or a pack)."""
     from cdb.losses import build_criterion
     from cdb.models import build_model
-    from cdb.train.loop import Pack
+    from cdb.train.loop import assemble
     from cdb.train.run import RunState
     from cdb.train.config import TrainerConfig
 
@@ -111,31 +111,32 @@ def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = F
     cfg = TrainerConfig(unit="step", length=10**9, batch_size=batch or default_batch, lr=1e-3, device=device,
                         progress=False, channels_last=channels_last, compile=compile)
     acc = torch.linspace(0.99, 0.6, classes)
-    trainers = []
+    runs = []
     for s in range(k):
         torch.manual_seed(s)
         model = build_model(name, classes, shape)
         crit = build_criterion({"base": "ce", "weighting": "cdb", "tau": "dynamic"}, classes, data.class_counts)
         crit.weighting.update(0, acc)
-        trainers.append(RunState(model, data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
-    return Pack(trainers)
+        runs.append(RunState(model, data, crit, cfg, Path(tmp) / f"run{s}", seed=s))
+    return assemble(runs)
 
 
 def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
-    """A Pack of k LeNet-5 runs (model_pack("lenet5", ...))."""
+    """k LeNet-5 runs assembled for the loop (model_pack("lenet5", ...))."""
     return model_pack("lenet5", k, device, tmp, channels_last)
 
 
 def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2, model: str = "lenet5",
               batch: int | None = None, compile: bool = False) -> benchmark.Measurement:
     """Time `steps` training steps of a pack of k (after as many of warm-up; compile: trainer.compile=true)."""
+    from cdb.train.loop import train_units
+
     with tempfile.TemporaryDirectory() as tmp:
         pack = model_pack(model, k, device, tmp, channels_last, batch, compile)
-        pack.start()
         state = {"u": 0}
 
         def run():
-            pack.train_units(state["u"], state["u"] + steps)
+            train_units(pack, state["u"], state["u"] + steps)
             state["u"] += steps
         run()
         layout = "channels_last" if channels_last else "channels_first"
@@ -246,20 +247,21 @@ def bare_loop(name: str, device: str, channels_last: bool = False, batch: int | 
 
 
 def bare_cases(models, device: str, min_run_time: float, rounds: int = 3, batches=None) -> list[dict]:
-    """Per model (channels-first): a training step and a validation of one run through cdb (a pack of one:
-    Pack.train_units, RunState.validate) against bare_loop, timed in alternate A/B pairs (`rounds` of each, medians)."""
+    """Per model (channels-first): a training step and a validation of one run through cdb (the run alone:
+    cdb.train.loop.train_units, RunState.validate) against bare_loop, timed in alternate A/B pairs (`rounds` of each, medians)."""
+    from cdb.train.loop import train_units
+
     rows = []
     for name in models:
         batch = (batches or {}).get(name)
         with tempfile.TemporaryDirectory() as tmp:
             pack = model_pack(name, 1, device, tmp, False, batch)
-            pack.start()
-            t = pack.trainers[0]
+            t = pack.runs[0]
             state = {"u": 0, "b": 0}
             bare_step, bare_val = bare_loop(name, device, False, batch)
 
             def cdb_step():
-                pack.train_units(state["u"], state["u"] + 1)
+                train_units(pack, state["u"], state["u"] + 1)
                 state["u"] += 1
 
             def bare():
@@ -383,7 +385,7 @@ def markdown(r: dict) -> str:
                      + f"| {c['k']} | {c['layout']} | {c['step_ms']:.2f} | {c['images_per_s_per_run']:.0f} | "
                      f"{c['per_run_speedup']:.2f}x | {c['gflops']:.1f} | {c['pct_sgemm']:.0f}{tf32} |")
     if r.get("bare"):
-        lines += ["", "One run through cdb (a pack of one: Pack.train_units, RunState.validate) against a bare PyTorch "
+        lines += ["", "One run through cdb (alone: cdb.train.loop.train_units, RunState.validate) against a bare PyTorch "
                   "loop with the same network, optimizer, batches and validation (bench.py bare_loop), channels-first, "
                   "timed in alternate A/B pairs (medians of 3 rounds):", "",
                   "| model | cdb step (ms) | bare step (ms) | ratio | cdb validation (ms) | bare validation (ms) | ratio |",
@@ -409,7 +411,7 @@ def markdown(r: dict) -> str:
         lines.append(f"- (chosen on {r['rechosen']} from this run's figures by `python scripts/bench.py --rechoose`)")
     lines += ["",
               "Per-run speed-up = K x (step time of a pack of one) / (step time of the pack of K), both timed on "
-              "cdb's own loop (Pack.train_units: data, packed forward, each run's CDB-weighted loss, backward, "
+              "cdb's own loop (train_units: data, packed forward, each run's CDB-weighted loss, backward, "
               "SGD) by torch.utils.benchmark. docs/performance.md explains the limit.", "",
               "```", r["compare"], "```", ""]
     return "\n".join(lines)

@@ -117,12 +117,12 @@ def _timed(states, limit_s: float) -> dict:
     import json
 
     from cdb.core.errors import Interrupted
-    from cdb.train.loop import Pack
+    from cdb.train.loop import fit
 
     t = time.perf_counter()
     with _Limit(limit_s) as lim:
         try:
-            Pack(states).fit()
+            fit(states)
         except (Interrupted, KeyboardInterrupt):  # Ctrl-C's own, or the limit's
             if not lim.hit:
                 raise

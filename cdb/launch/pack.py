@@ -1,4 +1,4 @@
-"""The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.loop.Pack).
+"""The `pack` Hydra launcher: a sweep's jobs trained as packs of `pack` runs (cdb.train.pack.Pack).
 
 `cdb-run -m ... pack=8` (hydra/launcher=pack is the default launcher)
 groups the jobs that can share one packed network (same model and classifier
@@ -215,62 +215,92 @@ def train_pack(hydra_context: HydraContext, jobs: list[DictConfig], note: str = 
     pack=auto chose and why, for each run's run.log."""
     import contextlib
 
-    from cdb.launch.callbacks import record_failure
-    from cdb.launch.objective import failure_value, job_value
-    from cdb.build import claimed_run
-    from cdb.core.metrics import outcome_lines
     from cdb.train.heap import keep_heap
-    from cdb.train.loop import Pack, pack_refusal
 
     keep_heap()  # in a worker process too (once per process; cdb/train/heap.py)
-    trainers, returns = [], []
     with contextlib.ExitStack() as claims:  # each run directory is claimed (locked) until its pack is done
-        for job in jobs:
-            def build(task_cfg: DictConfig):
-                state = claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
-                if note:  # only once the run is built: a job refused before that leaves no run.log (no directory)
-                    log.info("%s", note)
-                return state
-            HydraConfig.instance().set_config(job)
-            ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
-                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-            returns.append(ret)
-            try:
-                trainers.append(ret.return_value)
-            except Exception as exc:  # foreseen (CdbError) or not: one bad job does not stop the sweep
-                line = job_failure(exc)
-                print(f"cdb-run: error: {line}", file=sys.stderr)
-                ret.status, ret.return_value = JobStatus.COMPLETED, failure_value(job.hydra, line, None)
-                record_failure(hydra_context, job, ret, line)
-                trainers.append(None)
-        built = [t for t in trainers if t is not None]
-        if built and trainers[-1] is None:  # the pack's own lines go to the run.log of its last built job, not to
-            last = next(j for j, t in zip(reversed(jobs), reversed(trainers)) if t is not None)  # a removed one's
-            HydraConfig.instance().set_config(last)
-            configure_log(last.hydra.job_logging, last.hydra.verbose)
-        why = pack_refusal(built) if built else None
-        if why:
-            log.info("these %d runs train one by one: %s", len(built), why)
-        resume = bool(jobs[0].resume)
-        try:
-            results = [r for t in built for r in Pack([t]).fit(resume)] if why else \
-                (Pack(built).fit(resume) if built else [])
-        except Interrupted:
-            raise  # Ctrl-C or SIGTERM ends the sweep (each run's last checkpoint is kept, its claim released)
-        except Exception as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
-            results = [exc] * len(built)
-        it = iter(results)
-        for job, ret, t in zip(jobs, returns, trainers):
-            if t is None:
-                continue
-            res = next(it)
-            if isinstance(res, Exception):
-                line = job_failure(res)
-                print(f"cdb-run: error: {line}", file=sys.stderr)
-                ret.return_value = failure_value(job.hydra, line, None)  # in a tuned study: a failed trial
-                record_failure(hydra_context, job, ret, line)
-            else:
-                for line in outcome_lines(res):
-                    print(f"{t.run_dir}: {line}")
-                ret.return_value = job_value(job.hydra, res, t.run_dir)  # a tuned study (Optuna) gets the objective
+        returns, runs = build_runs(hydra_context, jobs, note, claims)
+        built = [r for r in runs if r is not None]
+        log_to_last_built(jobs, runs)
+        results = train_runs(built, bool(jobs[0].resume))
+        report_outcomes(hydra_context, jobs, returns, runs, results)
     return returns
+
+
+def build_runs(hydra_context: HydraContext, jobs: list[DictConfig], note: str, claims
+               ) -> tuple[list[JobReturn], list]:
+    """Each job's Hydra return and its built run (claimed in `claims`), or None for a job refused or failed while
+    built (counted as failed, and the sweep goes on)."""
+    from cdb.build import claimed_run
+    from cdb.launch.callbacks import record_failure
+    from cdb.launch.objective import failure_value
+
+    returns, runs = [], []
+    for job in jobs:
+        def build(task_cfg: DictConfig):
+            state = claimed_run(task_cfg, HydraConfig.get().runtime.output_dir, claims)
+            if note:  # only once the run is built: a job refused before that leaves no run.log (no directory)
+                log.info("%s", note)
+            return state
+        HydraConfig.instance().set_config(job)
+        ret = run_job(hydra_context=hydra_context, task_function=build, config=job,
+                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        returns.append(ret)
+        try:
+            runs.append(ret.return_value)
+        except Exception as exc:  # foreseen (CdbError) or not: one bad job does not stop the sweep
+            line = job_failure(exc)
+            print(f"cdb-run: error: {line}", file=sys.stderr)
+            ret.status, ret.return_value = JobStatus.COMPLETED, failure_value(job.hydra, line, None)
+            record_failure(hydra_context, job, ret, line)
+            runs.append(None)
+    return returns, runs
+
+
+def log_to_last_built(jobs: list[DictConfig], runs: list) -> None:
+    """The pack's own lines go to the run.log of its last built job, not to a removed one's."""
+    if any(r is not None for r in runs) and runs[-1] is None:
+        last = next(j for j, r in zip(reversed(jobs), reversed(runs)) if r is not None)
+        HydraConfig.instance().set_config(last)
+        configure_log(last.hydra.job_logging, last.hydra.verbose)
+
+
+def train_runs(built: list, resume: bool) -> list:
+    """Each built run's metrics or the error that stopped it: the runs as one pack, or one by one when they cannot
+    share one (cdb.train.pack.pack_refusal says why, in run.log)."""
+    from cdb.train.loop import fit
+    from cdb.train.pack import pack_refusal
+
+    why = pack_refusal(built) if built else None
+    if why:
+        log.info("these %d runs train one by one: %s", len(built), why)
+    try:
+        return [res for r in built for res in fit([r], resume)] if why else (fit(built, resume) if built else [])
+    except Interrupted:
+        raise  # Ctrl-C or SIGTERM ends the sweep (each run's last checkpoint is kept, its claim released)
+    except Exception as exc:  # the pack as a whole stopped (e.g. non-finite outputs): each of its jobs failed
+        return [exc] * len(built)
+
+
+def report_outcomes(hydra_context: HydraContext, jobs: list[DictConfig], returns: list[JobReturn], runs: list,
+                    results: list) -> None:
+    """Each built job's outcome: its result lines printed and its return value (a tuned study's objective), or its
+    failure counted and recorded."""
+    from cdb.core.metrics import outcome_lines
+    from cdb.launch.callbacks import record_failure
+    from cdb.launch.objective import failure_value, job_value
+
+    it = iter(results)
+    for job, ret, run in zip(jobs, returns, runs):
+        if run is None:
+            continue
+        res = next(it)
+        if isinstance(res, Exception):
+            line = job_failure(res)
+            print(f"cdb-run: error: {line}", file=sys.stderr)
+            ret.return_value = failure_value(job.hydra, line, None)  # in a tuned study: a failed trial
+            record_failure(hydra_context, job, ret, line)
+        else:
+            for line in outcome_lines(res):
+                print(f"{run.run_dir}: {line}")
+            ret.return_value = job_value(job.hydra, res, run.run_dir)  # a tuned study (Optuna) gets the objective

@@ -61,7 +61,7 @@ def reduce_weighted(losses: torch.Tensor, weights: torch.Tensor | None, mode: st
     mode="sum": sum_i(w_i * l_i), for weights that are already normalised over
     the batch (L2RW and Meta-Weight-Net weights sum to 1) or meant to be summed (Ren et al.'s class ratios).
     denominator: a batch sharded over processes (DDP) divides its local weighted sum by the global batch size or
-    weight mass instead (cdb.train.distributed.Dist.loss says which, for the mode).
+    weight mass instead (cdb.train.distributed.Dist.reduce_loss says which, for the mode).
     """
     wl = losses if weights is None else weights * losses
     if denominator is not None:

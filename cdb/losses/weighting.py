@@ -1,9 +1,10 @@
 """Weighting strategies: each owns the class (or sample) weights and how they change.
 
-The trainer calls `sample_weights(targets, ctx)` every step and
-`update(unit, val_class_acc)` after every validation (unit: the trainer units done so far); it never asks which
-strategy it runs. Static strategies derive weights from class counts, dynamic
-ones (CDB) from validation, meta ones from a meta step on validation data.
+The trainer calls `update(unit, val_class_acc)` after every validation (unit: the trainer units done so far) and
+then reads `class_weights()`, which its loss keeps on the device until the next update (cdb.train.loss); a
+`per_step` strategy computes `sample_weights(targets, ctx)` in every step instead. It never asks which strategy it
+runs. Static strategies derive weights from class counts, dynamic ones (CDB) from validation, meta ones (per step)
+from a meta step on validation data. `Criterion.__call__` (cdb.losses) calls `sample_weights` at every call.
 """
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ class Weighting:
         # Decided here, when the weights change (at a validation), not in every step: a check on the tensor's
         # values inside a step would make the host wait for the device (tests/unit/train/test_pack_training.py counts that).
         self._weights, self._uniform, self._on = w, bool(torch.all(w == 1)), {}
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every class weight is 1 (an unweighted loss)."""
+        return self._uniform
+
+    @property
+    def per_step(self) -> bool:
+        """Whether the weights come from each training step (a meta step: L2RW, MW-Net), not from the last update."""
+        return type(self).sample_weights is not Weighting.sample_weights
 
     def class_weights(self) -> torch.Tensor:
         return self.weights

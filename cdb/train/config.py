@@ -1,6 +1,6 @@
 """The trainer's settings (the one source of every default) and the one device resolver.
 
-TrainerConfig is also the schema of the `trainer` config node: cdb.cli.run registers it in Hydra's ConfigStore as
+TrainerConfig is also the schema of the `trainer` config node: cdb.config registers it in Hydra's ConfigStore as
 trainer/base, and every configs/trainer/*.yaml preset starts from it, stating only what it changes.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ Equivalence with one process is the design goal. The loop's batch order is a
 pure function of (seed, step); every rank builds the same global batch and
 keeps a disjoint contiguous slice of it (`Shard`), so the global batch is the
 single-process one and nothing like DistributedSampler.set_epoch is needed.
-Each rank's loss is its share of the *global* batch's loss (`Dist.loss`), so
+Each rank's loss is its share of the *global* batch's loss (`Dist.reduce_loss`), so
 DDP's gradient average equals the single-process gradient up to float
 summation order, uneven slices and uneven last batches included. Evaluation
 splits are cut into disjoint contiguous shards (no padding, so no sample is
@@ -131,26 +131,25 @@ class Dist:
         return self._eval_shards[key][1]
 
     # ---- loss ------------------------------------------------------------------------------------------
-    def loss(self, criterion, logits: torch.Tensor, targets: torch.Tensor, ctx, shard: Shard):
-        """(loss to back-propagate, this rank's share of the global loss for logging).
+    def reduce_loss(self, losses: torch.Tensor, weights: torch.Tensor | None, reduction: str,
+                    shard: Shard) -> torch.Tensor:
+        """This rank's share of the global loss (what the log sums over ranks), with the gradient of world_size
+        times that share.
 
-        The criterion's reduction is taken over the *global* batch:
-        "mean" divides the weighted sum by the global batch size, and
-        "weighted_mean" by the global sum of sample weights (one all-reduce).
-        The share is multiplied by world_size because DDP averages gradients
-        over ranks: mean_r(world * share_r) = sum_r share_r = the global loss.
+        The reduction is taken over the *global* batch: "mean" divides the
+        weighted sum by the global batch size, and "weighted_mean" by the
+        global sum of sample weights (one all-reduce). DDP averages gradients
+        over ranks, so each share's gradient is scaled by world_size:
+        mean_r(world * grad share_r) = grad sum_r share_r = the global loss's gradient.
         """
-        losses = criterion.per_sample(logits, targets)
-        w = criterion.weighting.sample_weights(targets, ctx)
-        if criterion.reduction == "weighted_mean" and w is not None:
-            mass = self.all_reduce_sum(w.detach().sum().to(self.device, losses.dtype))
+        if reduction == "weighted_mean" and weights is not None:
+            mass = self.all_reduce_sum(weights.detach().sum().to(self.device, losses.dtype))
             mass = mass.clamp_min(torch.finfo(losses.dtype).tiny)
-        elif criterion.reduction in ("mean", "weighted_mean"):
+        elif reduction in ("mean", "weighted_mean"):
             mass = float(shard.total)
         else:
-            raise ConfigError(f"loss.reduction={criterion.reduction!r} is not supported under DDP: mean or weighted_mean")
-        share = reduce_weighted(losses, w, criterion.reduction, denominator=mass)
-        return share * self.world_size, share.detach()
+            raise ConfigError(f"loss.reduction={reduction!r} is not supported under DDP: mean or weighted_mean")
+        return _ScaledGradient.apply(reduce_weighted(losses, weights, reduction, denominator=mass), self.world_size)
 
     # ---- collectives -----------------------------------------------------------------------------------
     def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
@@ -184,6 +183,19 @@ class Dist:
             tdist.barrier(device_ids=[self.device.index])
         else:
             tdist.barrier()
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """The identity forward; backward multiplies the gradient by `factor`."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, factor: int) -> torch.Tensor:
+        ctx.factor = factor
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.factor, None
 
 
 def _bounds(n: int, world: int, rank: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from cdb.losses.functional import reduce_weighted
 from cdb.train.config import resolve_device
 
 
@@ -28,10 +29,9 @@ class Local:
     def shard_split(self, split):
         return split
 
-    def loss(self, criterion, logits: torch.Tensor, targets: torch.Tensor, ctx, batch):
-        """(loss to back-propagate, the same detached for the log)."""
-        loss = criterion(logits, targets, ctx)
-        return loss, loss.detach()
+    def reduce_loss(self, losses: torch.Tensor, weights: torch.Tensor | None, reduction: str, batch) -> torch.Tensor:
+        """The step's loss from per-sample losses and weights (cdb.losses.functional.reduce_weighted)."""
+        return reduce_weighted(losses, weights, reduction)
 
     def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         return t

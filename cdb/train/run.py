@@ -1,8 +1,8 @@
 """One run: its model, optimizer, data, loss, weighting, run directory and the files it writes.
 
 A `RunState` holds everything that belongs to one run and nothing about how
-its steps are computed: `cdb.train.loop.Pack` trains one or more Trainers
-(a pack of K >= 1) and calls the public methods below at each validation.
+its steps are computed: cdb.train.loop trains it alone or in a pack of K >= 2
+runs (cdb.train.pack) and calls `after_units` at each validation.
 Every piece of state a resumed run needs is in its checkpoint; the order of
 batches is a function of (seed, step), so nothing about the data stream has
 to be saved.
@@ -13,14 +13,12 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
-from cdb.data.augment import normalize
-from cdb.data.base import DatasetSplits, TensorSplit, fingerprint, targets_of
+from cdb.data.base import DatasetSplits, fingerprint, targets_of
 from cdb.core.errors import CdbError
 from cdb.losses import Criterion
 from cdb.core.metrics import collapse_line, result_line, run_collapsed, summarize
@@ -31,24 +29,11 @@ from cdb.train.batches import Sampling, steps_per_unit, train_batches, unit_batc
 from cdb.train.config import TrainerConfig
 from cdb.train.evaluate import EvalResult, evaluate
 from cdb.train.placement import Local
+from cdb.train.resume import check_finished, own_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class StepContext:
-    """What a meta weighting (L2RW, Meta-Weight-Net) may use inside a training step."""
-
-    model: torch.nn.Module
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    lr: float
-    criterion: Criterion
-    val_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
-    step: int
-
-
-CHECKPOINT_KEYS = ("model", "optimizer", "weighting", "unit", "best", "torch_rng")
 # The checkpoint rule: last.pt is written at every trainer.checkpoint_every-th validation, at the end, and at any
 # validation that comes CHECKPOINT_MINUTES or more after the last one written, so that an interruption loses at
 # most that much training beyond one validation interval, whatever trainer.checkpoint_every says.
@@ -64,7 +49,7 @@ def validation_units(cfg: TrainerConfig, upto: int) -> list[int]:
 
 
 class RunState:
-    """Train `model` on `data` with `criterion`, writing everything to `run_dir` (`fit` trains it alone).
+    """One run: `model` trained on `data` with `criterion`, everything written to `run_dir` (cdb.train.loop trains it).
 
     dist: None (one process) or a cdb.train.distributed.Dist (one of several data-parallel processes).
     """
@@ -134,31 +119,6 @@ class RunState:
             "data": self.data_digest,
         }
 
-    def own_checkpoint(self, path: Path) -> dict:
-        """The checkpoint at `path`, refused in one line when it is not a whole checkpoint of this run: keys
-        missing, or recorded settings that differ from this run's (a file copied from another run)."""
-        state = io.load_checkpoint(path)
-        missing = [k for k in CHECKPOINT_KEYS if k not in state]
-        if missing:
-            raise CdbError(f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it is not a whole "
-                           "checkpoint of this run; remove that file (or the run directory) to start over")
-        theirs, diff = state.get("settings"), []
-        if theirs is not None and self.settings is not None and theirs != self.settings:
-            # a longer trainer.length extends a run (resume continues it); a shorter one cannot be this run's
-            diff = sorted(k for k in set(theirs) | set(self.settings) if theirs.get(k) != self.settings.get(k)
-                          and not (k == "trainer.length" and (theirs.get(k) or 0) <= (self.settings.get(k) or 0)))
-        if diff:
-            k = diff[0]
-            raise CdbError(f"checkpoint {path} belongs to another run: {k} is {theirs.get(k)!r} there and "
-                           f"{self.settings.get(k)!r} here" + (f" ({len(diff) - 1} more settings differ)"
-                                                             if len(diff) > 1 else "")
-                           + "; resume with that run's settings, or remove the checkpoint to start this run over")
-        if state.get("data") not in (None, self.data_digest):  # absent in checkpoints written before it existed
-            raise CdbError(f"checkpoint {path} was trained on other data: the splits built now differ from those the "
-                           "run started with (another data_root / CDB_DATA_ROOT, or changed files); point data_root "
-                           "back at the data it started with, or remove that run directory to start it over")
-        return state
-
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -183,13 +143,6 @@ class RunState:
         for (x, y), b in zip(stream, batches):
             yield speed.prepare_input(x, cfg), y, b
 
-    def val_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The validation batch meta weightings use at `step`: a seeded stream over the validation split, a
-        function of (seed, step) like the training batches, so a resumed run draws the same ones."""
-        n = len(self.data.val)
-        idx = unit_batches(n, min(self.cfg.batch_size, n), "step", step, self.seed + 7)
-        return val_batch_tensors(self.data, idx[0], self.device)
-
     # ---- one validation --------------------------------------------------------------------------------
     def validate(self, split) -> EvalResult:
         """Counts over the whole split; under DDP each rank counts a disjoint shard and the counts are summed."""
@@ -209,10 +162,10 @@ class RunState:
         if found:
             if not resume:
                 raise already_holds_a_run(self.run_dir)
-            self.load_state(self.own_checkpoint(last))
+            self.load_state(own_checkpoint(last, self.settings, self.data_digest))
             self.saved_unit = self.unit
             if self.unit >= self.cfg.length and metrics.exists():
-                self.check_finished()
+                check_finished(self.path(CONFIG))
                 log.info("%s: finished earlier, reported from metrics.json", self.run_dir)
                 return recorded
             log.info("%s: resumed at unit %d", self.run_dir, self.unit)
@@ -235,77 +188,72 @@ class RunState:
         self.rows = len(log_rows)
         return None
 
-    def check_finished(self) -> None:
-        """A finished run is called done only when its record can be read: a config.yaml that is there but not a YAML
-        mapping (a hand edit, a damaged disk) would stop every report that reads it."""
-        import yaml
+    # ---- a validation: the CDB feedback loop (validation -> class weights -> the next steps' loss) ---------
+    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float, val: EvalResult | Exception) -> dict:
+        """At a validation boundary (self.unit just reached): check the training loss, take the validation, update
+        the weighting from class-wise validation accuracy, log, keep the best, checkpoint. Returns the log row.
 
-        path = self.path(CONFIG)
-        if not path.exists():  # a run built without Hydra's record (cdb-table leaves such a run out, saying so)
-            return
-        try:
-            ok = isinstance(yaml.safe_load(path.read_text()), dict)
-            reason = "not a mapping of settings"
-        except (yaml.YAMLError, ValueError, OSError) as exc:
-            ok, reason = False, str(exc).splitlines()[0]
-        if not ok:
-            raise CdbError(f"{path} cannot be read as the run's settings ({reason}); the run is finished but its "
-                           "record is damaged: repair that file, or remove that run directory to train it again")
-
-    def after_units(self, loss_sum: torch.Tensor, count: int, elapsed: float,
-                    val: EvalResult | Exception | None = None) -> dict:
-        """At a validation boundary (self.unit just reached): check the training loss, validate, update the
-        weighting from class-wise validation accuracy, log, keep the best, checkpoint. Returns the log row.
-
-        loss_sum is this run's summed (logged) loss over `count` steps, still on the device: reading it here is
-        the only host synchronisation of the units before it. val: this run's validation counts (or the error
-        its validation raised) when its pack validated all its runs at once; None: validate here.
+        loss_sum: this run's summed (logged) loss over `count` steps, still on the device (reading it is the only
+        host synchronisation of the units before it). val: this run's validation counts, or the error its
+        validation raised. The loop's loss reads the new class weights after this (cdb.train.loss).
         """
-        total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
-        if not math.isfinite(total):
-            steps = [max((self.unit - self.cfg.eval_every) * self.steps_per_unit, 0), self.unit * self.steps_per_unit]
-            message = (f"training loss of {self.run_dir.name} became non-finite between steps {steps[0]} and "
-                       f"{steps[1]}; lower trainer.lr or check the loss settings")
-            if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
-                io.atomic_write_json(self.path(METRICS), {"status": "diverged", "steps": steps,
-                                                                 "message": message})
-            self.close_board()
-            raise CdbError(message)
+        train_loss = self.check_divergence(loss_sum) / max(count, 1)
         if isinstance(val, Exception):
             raise val
-        res = self.validate(self.data.val) if val is None else val
-        acc = res.class_accuracy
-        info = self.criterion.weighting.update(self.unit, acc, res.confusion.sum(1))
+        info = self.criterion.weighting.update(self.unit, val.class_accuracy, val.confusion.sum(1))
+        row = self.log_row(train_loss, val, info, elapsed)
+        self.save(row)
+        return row
+
+    def check_divergence(self, loss_sum: torch.Tensor) -> float:
+        """The summed training loss (over ranks under DDP); a non-finite one is recorded and raised as a CdbError."""
+        total = float(self.place.all_reduce_sum(loss_sum))  # under DDP each rank holds a share of each step's loss
+        if math.isfinite(total):
+            return total
+        steps = [max((self.unit - self.cfg.eval_every) * self.steps_per_unit, 0), self.unit * self.steps_per_unit]
+        message = (f"training loss of {self.run_dir.name} became non-finite between steps {steps[0]} and "
+                   f"{steps[1]}; lower trainer.lr or check the loss settings")
+        if self.is_main:  # the outcome is recorded: tables count the run as diverged, resume does not retrain it
+            io.atomic_write_json(self.path(METRICS), {"status": "diverged", "steps": steps, "message": message})
+        self.close_board()
+        raise CdbError(message)
+
+    def log_row(self, train_loss: float, val: EvalResult, info: dict, elapsed: float) -> dict:
+        """The log.jsonl row of this validation (also said in run.log)."""
         row = {
             "unit": self.unit,
             "step": self.unit * self.steps_per_unit,
             "lr": self.cfg.lr_at(self.unit - 1),
-            "train_loss": total / max(count, 1),
-            "val_balanced_accuracy": res.balanced_accuracy,
-            "val_class_accuracy": [100.0 * float(a) for a in acc],
+            "train_loss": train_loss,
+            "val_balanced_accuracy": val.balanced_accuracy,
+            "val_class_accuracy": [100.0 * float(a) for a in val.class_accuracy],
             **info,
             "time_s": round(elapsed, 3),
         }
         log.info("%s unit %d: loss %.4f, val balanced acc %.2f, weights %s, tau %s", self.run_dir.name, self.unit,
                  row["train_loss"], row["val_balanced_accuracy"], [round(w, 4) for w in row["weights"]],
                  row.get("tau"))
+        return row
+
+    def save(self, row: dict) -> None:
+        """Keep the best validation; rank 0 writes best.pt when it improved, the row to log.jsonl (and TensorBoard),
+        and last.pt by the checkpoint rule (CHECKPOINT_MINUTES)."""
         improved = row["val_balanced_accuracy"] > self.best["val_balanced_accuracy"]
         if improved:
             self.best = {"val_balanced_accuracy": row["val_balanced_accuracy"], "unit": self.unit}
-        if self.is_main:
-            if improved:
-                io.atomic_torch_save({"model": self.model.state_dict(), "unit": self.unit},
-                                     self.path(BEST))
-            with open(self.path(LOG), "a") as f:
-                f.write(json.dumps(row) + "\n")
-            self.rows += 1
-            self.tensorboard_row(row)
-            n_val = self.unit // self.cfg.eval_every
-            if (n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length
-                    or time.monotonic() - self.saved_at >= 60 * CHECKPOINT_MINUTES):
-                io.atomic_torch_save(self.state(), self.path(LAST))
-                self.saved_at, self.saved_unit = time.monotonic(), self.unit
-        return row
+        if not self.is_main:
+            return
+        if improved:
+            io.atomic_torch_save({"model": self.model.state_dict(), "unit": self.unit}, self.path(BEST))
+        with open(self.path(LOG), "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.rows += 1
+        self.tensorboard_row(row)
+        n_val = self.unit // self.cfg.eval_every
+        if (n_val % self.cfg.checkpoint_every == 0 or self.unit >= self.cfg.length
+                or time.monotonic() - self.saved_at >= 60 * CHECKPOINT_MINUTES):
+            io.atomic_torch_save(self.state(), self.path(LAST))
+            self.saved_at, self.saved_unit = time.monotonic(), self.unit
 
     def finish(self, elapsed: float) -> dict:
         """Test the last (and best) checkpoint, write metrics.json and the final checkpoint; the metrics."""
@@ -377,11 +325,3 @@ class RunState:
             self.board.close()
             self.board = None
 
-
-def val_batch_tensors(data: DatasetSplits, idx: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """One validation batch for meta steps: no augmentation, the same normalisation as evaluation."""
-    split = data.val
-    if isinstance(split, TensorSplit):
-        return normalize(split.x[idx], data.mean, data.std).to(device), split.y[idx].to(device)
-    xs, ys = zip(*(split[int(j)] for j in idx))
-    return torch.stack(xs).to(device), torch.as_tensor(ys).to(device)

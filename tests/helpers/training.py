@@ -10,7 +10,7 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.train.config import TrainerConfig
-from cdb.train.loop import Pack
+from cdb.train.loop import train_alone
 from cdb.train.run import RunState
 
 
@@ -27,6 +27,5 @@ def train_tiny(tmp_path, **speed):
     cfg = TrainerConfig(unit="step", length=4, eval_every=4, batch_size=20, lr=0.05, device="cpu", progress=False,
                         **speed)
     trainer = RunState(LeNet5(2), data, crit, cfg, tmp_path)
-    pack = Pack([trainer])
-    pack.fit()
+    train_alone(trainer)
     return trainer

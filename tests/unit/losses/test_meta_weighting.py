@@ -18,7 +18,7 @@ from cdb.losses import Criterion, build_criterion
 from cdb.losses.functional import cross_entropy
 from cdb.losses.l2rw import LearningToReweight
 from cdb.losses.mwn import MetaWeightNet
-from cdb.train.run import StepContext
+from cdb.train.loss import StepContext
 
 
 def linear(weight=None) -> nn.Module:

@@ -84,10 +84,11 @@ def test_rank_losses_average_to_the_single_process_gradient(monkeypatch, reducti
     for r, shard in enumerate(shard_of):
         w = w0.clone().requires_grad_(True)
         i = shard.local
-        loss, share = _dist(r).loss(crit, x[i] @ w, y[i], None, shard)
-        loss.backward()
+        share = _dist(r).reduce_loss(crit.per_sample(x[i] @ w, y[i]), crit.weighting.sample_weights(y[i]),
+                                     reduction, shard)
+        share.backward()
         grads.append(w.grad)
-        shares.append(share)
+        shares.append(share.detach())
     torch.testing.assert_close((grads[0] + grads[1]) / 2, full_w.grad, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(shares[0] + shares[1], full.detach(), rtol=1e-6, atol=1e-7)
 

@@ -16,11 +16,11 @@ from cdb.models.lenet import LeNet5
 from cdb.rundir import LAST
 from cdb.train import run as run_module
 from cdb.train.config import TrainerConfig
-from cdb.train.loop import Pack, kept
+from cdb.train.loop import fit, kept
 from cdb.train.run import RunState
 
 
-def _trainers(root: Path, k: int, **cfg) -> list[RunState]:
+def _runs(root: Path, k: int, **cfg) -> list[RunState]:
     out = []
     for i in range(k):
         g = torch.Generator().manual_seed(i)
@@ -41,7 +41,7 @@ def test_a_signal_during_the_final_tests_says_what_was_kept(tmp_path, monkeypatc
 
     monkeypatch.setattr(RunState, "finish", stopped)
     with pytest.raises(Interrupted) as exc:
-        Pack(_trainers(tmp_path, 2)).fit()
+        fit(_runs(tmp_path, 2))
     assert exc.value.exit_code == 143
     assert str(exc.value) == ("terminated (SIGTERM); every run kept its log and its last checkpoint (unit 8): run the "
                               "same command with resume=true to continue")
@@ -57,12 +57,12 @@ def test_last_pt_comes_every_few_minutes_whatever_checkpoint_every_says(tmp_path
         real_save(obj, path)
 
     monkeypatch.setattr(run_module.io, "atomic_torch_save", save)
-    Pack(_trainers(tmp_path / "quick", 1, checkpoint_every=100)).fit()
+    fit(_runs(tmp_path / "quick", 1, checkpoint_every=100))
     assert saved == [8, 8]  # the end only (and the final, complete one): validations came within minutes
     saved.clear()
     clock = iter(range(0, 10**6, 60 * run_module.CHECKPOINT_MINUTES))  # each reading: that many minutes later
     monkeypatch.setattr(run_module.time, "monotonic", lambda: float(next(clock)))
-    Pack(_trainers(tmp_path / "slow", 1, checkpoint_every=100)).fit()
+    fit(_runs(tmp_path / "slow", 1, checkpoint_every=100))
     assert saved == [4, 8, 8]
 
 

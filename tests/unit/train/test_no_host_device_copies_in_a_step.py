@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from cdb.data.augment import crop_flip, crop_flip_runs, normalize, to_device
-from cdb.train.loop import Pack
-from test_pack_training import SyncCounter, _data, _trainers
+from cdb.train.loop import assemble, fit, train_units
+from cdb.train.pack import Pack
+from test_pack_training import SyncCounter, _data, _runs
 
 
 class CopyCounter(SyncCounter):
@@ -47,13 +48,13 @@ def test_the_copy_counter_sees_blocking_copies_and_value_reads(monkeypatch):
 
 @pytest.mark.parametrize("model,k", [("lenet5", 1), ("lenet5", 3), ("lenet_ren", 2), ("resnet32", 2)])
 def test_a_step_makes_no_blocking_copy_and_reads_nothing_back(tmp_path, monkeypatch, model, k):
-    trainers = _trainers(tmp_path, k, length=4, model=model, n=60)
-    for t in trainers:
-        t.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
-    pack = Pack(trainers)
-    pack.fit()
+    runs = _runs(tmp_path, k, length=4, model=model, n=60)
+    for r in runs:
+        r.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
+    fit(runs)
+    group = assemble(runs)
     counter = CopyCounter(monkeypatch)
-    loss_sum, count = pack.train_units(4, 7)
+    loss_sum, count = train_units(group, 4, 7)
     monkeypatch.undo()
     assert count == 3 and counter.calls == []
 
@@ -62,13 +63,9 @@ def test_a_step_makes_no_blocking_copy_and_reads_nothing_back(tmp_path, monkeypa
 def test_a_validation_reads_its_counts_back_once_whatever_its_number_of_batches(tmp_path, monkeypatch, k):
     reads = []
     for batch in (60, 7):  # 1 batch, then 9 batches (60 images)
-        trainers = _trainers(tmp_path / str(batch), k, length=4, n=60, eval_batch_size=batch)
-        pack = Pack(trainers).start()
+        group = assemble(_runs(tmp_path / str(batch), k, length=4, n=60, eval_batch_size=batch))
         counter = CopyCounter(monkeypatch)
-        if k == 1:
-            trainers[0].validate(trainers[0].data.val)
-        else:
-            pack.validate()
+        group.validate()
         monkeypatch.undo()
         reads.append(counter.calls)
     assert reads[0] == reads[1] and len(reads[0]) <= 3
@@ -87,29 +84,29 @@ def test_k_runs_batches_stacked_get_each_runs_own_crops_and_statistics():
 
 def test_a_packs_steps_feed_each_run_the_batches_it_trains_on_alone(tmp_path):
     datas = [_data(0, 60), _data(1, 80), _data(2, 60)]  # three training sets, two sizes (step units)
-    trainers = _trainers(tmp_path, 3, length=4, n=60, datas=datas)
-    pack = Pack(trainers).start()
+    runs = _runs(tmp_path, 3, length=4, n=60, datas=datas)
+    pack = Pack(runs)
     assert pack.feed is not None
     for u in (0, 3, 5):
         together = list(pack.steps(u))
-        alone = [list(t.batches(u)) for t in trainers]
+        alone = [list(r.batches(u)) for r in runs]
         assert len(together) == len(alone[0]) == 1
-        for kth, (x, y, b) in enumerate(together[0]):
+        for kth, (x, y, b) in enumerate(zip(*together[0])):
             ax, ay, ab = alone[kth][0]
             assert torch.equal(x, ax) and torch.equal(y, ay) and torch.equal(b, ab)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_on_a_gpu_a_packs_step_and_validation_never_synchronise(tmp_path):
-    trainers = _trainers(tmp_path, 3, length=4, n=60, device="cuda")
-    for t in trainers:
-        t.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
-    pack = Pack(trainers)
-    pack.fit()
+    runs = _runs(tmp_path, 3, length=4, n=60, device="cuda")
+    for r in runs:
+        r.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
+    fit(runs)
+    pack = Pack(runs)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        pack.train_units(4, 7)
+        train_units(pack, 4, 7)
         x = to_device(torch.ones(4), "cuda")
         normalize(x.view(1, 1, 2, 2).to(torch.uint8), (0.5,), (0.25,))
     finally:

@@ -1,6 +1,6 @@
 """The pack loop in-process, on small synthetic data: no host sync inside a unit of steps (LeNet-5, Ren et al.'s
 LeNet, ResNet-32), a pack validates its runs with one packed forward and the counts of each run alone, each run of
-a pack resumes and reports alone, a pack of one is the plain trainer, a diverging run stops alone, and runs that
+a pack resumes and reports alone, a run alone trains its own module, a diverging run stops alone, and runs that
 cannot share a pack are refused. (A pack of 8 against runs trained alone on real MNIST:
 tests/slow/test_pack_equals_alone.py; ResNet-32 packs on a small CIFAR-100-LT: test_resnet_pack.py.)"""
 from __future__ import annotations
@@ -17,7 +17,8 @@ from cdb.models.lenet import LeNet5
 from cdb.models.lenet_ren import LeNetRen
 from cdb.models.resnet_cifar import resnet32
 from cdb.core.errors import CdbError
-from cdb.train.loop import Pack, train_alone
+from cdb.train.loop import assemble, fit, train_alone, train_units
+from cdb.train.pack import Pack
 from cdb.train.run import RunState
 from cdb.train.config import TrainerConfig
 from helpers import read_log
@@ -41,7 +42,7 @@ LOSSES = [{"base": "ce", "weighting": "none"}, {"base": "ce", "weighting": "cdb"
           {"base": "focal", "weighting": "ifw"}]
 
 
-def _trainers(root: Path, k: int, length: int = 8, model: str = "lenet5", datas=None, n: int = 120,
+def _runs(root: Path, k: int, length: int = 8, model: str = "lenet5", datas=None, n: int = 120,
               **cfg) -> list[RunState]:
     shape, make = MODELS[model]
     out = []
@@ -76,13 +77,13 @@ class SyncCounter:
                                      ("resnet32", 3)])
 def test_no_host_sync_inside_a_unit_of_steps(tmp_path, monkeypatch, model, k):
     length = 8 if model == "lenet5" else 4
-    trainers = _trainers(tmp_path, k, length=length, model=model, n=60)
-    for t in trainers:  # non-uniform CDB weights, so the weighted path runs
-        t.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
-    pack = Pack(trainers)
-    pack.fit()  # 8 (4) steps, 2 (1) validations; then count the syncs of 4 more steps
+    runs = _runs(tmp_path, k, length=length, model=model, n=60)
+    for r in runs:  # non-uniform CDB weights, so the weighted path runs
+        r.criterion.weighting.update(0, torch.tensor([0.9, 0.3]))
+    fit(runs)  # 8 (4) steps, 2 (1) validations; then count the syncs of 4 more steps
+    group = assemble(runs)
     counter = SyncCounter(monkeypatch)
-    loss_sum, count = pack.train_units(length, length + 4)
+    loss_sum, count = train_units(group, length, length + 4)
     monkeypatch.undo()
     assert count == 4 and loss_sum.shape == (k,)
     assert counter.calls == []
@@ -97,20 +98,20 @@ def test_a_pack_validates_its_runs_in_one_packed_forward_with_each_runs_own_coun
 
     shape = MODELS[model][0]
     shared = _data(0, 60, shape)
-    trainers = _trainers(tmp_path, 3, model=model, datas=[shared, _data(1, 60, shape), shared], eval_batch_size=25)
-    pack = Pack(trainers).start()
-    pack.train_units(0, 4)
-    pack._disassemble(0.05)
+    runs = _runs(tmp_path, 3, model=model, datas=[shared, _data(1, 60, shape), shared], eval_batch_size=25)
+    pack = Pack(runs)
+    train_units(pack, 0, 4)
+    pack.hand_back(0.05)
     streams, own_calls = [], []
     orig = ev.eval_batches
     monkeypatch.setattr(ev, "eval_batches", lambda split, *a, **k: streams.append(split) or orig(split, *a, **k))
-    for t in trainers:
-        t.model.register_forward_hook(lambda *a: own_calls.append(1))
+    for r in runs:
+        r.model.register_forward_hook(lambda *a: own_calls.append(1))
     vals = pack.validate()
     assert len(streams) == 2 and own_calls == []   # 3 runs, 2 splits; the packed net only
     monkeypatch.undo()
-    for t, v in zip(trainers, vals):
-        alone = t.validate(t.data.val)
+    for r, v in zip(runs, vals):
+        alone = r.validate(r.data.val)
         assert torch.equal(v.confusion, alone.confusion) and v.topk_correct == alone.topk_correct
         assert v.confusion.sum() == 60
 
@@ -120,26 +121,26 @@ def test_a_pack_validates_splits_of_different_lengths(tmp_path):
     datas = [_data(i, 60) for i in range(3)]
     datas[1] = DatasetSplits("t", datas[1].train, TensorSplit(datas[1].val.x[:37], datas[1].val.y[:37]),
                              datas[1].test, 2, ["a", "b"], (1, 28, 28), (0.5,), (0.25,))
-    trainers = _trainers(tmp_path, 3, datas=datas, eval_batch_size=25)
-    pack = Pack(trainers).start()
-    pack.train_units(0, 4)
-    pack._disassemble(0.05)
-    for t, v in zip(trainers, pack.validate()):
-        alone = t.validate(t.data.val)
+    runs = _runs(tmp_path, 3, datas=datas, eval_batch_size=25)
+    pack = Pack(runs)
+    train_units(pack, 0, 4)
+    pack.hand_back(0.05)
+    for r, v in zip(runs, pack.validate()):
+        alone = r.validate(r.data.val)
         assert torch.equal(v.confusion, alone.confusion) and v.topk_correct == alone.topk_correct
     assert [int(v.confusion.sum()) for v in pack.validate()] == [60, 37, 60]
 
 
 def test_batched_validation_logs_what_validation_run_by_run_logged(tmp_path, monkeypatch):
-    """Pack.fit with the packed validation writes the log rows (validation counts, CDB weights) and test results
-    that validating run by run (the loop before it, Pack.validate -> None) wrote."""
+    """A pack's one packed validation writes the log rows (validation counts, CDB weights) and test results that
+    validating each run's own module writes."""
     calls = []
     orig = RunState.validate
     monkeypatch.setattr(RunState, "validate", lambda self, split: calls.append(1) or orig(self, split))
-    batched = Pack(_trainers(tmp_path / "batched", 3)).fit()
+    batched = fit(_runs(tmp_path / "batched", 3))
     assert len(calls) == 3 * 4  # only the final tests (last and best: validation and test split) run per run
-    monkeypatch.setattr(Pack, "validate", lambda self: None)
-    one_by_one = Pack(_trainers(tmp_path / "one_by_one", 3)).fit()
+    monkeypatch.setattr(Pack, "validate", lambda self: [r.validate(r.data.val) for r in self.runs])
+    one_by_one = fit(_runs(tmp_path / "one_by_one", 3))
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
     for i, (a, b) in enumerate(zip(batched, one_by_one)):
         assert strip(read_log(tmp_path / "batched" / f"run{i}")) == strip(read_log(tmp_path / "one_by_one" / f"run{i}"))
@@ -156,26 +157,36 @@ def test_sync_counter_sees_a_sync(monkeypatch):
 
 
 def test_a_pack_resumes_each_run_and_reports_finished_runs(tmp_path):
-    full = Pack(_trainers(tmp_path / "full", 3, length=12)).fit()
-    cut = _trainers(tmp_path / "cut", 3, length=12)
+    full = fit(_runs(tmp_path / "full", 3, length=12))
+    cut = _runs(tmp_path / "cut", 3, length=12)
     for t in cut:
         t.cfg.length = 8  # stop at unit 8 (a validation), as an interrupted sweep would
-    Pack(cut).fit()
-    resumed = Pack(_trainers(tmp_path / "cut", 3, length=12)).fit(resume=True)
+    fit(cut)
+    resumed = fit(_runs(tmp_path / "cut", 3, length=12), resume=True)
     for i, (a, b) in enumerate(zip(full, resumed)):
         assert a["test"] == b["test"], i
         la, lb = read_log(tmp_path / "full" / f"run{i}"), read_log(tmp_path / "cut" / f"run{i}")
         assert [r["unit"] for r in lb] == [4, 8, 12]
         strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
         assert strip(la) == strip(lb)
-    again = Pack(_trainers(tmp_path / "cut", 3, length=12)).fit(resume=True)
+    again = fit(_runs(tmp_path / "cut", 3, length=12), resume=True)
     assert [m["train_wall_time_s"] for m in again] == [m["train_wall_time_s"] for m in resumed]  # only reported
 
 
-def test_a_pack_of_one_is_the_plain_trainer(tmp_path):
-    """Trainer.fit and Pack([trainer]).fit train the same: bitwise, since a pack of one uses the plain module."""
-    a = train_alone(_trainers(tmp_path / "a", 1)[0])
-    b = Pack(_trainers(tmp_path / "b", 1)).fit()[0]
+def test_a_run_alone_trains_its_own_module_with_its_own_loss(tmp_path):
+    """A run trained alone is what a plain loop trains: its own module, optimizer and loss, no packed copy; fit of
+    one run is train_alone, bitwise."""
+    import torch.nn.functional as F
+
+    run = _runs(tmp_path / "c", 1)[0]
+    group = assemble([run])
+    assert group.net is run.net and group.optimizer is run.optimizer
+    x, y, _ = next(iter(run.batches(0)))
+    logits = run.net(x)
+    plain = F.cross_entropy(logits, y)  # LOSSES[0]: plain CE, unweighted, mean over the batch
+    assert torch.equal(group.loss(logits, y, None, x=x, step=0, lr=0.05), plain.reshape(1))
+    a = train_alone(_runs(tmp_path / "a", 1)[0])
+    b = fit(_runs(tmp_path / "b", 1))[0]
     assert a["checkpoints"]["last"]["test_confusion"] == b["checkpoints"]["last"]["test_confusion"]
     from cdb.rundir.io import load_checkpoint
     sa, sb = (load_checkpoint(tmp_path / d / "run0" / "checkpoints" / "last.pt")["model"] for d in "ab")
@@ -183,24 +194,24 @@ def test_a_pack_of_one_is_the_plain_trainer(tmp_path):
 
 
 def test_a_diverging_run_stops_alone(tmp_path):
-    trainers = _trainers(tmp_path, 3)
-    trainers[1].cfg = TrainerConfig(**{**trainers[1].cfg.__dict__})  # same values, own object
+    runs = _runs(tmp_path, 3)
+    runs[1].cfg = TrainerConfig(**{**runs[1].cfg.__dict__})  # same values, own object
     with torch.no_grad():
-        trainers[1].model.classifier[-1].weight.fill_(float("nan"))
-    out = Pack(trainers).fit()
+        runs[1].model.classifier[-1].weight.fill_(float("nan"))
+    out = fit(runs)
     assert "non-finite" in str(out[1]) and out[0]["status"] == out[2]["status"] == "complete"
-    record = json.loads((trainers[1].run_dir / "metrics.json").read_text())   # recorded for cdb-table to count
+    record = json.loads((runs[1].run_dir / "metrics.json").read_text())   # recorded for cdb-table to count
     assert record["status"] == "diverged" and record["message"] == str(out[1])
-    again = _trainers(tmp_path, 3)                                  # resume: reported, not trained again
+    again = _runs(tmp_path, 3)                                  # resume: reported, not trained again
     with pytest.raises(CdbError, match="diverged earlier"):
         again[1].begin(resume=True)
-    assert json.loads((trainers[1].run_dir / "metrics.json").read_text()) == record
+    assert json.loads((runs[1].run_dir / "metrics.json").read_text()) == record
 
 
 def test_runs_that_cannot_share_a_pack_are_refused(tmp_path):
     from cdb.core.errors import ConfigError
 
-    a, b = _trainers(tmp_path, 2)
+    a, b = _runs(tmp_path, 2)
     b.cfg = TrainerConfig(**{**b.cfg.__dict__, "batch_size": 10})
     with pytest.raises(ConfigError, match="same trainer settings"):
         Pack([a, b])
@@ -210,19 +221,19 @@ def test_runs_of_different_training_set_sizes_pack_with_step_units_only(tmp_path
     from cdb.core.errors import ConfigError
 
     datas = [_data(0, 120), _data(1, 80)]   # e.g. two imbalance ratios of a long-tailed set
-    out = Pack(_trainers(tmp_path / "step", 2, length=4, datas=datas)).fit()  # unit=step: batch_size every step
+    out = fit(_runs(tmp_path / "step", 2, length=4, datas=datas))  # unit=step: batch_size every step
     assert all(m["status"] == "complete" for m in out)
     with pytest.raises(ConfigError, match="training splits of one size"):
-        Pack(_trainers(tmp_path / "epoch", 2, datas=datas, unit="epoch", length=1, eval_every=1, milestones=[]))
+        Pack(_runs(tmp_path / "epoch", 2, datas=datas, unit="epoch", length=1, eval_every=1, milestones=[]))
     small = _data(1, 60, (3, 8, 8))
     with pytest.raises(ConfigError, match="inputs of one shape"):  # ResNet-32's weights fit any image size
-        Pack(_trainers(tmp_path / "shape", 2, model="resnet32", datas=[_data(0, 60, (3, 16, 16)), small]))
+        Pack(_runs(tmp_path / "shape", 2, model="resnet32", datas=[_data(0, 60, (3, 16, 16)), small]))
 
 
 def test_a_pack_whose_runs_all_diverge_reports_each(tmp_path):
-    trainers = _trainers(tmp_path, 2)
-    for t in trainers:
+    runs = _runs(tmp_path, 2)
+    for t in runs:
         with torch.no_grad():
             t.model.classifier[-1].weight.fill_(float("nan"))
-    out = Pack(trainers).fit()
+    out = fit(runs)
     assert all("non-finite" in str(o) and "between steps 0 and 4" in str(o) for o in out)

@@ -49,14 +49,14 @@ def _build(root, out, runs=RUNS, extra=()):
 @pytest.mark.parametrize("layout", [[], ["trainer.channels_last=true"]], ids=["channels_first", "channels_last"])
 def test_a_resnet32_run_in_a_pack_of_4_equals_the_run_alone(cifar, tmp_path, layout):
     from cdb.rundir.io import load_checkpoint
-    from cdb.train.loop import Pack, train_alone
+    from cdb.train.loop import fit, train_alone
+    from cdb.train.pack import pack_refusal
 
     packed_states = _build(cifar, tmp_path / "pack", extra=layout)
     assert all(t.cfg.channels_last == bool(layout) for t in packed_states)
     assert len({len(t.data.train) for t in packed_states}) == 2   # imbalance 10 and 100: two training-set sizes
-    pack = Pack(packed_states)
-    packed = pack.fit()
-    assert pack.packed is not None                                  # trained as one packed network
+    assert pack_refusal(packed_states) is None                      # they train as one packed network
+    packed = fit(packed_states)
     alone = [train_alone(t) for t in _build(cifar, tmp_path / "alone", extra=layout)]
     for t, p, a in zip(packed_states, packed, alone):
         name = t.run_dir.name
@@ -81,14 +81,14 @@ def test_ldam_runs_pack_with_their_cosine_head(cifar, tmp_path):
     """LDAM-DRW's runs replace the classifier by the cosine head (NormedLinear): they pack with each other (one
     batched matmul of normalised features and class weights) and give the counts of the runs alone."""
     from cdb.models.packed import PackedNormedLinear
-    from cdb.train.loop import Pack, train_alone
+    from cdb.train.loop import fit, train_alone
+    from cdb.train.pack import Pack
 
     runs = [("0", "10", "ldam_drw"), ("1", "100", "ldam_drw")]
     extra = ["model.blocks=1", "loss.drw_start=4"]  # the deferred re-weighting switches on at the second validation
     states = _build(cifar, tmp_path / "pack", runs, extra)
-    pack = Pack(states)
-    packed = pack.fit()
-    assert isinstance(pack.packed.net.fc, PackedNormedLinear)
+    assert isinstance(Pack(states).packed.net.fc, PackedNormedLinear)
+    packed = fit(states)
     alone = [train_alone(t) for t in _build(cifar, tmp_path / "alone", runs, extra)]
     for t, p, a in zip(states, packed, alone):
         lp, la = read_log(t.run_dir), read_log(tmp_path / "alone" / t.run_dir.name)

@@ -15,7 +15,7 @@ from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.rundir import LAST, LOG, settings_of
 from cdb.train.config import TrainerConfig
-from cdb.train.loop import Pack, train_alone
+from cdb.train.loop import fit, train_alone
 from cdb.train.run import RunState, validation_units
 from helpers import compose
 
@@ -94,5 +94,5 @@ def test_an_unforeseen_error_stops_one_run_of_a_pack_only(tmp_path):
     def broken(resume=False):
         raise ValueError("something nobody foresaw")
     runs[0].begin = broken
-    out = Pack(runs).fit()
+    out = fit(runs)
     assert isinstance(out[0], ValueError) and out[1]["status"] == "complete"

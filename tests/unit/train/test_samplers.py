@@ -98,7 +98,7 @@ def test_a_pack_of_resampled_runs_trains_each_run_as_alone(tmp_path):
     from cdb.data.base import DatasetSplits, TensorSplit
     from cdb.losses import build_criterion
     from cdb.models.lenet import LeNet5
-    from cdb.train.loop import Pack
+    from cdb.train.loop import fit
     from cdb.train.run import RunState
 
     def run(root, i):
@@ -116,9 +116,9 @@ def test_a_pack_of_resampled_runs_trains_each_run_as_alone(tmp_path):
     for t in packed:   # each run's step draws half of its batch, on average, from either class: its own labels
         ys = torch.cat([y for u in range(6) for _, y, _ in t.batches(u)])
         assert _within(int((ys == 1).sum()), len(ys), 0.5)
-    Pack(packed).fit()
+    fit(packed)
     for i, t in enumerate(packed):
         alone = run(tmp_path / "alone", i)
-        Pack([alone]).fit()
+        fit([alone])
         for name, p in alone.model.state_dict().items():
             assert torch.allclose(p, t.model.state_dict()[name], atol=1e-5), (i, name)

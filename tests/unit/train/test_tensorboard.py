@@ -18,7 +18,8 @@ from cdb.data.base import DatasetSplits, TensorSplit
 from cdb.losses import build_criterion
 from cdb.models.lenet import LeNet5
 from cdb.train.config import TrainerConfig
-from cdb.train.loop import Pack
+from cdb.train.loop import fit
+from cdb.train.pack import pack_refusal
 from cdb.train.run import RunState
 from helpers import REPO, cdb_run, read_log, run_dirs
 from helpers.faults import TINY
@@ -88,7 +89,7 @@ def _check_against_log(run_dir: Path, acc) -> list[dict]:
 def test_a_run_logs_every_validation_and_its_test_metrics_with_its_settings(tmp_path):
     state = _state(tmp_path, settings={"seed": 0, "trainer.lr": 0.05, "loss.tau": "dynamic",
                                        "trainer.milestones": [3], "model.name": None})
-    Pack([state]).fit()
+    fit([state])
     acc = _events(tmp_path)
     rows = _check_against_log(tmp_path, acc)
     assert [r["unit"] for r in rows] == [1, 2, 3, 4]
@@ -112,7 +113,7 @@ def test_a_run_logs_every_validation_and_its_test_metrics_with_its_settings(tmp_
 
 def test_without_recorded_settings_the_trainer_settings_and_seed_are_the_hparams(tmp_path):
     state = _state(tmp_path, seed=3, length=1)
-    Pack([state]).fit()
+    fit([state])
     hp = _hparams(_events(tmp_path))
     assert hp["seed"] == 3 and hp["trainer.batch_size"] == 20 and hp["trainer.unit"] == "step"
     assert hp["trainer.tensorboard"] == 1.0              # a bool is a number to TensorBoard
@@ -120,9 +121,8 @@ def test_without_recorded_settings_the_trainer_settings_and_seed_are_the_hparams
 
 def test_a_pack_writes_one_log_per_run_into_its_own_directory(tmp_path):
     states = [_state(tmp_path / f"seed={s}", seed=s) for s in (0, 1)]
-    pack = Pack(states)
-    pack.fit()
-    assert pack.packed is not None                       # trained as one fused LeNet-5 pack
+    assert pack_refusal(states) is None                  # they train as one fused LeNet-5 pack
+    fit(states)
     losses = []
     for s in (0, 1):
         acc = _events(tmp_path / f"seed={s}")
@@ -137,7 +137,7 @@ def test_a_resumed_run_drops_what_was_logged_after_its_checkpoint(tmp_path):
     replace them, one point per validation."""
     import time
 
-    Pack([_state(tmp_path, length=2)]).fit()
+    fit([_state(tmp_path, length=2)])
     from torch.utils.tensorboard import SummaryWriter
 
     # sessions are seconds apart (event files sort by their names, which start with the second they were opened)
@@ -148,7 +148,7 @@ def test_a_resumed_run_drops_what_was_logged_after_its_checkpoint(tmp_path):
     (tmp_path / "metrics.json").unlink()
     time.sleep(1.1)
     state = _state(tmp_path, length=4)
-    Pack([state]).fit(resume=True)
+    fit([state], resume=True)
     assert state.start_unit == 2
     acc = _events(tmp_path)
     rows = _check_against_log(tmp_path, acc)
