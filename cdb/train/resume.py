@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cdb.core.errors import CdbError
 from cdb.rundir import io
+from cdb.rundir.names import current_settings
 
 CHECKPOINT_KEYS = ("model", "optimizer", "weighting", "unit", "best", "torch_rng")
 
@@ -20,6 +21,8 @@ def own_checkpoint(path: Path, settings: dict | None, data_digest: str) -> dict:
         raise CdbError(f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it is not a whole "
                        "checkpoint of this run; remove that file (or the run directory) to start over")
     theirs, diff = state.get("settings"), []
+    if isinstance(theirs, dict):  # a record that spells a setting otherwise (cdb.rundir.names) reads under configs/ names
+        theirs = current_settings(theirs)
     if theirs is not None and settings is not None and theirs != settings:
         # a longer trainer.length extends a run (resume continues it); a shorter one cannot be this run's
         diff = sorted(k for k in set(theirs) | set(settings) if theirs.get(k) != settings.get(k)

@@ -17,7 +17,7 @@ from cdb.rundir import LAST, LOG, settings_of
 from cdb.train.config import TrainerConfig
 from cdb.train.loop import fit, train_alone
 from cdb.train.run import RunState, validation_units
-from helpers import compose
+from helpers import compose, read_log
 
 
 def _data(seed: int, n: int = 60):
@@ -45,6 +45,20 @@ def test_a_checkpoint_copied_from_another_run_is_refused_naming_the_difference(t
     (tmp_path / "short" / LAST).write_bytes((tmp_path / "long" / LAST).read_bytes())  # ... given the long one's
     with pytest.raises(CdbError, match=r"belongs to another run: trainer.length is 6 there and 4 here"):
         train_alone(_run(tmp_path / "short", 4, short_settings), resume=True)
+
+
+def test_a_checkpoint_that_spells_a_setting_by_its_record_name_resumes(tmp_path):
+    """A checkpoint written under dataset.input_scale (cdb.rundir.names) is the same run as dataset.normalize."""
+    recorded = {"trainer.length": 4, "dataset.input_scale": "unit", "loss.name": "cdb_quick"}
+    now = {"trainer.length": 4, "dataset.normalize": "unit", "loss.name": "cdb_stabilised"}
+    train_alone(_run(tmp_path, 2, recorded))
+    (tmp_path / "metrics.json").unlink()                                 # stopped after unit 2 of 4
+    resumed = _run(tmp_path, 4, now)
+    train_alone(resumed, resume=True)
+    assert [row["unit"] for row in read_log(tmp_path)] == [2, 4]                 # resumed, not started over
+    with pytest.raises(CdbError, match=r"dataset.normalize is 'unit' there and 'standard' here"):
+        (tmp_path / "metrics.json").unlink()
+        train_alone(_run(tmp_path, 4, {**now, "dataset.normalize": "standard"}), resume=True)
 
 
 def test_a_checkpoint_without_its_keys_is_refused(tmp_path):
