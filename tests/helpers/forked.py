@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import runpy
 import subprocess
@@ -23,15 +24,24 @@ _context = None
 
 
 def _server():
-    """The forkserver context, started on first use with one OpenMP thread (as every test command sets)."""
+    """The forkserver context, started on first use with one OpenMP thread (as every test command sets) and this
+    checkout on its path. The test process's own environment is left as it was (a PYTHONPATH left there would, for
+    one, make pip see the checkout's metadata as an installed cdb-loss)."""
     global _context
     if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        repo = Path(__file__).resolve().parents[2]
+        saved = dict(os.environ)
         os.environ["OMP_NUM_THREADS"] = "1"  # read by OpenMP when torch loads, i.e. in the server
         # the server imports PRELOAD from this checkout (Python 3.11's forkserver ignores the caller's sys.path)
-        repo = Path(__file__).resolve().parents[2]
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(repo), str(repo / "tests"), os.environ.get("PYTHONPATH", "")])
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(PRELOAD)
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(repo), str(repo / "tests"), saved.get("PYTHONPATH", "")])
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        _context = ctx
     return _context
 
 
