@@ -132,11 +132,11 @@ def train(runs: list[RunState]) -> dict[int, dict | Exception]:
             rows = after_units(group.runs, loss_sum, count, vals, unit, started, out, alone)
             group.loss.refresh()  # the class weights the weightings just updated weight the next steps
             group = regroup(group, out)
-            if alone and rows[0] is not None:
+            if alone:  # a run alone has its row here: its error was raised in after_units
                 row = rows[0]
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{row['val_balanced_accuracy']:.2f}",
                                 tau=f"{row.get('tau', 0):.3g}")
-            said.validated(unit, rows[0]["val_balanced_accuracy"] if alone and rows[0] else None)
+            said.validated(unit, rows[0]["val_balanced_accuracy"] if alone else None)
         bar.close()
         for r in group.runs if group is not None else []:  # the final tests: a signal here is an interruption too
             out[id(r)] = r.finish(time.time() - started)

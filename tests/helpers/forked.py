@@ -60,10 +60,11 @@ def _child(module: str, args: list[str], env: dict, cwd: str, out: str, err: str
     try:
         sys.argv = [module, *args]
         runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
+    except SystemExit as exc:  # as the interpreter exits: an int is the status, anything else is printed, status 1
+        code = exc.code or 0
+        if not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
     except BaseException:  # what the interpreter does with an uncaught exception: traceback, exit status 1
         import traceback
 
