@@ -71,3 +71,36 @@ def test_model_config_and_size_check():
     assert compose(["model=lenet_ren"]).model.name == "lenet_ren"
     with pytest.raises(CdbError, match="model=lenet_ren takes images of 8 to 64 pixels"):
         build_model("lenet_ren", 2, (1, 100, 100))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_each_pool_is_an_explicit_minus_infinity_padding_then_an_unpadded_pool(channels_last):
+    # the definition (TensorFlow's SAME: pad (lo, hi) with -inf, pool without padding) against the network's pool,
+    # on maps with ties (values rounded to one decimal), for every side the network accepts: values and gradients
+    from cdb.models.lenet_ren import _pool
+    torch.manual_seed(0)
+    for side in range(4, 65):
+        lo, hi = same_pool_padding(side)
+        reference = torch.nn.Sequential(torch.nn.ConstantPad2d((lo, hi, lo, hi), float("-inf")),
+                                        torch.nn.MaxPool2d(3, 2))
+        layers, new_side = _pool(side)
+        pool = torch.nn.Sequential(*layers)
+        x = torch.randn(2, 3, side, side).round(decimals=1)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = reference(a), pool(b)
+        assert yb.shape[-1] == new_side == math.ceil(side / 2)
+        assert torch.equal(ya, yb)
+        g = torch.randn_like(ya)
+        ya.backward(g)
+        yb.backward(g)
+        assert torch.equal(a.grad, b.grad)
+
+
+def test_checkpoint_keys_are_those_of_earlier_versions():
+    # convolutions at features.0, .4 and .8 (conv, padding place, pool, ReLU per stage), as in records written before
+    keys = [k for k in build_model("lenet_ren", 2, (1, 28, 28)).state_dict()]
+    assert keys == ["features.0.weight", "features.0.bias", "features.4.weight", "features.4.bias",
+                    "features.8.weight", "features.8.bias", "classifier.1.weight", "classifier.1.bias",
+                    "classifier.3.weight", "classifier.3.bias"]
