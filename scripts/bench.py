@@ -403,8 +403,9 @@ def markdown(r: dict) -> str:
                   for h in r["heap_cases"]]
     lines += ["", f"Allocator in this run (cdb.train.heap): {r.get('heap') or 'glibc default'}."]
     lines += ["", f"pack=auto on {r['device_type']} (cdb/launch/pack_defaults.json; the rule: cdb/launch/defaults.py, "
-              "the best per-run speed-up, >= 1.00x, against one run alone in channels-first: K x (its step time) / (the "
-              "pack's); the column above compares each layout with its own pack of one):"]
+              "the best per-run speed-up against one run alone in channels-first, K x (its step time) / (the pack's), where "
+              "figures within 2 % of the best are a tie that goes to the smaller K, so a pack must measure over 1.02x; "
+              "the column above compares each layout with its own pack of one):"]
     for m, dm in r["default_pack"]["models"].items():
         lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm)}**")
     if r.get("rechosen"):
