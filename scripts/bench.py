@@ -121,11 +121,6 @@ def model_pack(name: str, k: int, device: str, tmp: str, channels_last: bool = F
     return assemble(runs)
 
 
-def lenet_pack(k: int, device: str, tmp: str, channels_last: bool = False):
-    """k LeNet-5 runs assembled for the loop (model_pack("lenet5", ...))."""
-    return model_pack("lenet5", k, device, tmp, channels_last)
-
-
 def time_pack(k: int, device: str, channels_last: bool, min_run_time: float, steps: int = 2, model: str = "lenet5",
               batch: int | None = None, compile: bool = False) -> benchmark.Measurement:
     """Time `steps` training steps of a pack of k (after as many of warm-up; compile: trainer.compile=true)."""
@@ -365,7 +360,7 @@ NAMES = {"lenet5": "LeNet-5", "lenet_ren": "Ren et al.'s LeNet", "resnet32": "Re
 
 
 def markdown(r: dict) -> str:
-    from cdb.launch.defaults import describe
+    from cdb.launch.defaults import RESOLUTION, describe
 
     models = list(dict.fromkeys(c.get("model", "lenet5") for c in r["cases"]))
     flops = r.get("train_flops_per_image_of") or {"lenet5": r["train_flops_per_image"]}
@@ -404,8 +399,8 @@ def markdown(r: dict) -> str:
     lines += ["", f"Allocator in this run (cdb.train.heap): {r.get('heap') or 'glibc default'}."]
     lines += ["", f"pack=auto on {r['device_type']} (cdb/launch/pack_defaults.json; the rule: cdb/launch/defaults.py, "
               "the best per-run speed-up against one run alone in channels-first, K x (its step time) / (the pack's), where "
-              "figures within 2 % of the best are a tie that goes to the smaller K, so a pack must measure over 1.02x; "
-              "the column above compares each layout with its own pack of one):"]
+              f"figures within {100 * RESOLUTION:g} % of the best are a tie that goes to the smaller K, so a pack must measure "
+              f"over {1 + RESOLUTION:.2f}x; the column above compares each layout with its own pack of one):"]
     for m, dm in r["default_pack"]["models"].items():
         lines.append(f"- {NAMES[m]} (model={m}): **{describe(dm)}**")
     if r.get("rechosen"):

@@ -232,8 +232,6 @@ def build_runs(hydra_context: HydraContext, jobs: list[DictConfig], note: str, c
     """Each job's Hydra return and its built run (claimed in `claims`), or None for a job refused or failed while
     built (counted as failed, and the sweep goes on)."""
     from cdb.build import claimed_run
-    from cdb.launch.callbacks import record_failure
-    from cdb.launch.objective import failure_value
 
     returns, runs = [], []
     for job in jobs:
@@ -249,12 +247,22 @@ def build_runs(hydra_context: HydraContext, jobs: list[DictConfig], note: str, c
         try:
             runs.append(ret.return_value)
         except Exception as exc:  # foreseen (CdbError) or not: one bad job does not stop the sweep
-            line = job_failure(exc)
-            print(f"cdb-run: error: {line}", file=sys.stderr)
-            ret.status, ret.return_value = JobStatus.COMPLETED, failure_value(job.hydra, line, None)
-            record_failure(hydra_context, job, ret, line)
+            ret.status = JobStatus.COMPLETED
+            job_failed(hydra_context, job, ret, exc)
             runs.append(None)
     return returns, runs
+
+
+def job_failed(hydra_context: HydraContext, job: DictConfig, ret: JobReturn, exc: BaseException) -> None:
+    """A job that failed, while built or trained: its one line on stderr, its return value a failure (in a tuned
+    study: a failed trial), and its record (cdb.launch.callbacks.record_failure)."""
+    from cdb.launch.callbacks import record_failure
+    from cdb.launch.objective import failure_value
+
+    line = job_failure(exc)
+    print(f"cdb-run: error: {line}", file=sys.stderr)
+    ret.return_value = failure_value(job.hydra, line, None)
+    record_failure(hydra_context, job, ret, line)
 
 
 def log_to_last_built(jobs: list[DictConfig], runs: list) -> None:
@@ -287,8 +295,7 @@ def report_outcomes(hydra_context: HydraContext, jobs: list[DictConfig], returns
     """Each built job's outcome: its result lines printed and its return value (a tuned study's objective), or its
     failure counted and recorded."""
     from cdb.core.metrics import outcome_lines
-    from cdb.launch.callbacks import record_failure
-    from cdb.launch.objective import failure_value, job_value
+    from cdb.launch.objective import job_value
 
     it = iter(results)
     for job, ret, run in zip(jobs, returns, runs):
@@ -296,10 +303,7 @@ def report_outcomes(hydra_context: HydraContext, jobs: list[DictConfig], returns
             continue
         res = next(it)
         if isinstance(res, Exception):
-            line = job_failure(res)
-            print(f"cdb-run: error: {line}", file=sys.stderr)
-            ret.return_value = failure_value(job.hydra, line, None)  # in a tuned study: a failed trial
-            record_failure(hydra_context, job, ret, line)
+            job_failed(hydra_context, job, ret, res)
         else:
             for line in outcome_lines(res):
                 print(f"{run.run_dir}: {line}")

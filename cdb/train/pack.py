@@ -73,14 +73,14 @@ class Pack:
         self.net = speed.compile_model(self.packed, cfg)
         self.optimizer = torch.optim.SGD(self.packed.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        self.own = [dict(r.model.named_parameters()) for r in runs]  # each run's parameters by name
         self.load_momentum()
         self.loss = pack_loss(runs, self.net)
 
     def load_momentum(self) -> None:
         """Each run's momentum buffers into the packed optimizer (where every run has one)."""
         for name, p in self.packed.net.named_parameters():
-            bufs = [r.optimizer.state.get(dict(r.model.named_parameters())[name], {}).get("momentum_buffer")
-                    for r in self.runs]
+            bufs = [r.optimizer.state.get(own[name], {}).get("momentum_buffer") for r, own in zip(self.runs, self.own)]
             if all(b is not None for b in bufs):
                 buf = torch.zeros_like(p)
                 for k, b in enumerate(bufs):
@@ -104,10 +104,10 @@ class Pack:
         self.packed.copy_to([r.model for r in self.runs])
         for name, p in self.packed.net.named_parameters():
             buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-            for k, r in enumerate(self.runs):
-                own = dict(r.model.named_parameters())[name]
-                if buf is not None:
-                    r.optimizer.state[own]["momentum_buffer"] = self.packed.run_view(name, buf, k).clone()
+            if buf is None:
+                continue
+            for k, (r, own) in enumerate(zip(self.runs, self.own)):
+                r.optimizer.state[own[name]]["momentum_buffer"] = self.packed.run_view(name, buf, k).clone()
         for r in self.runs:
             for g in r.optimizer.param_groups:
                 g["lr"] = lr
